@@ -1,0 +1,613 @@
+"""`raf score`: score roster files of any size with the same engine as the API.
+
+The CLI and the asynchronous jobs (`app.jobs`) share one pipeline,
+`score_roster`, so a file scored from the shell and the same file submitted as a
+job produce the same bytes. The pipeline never holds a whole roster in memory:
+
+1. inputs are scanned lazily as strings (CSV, Parquet) -- the seed's JSON
+   request format is the one exception, it is a request-sized document;
+2. only the `MemberID` column is sorted to cut the roster into key ranges of
+   about `chunk_members` members, so all of a member's diagnoses (and every
+   duplicate of a MemberID) fall in the same chunk;
+3. each chunk is collected with predicate pushdown, scored by
+   `engine.run.score_batch` and appended to the output sinks.
+
+Rows are written in MemberID order (ties in file order) rather than file order:
+that order is the same for every chunk size, which is what makes chunked output
+byte-identical to one-chunk output without an external sort of the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+import polars as pl
+
+MEMBER_FIELDS: tuple[str, ...] = (
+    "MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC",
+)
+DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
+REQUIRED_MEMBER_FIELDS: tuple[str, ...] = ("MemberID",)
+REQUIRED_DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "DxCode")
+ERROR_COLUMNS: tuple[str, ...] = ("MemberID", "line", "field", "message")
+INPUT_FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
+                 ".json": "json"}
+OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".json": "json"}
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_REJECTED = 2
+
+ScoreBatch = Callable[..., Any]
+
+
+class BatchInputError(Exception):
+    """A fatal problem with an input or output file; the message names the file and field."""
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class RosterSource:
+    """Lazy string frames of one roster, each with a global `input_index`.
+
+    `line_offset` turns a member's `input_index` into the line (CSV: header is
+    line 1), row (Parquet, 1-based) or array position (JSON, 1-based) a user can
+    find in the file they sent.
+    """
+
+    memberships: pl.LazyFrame
+    diagnoses: pl.LazyFrame
+    line_offset: int
+    members_label: str
+    embedded_payment_year: int | None = None
+
+
+def input_format(path: Path) -> str:
+    fmt = INPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise BatchInputError(
+            f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
+            "use .csv, .parquet or .json"
+        )
+    return fmt
+
+
+def _as_string_columns(lf: pl.LazyFrame, fields: tuple[str, ...], present: list[str]) -> pl.LazyFrame:
+    """Keep the known columns, as strings, so Parquet ints/dates read like CSV text."""
+    return lf.select(
+        pl.col("input_index").cast(pl.UInt32),
+        *[pl.col(name).cast(pl.String) for name in fields if name in present],
+    )
+
+
+def _scan_table(path: Path, fields: tuple[str, ...], required: tuple[str, ...],
+                role: str) -> tuple[pl.LazyFrame, int]:
+    """Scan a CSV or Parquet table lazily; fail fast, naming the file, if it cannot be used."""
+    if not path.is_file():
+        raise BatchInputError(f"{path}: {role} file not found")
+    fmt = input_format(path)
+    try:
+        if fmt == "csv":
+            lf = pl.scan_csv(path, infer_schema=False, row_index_name="input_index")
+            line_offset = 2
+        elif fmt == "parquet":
+            lf = pl.scan_parquet(path).with_row_index("input_index")
+            line_offset = 1
+        else:
+            raise BatchInputError(
+                f"{path}: a JSON request carries its own diagnoses; pass it as --members only"
+            )
+        names = lf.collect_schema().names()
+    except BatchInputError:
+        raise
+    except Exception as exc:  # polars raises several types for unreadable files
+        raise BatchInputError(f"{path}: cannot read {role} file: {exc}") from exc
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise BatchInputError(
+            f"{path}: {role} file has no column {missing[0]!r} "
+            f"(expected columns {', '.join(fields)}; found {', '.join(n for n in names if n != 'input_index')})"
+        )
+    return _as_string_columns(lf, fields, names), line_offset
+
+
+class _JsonRequest(msgspec.Struct):
+    memberships: list[dict[str, Any]]
+    diagnoses: list[dict[str, Any]] = []
+    payment_year: int | str | None = None
+
+
+def _records_frame(records: list[dict[str, Any]], fields: tuple[str, ...]) -> pl.DataFrame:
+    """Build a string frame from JSON records; non-string scalars (OREC: 0) become their text."""
+    frame = pl.DataFrame(records, schema={name: pl.String for name in fields}, strict=False)
+    return frame.with_row_index("input_index")
+
+
+def _read_json_request(path: Path) -> RosterSource:
+    try:
+        request = msgspec.json.decode(path.read_bytes(), type=_JsonRequest)
+    except OSError as exc:
+        raise BatchInputError(f"{path}: cannot read request file: {exc}") from exc
+    except msgspec.ValidationError as exc:
+        raise BatchInputError(f"{path}: not a risk-score request: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise BatchInputError(f"{path}: not valid JSON: {exc}") from exc
+    year = request.payment_year
+    try:
+        embedded = None if year in (None, "") else int(year)
+    except ValueError as exc:
+        raise BatchInputError(f"{path}: `payment_year` {year!r} is not a year") from exc
+    return RosterSource(
+        memberships=_records_frame(request.memberships, MEMBER_FIELDS).lazy(),
+        diagnoses=_records_frame(request.diagnoses, DIAGNOSIS_FIELDS).lazy(),
+        line_offset=1,
+        members_label=str(path),
+        embedded_payment_year=embedded,
+    )
+
+
+def open_roster(members: Path, diagnoses: Path | None) -> RosterSource:
+    """Open a roster: a JSON request alone, or a memberships table plus an optional diagnoses table."""
+    if input_format(members) == "json":
+        if diagnoses is not None:
+            raise BatchInputError(
+                f"{diagnoses}: --diagnoses must be omitted when --members is a JSON request "
+                f"({members} already carries `diagnoses`)"
+            )
+        if not members.is_file():
+            raise BatchInputError(f"{members}: memberships file not found")
+        return _read_json_request(members)
+    member_frame, line_offset = _scan_table(members, MEMBER_FIELDS, REQUIRED_MEMBER_FIELDS, "memberships")
+    if diagnoses is None:
+        diagnosis_frame = pl.LazyFrame(
+            schema={"input_index": pl.UInt32, **{name: pl.String for name in DIAGNOSIS_FIELDS}}
+        )
+    else:
+        diagnosis_frame, _ = _scan_table(diagnoses, DIAGNOSIS_FIELDS, REQUIRED_DIAGNOSIS_FIELDS, "diagnoses")
+    return RosterSource(member_frame, diagnosis_frame, line_offset, str(members))
+
+
+# --------------------------------------------------------------------------- chunking
+
+
+def member_chunks(memberships: pl.LazyFrame, chunk_members: int) -> tuple[int, list[pl.Expr]]:
+    """Cut the roster into MemberID key ranges of about `chunk_members` members.
+
+    Only the MemberID column is sorted. Ranges are half-open on the sorted keys,
+    so every row of one MemberID (its diagnoses, its duplicates) is in one
+    range; null MemberIDs ride with the last range so nothing is dropped.
+    Returns the member total and one filter predicate per chunk.
+    """
+    if chunk_members < 1:
+        raise BatchInputError(f"--chunk-members must be at least 1, got {chunk_members}")
+    ids = memberships.select("MemberID").collect(engine="streaming")["MemberID"]
+    total = ids.len()
+    lower_bounds = (
+        ids.drop_nulls().sort().gather_every(chunk_members).unique(maintain_order=True).to_list()
+    )
+    member_id = pl.col("MemberID")
+    if not lower_bounds:
+        return total, [pl.lit(True)]
+    predicates = [
+        (member_id >= low) & (member_id < high) for low, high in zip(lower_bounds, lower_bounds[1:])
+    ]
+    predicates.append((member_id >= lower_bounds[-1]) | member_id.is_null())
+    return total, predicates
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+class TableSink(Protocol):
+    def write(self, frame: pl.DataFrame) -> None: ...
+    def close(self, envelope: dict[str, Any] | None = None) -> None: ...
+    def abort(self) -> None: ...
+
+
+def _lists_as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """CSV has no lists: join list cells (Warnings, DxCodes) with '; '."""
+    list_columns = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    if not list_columns:
+        return frame
+    return frame.with_columns(
+        pl.col(name).cast(pl.List(pl.String)).list.join("; ") for name in list_columns
+    )
+
+
+def _null_columns_as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """An all-null column has dtype Null; give it a real type so chunks concatenate."""
+    return frame.with_columns(
+        pl.col(name).cast(pl.String) for name, dtype in frame.schema.items() if dtype == pl.Null
+    )
+
+
+class _StagedFile:
+    """Write to `<path>.partial` and rename on close, so a failed run leaves no half file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.staging = path.with_name(path.name + ".partial")
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def publish(self) -> None:
+        os.replace(self.staging, self.path)
+
+    def discard(self) -> None:
+        if self.staging.is_dir():
+            shutil.rmtree(self.staging, ignore_errors=True)
+        else:
+            self.staging.unlink(missing_ok=True)
+
+
+class CsvSink(_StagedFile):
+    """Appends chunk after chunk; the header is written once, from the first chunk."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._handle = open(self.staging, "wb")
+        self._columns: list[str] | None = None
+
+    def write(self, frame: pl.DataFrame) -> None:
+        frame = _lists_as_text(frame)
+        if self._columns is None:
+            self._columns = frame.columns
+            frame.write_csv(self._handle, include_header=True)
+        else:
+            frame.select(self._columns).write_csv(self._handle, include_header=False)
+
+    def close(self, envelope: dict[str, Any] | None = None) -> None:
+        self._handle.close()
+        self.publish()
+
+    def abort(self) -> None:
+        self._handle.close()
+        self.discard()
+
+
+class ParquetSink(_StagedFile):
+    """One Parquet part per chunk, then one streaming concatenation into the final file.
+
+    Uses polars only (pyarrow is a dev dependency); memory stays at one row group.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.staging.mkdir(parents=True, exist_ok=True)
+        self._parts: list[Path] = []
+
+    def write(self, frame: pl.DataFrame) -> None:
+        part = self.staging / f"part-{len(self._parts):06d}.parquet"
+        _null_columns_as_text(frame).write_parquet(part)
+        self._parts.append(part)
+
+    def close(self, envelope: dict[str, Any] | None = None) -> None:
+        final = self.path.with_name(self.path.name + ".tmp")
+        if len(self._parts) == 1:
+            os.replace(self._parts[0], final)
+        else:
+            pl.concat([pl.scan_parquet(p) for p in self._parts], how="diagonal_relaxed").sink_parquet(final)
+        os.replace(final, self.path)
+        self.discard()
+
+    def abort(self) -> None:
+        self.discard()
+
+
+class JsonSink(_StagedFile):
+    """Rows streamed as a JSON array; with an envelope, wrapped like the API response."""
+
+    def __init__(self, path: Path, envelope: bool) -> None:
+        super().__init__(path)
+        self._handle = open(self.staging, "wb")
+        self._envelope = envelope
+        self._first = True
+        self._handle.write(b'{"results":[' if envelope else b"[")
+
+    def write(self, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        body = frame.write_json().encode()[1:-1]  # polars writes '[{...},{...}]'
+        if not self._first:
+            self._handle.write(b",")
+        self._handle.write(body)
+        self._first = False
+
+    def close(self, envelope: dict[str, Any] | None = None) -> None:
+        self._handle.write(b"]")
+        if self._envelope:
+            for key, value in (envelope or {}).items():
+                self._handle.write(b"," + msgspec.json.encode(key) + b":" + msgspec.json.encode(value))
+            self._handle.write(b"}")
+        self._handle.close()
+        self.publish()
+
+    def abort(self) -> None:
+        self._handle.close()
+        self.discard()
+
+
+def open_sink(path: Path, envelope: bool = False) -> TableSink:
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt == "csv":
+        return CsvSink(path)
+    if fmt == "parquet":
+        return ParquetSink(path)
+    if fmt == "json":
+        return JsonSink(path, envelope)
+    raise BatchInputError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use .csv, .parquet or .json")
+
+
+def sibling_path(out: Path, tag: str, suffix: str | None = None) -> Path:
+    """`scores.parquet` → `scores.errors.csv` / `scores.detail.parquet`."""
+    return out.with_name(f"{out.stem}.{tag}{suffix if suffix is not None else out.suffix}")
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """Members done / total and rate on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int, enabled: bool, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.total = total
+        self.enabled = enabled
+        self.done = 0
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        if not self.enabled:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        width = 30
+        filled = int(width * done / total) if total else width
+        self.stream.write(
+            f"\r[{'#' * filled}{' ' * (width - filled)}] {done:,}/{total:,} members"
+            f"  {done / elapsed:,.0f}/s  "
+        )
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+@dataclass
+class BatchSummary:
+    """What a run did; the CLI prints it, a job stores it."""
+
+    payment_year: int
+    member_count: int = 0
+    members_rejected: int = 0
+    row_count: int = 0
+    chunks: int = 0
+    diagnoses_summary: dict[str, int] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def members_scored(self) -> int:
+        return self.member_count - self.members_rejected
+
+    @property
+    def status(self) -> str:
+        return "partial" if self.members_rejected else "success"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "payment_year": self.payment_year,
+            "member_count": self.member_count,
+            "members_scored": self.members_scored,
+            "members_rejected": self.members_rejected,
+            "count": self.row_count,
+            "chunks": self.chunks,
+            "diagnoses_summary": self.diagnoses_summary,
+            "reference": self.reference,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+_TRAIL_RENAMES = {
+    "hcc": "Code", "name": "Code", "DxCode": "Code", "label": "Label", "model": "Model",
+    "dropped_by": "Dropped_By", "reason": "Reason", "dx_codes": "DxCodes",
+}
+
+
+def trail_rows(trail: dict[str, pl.DataFrame], members: pl.DataFrame, line_offset: int) -> pl.DataFrame:
+    """Flatten the engine's trail frames into one long table: one row per HCC, dropped HCC,
+    interaction or dropped diagnosis, keyed by MemberID and input line."""
+    ids = members.select("input_index", "MemberID")
+    parts = []
+    for kind, frame in trail.items():
+        if frame.height == 0:
+            continue
+        part = frame.with_columns(pl.lit(kind).alias("Kind"))
+        if "MemberID" not in part.columns and "input_index" in part.columns:
+            part = part.join(ids, on="input_index", how="left")
+        if "coefficient_milli" in part.columns:
+            part = part.with_columns((pl.col("coefficient_milli") / 1000).alias("Coefficient")).drop(
+                "coefficient_milli"
+            )
+        part = part.rename({k: v for k, v in _TRAIL_RENAMES.items() if k in part.columns})
+        part = part.with_columns(pl.col(c).cast(pl.String) for c in ("Code", "Dropped_By") if c in part.columns)
+        parts.append(part)
+    if not parts:
+        return pl.DataFrame()
+    flat = pl.concat(parts, how="diagonal_relaxed")
+    flat = flat.with_columns((pl.col("input_index").cast(pl.Int64) + line_offset).alias("line"))
+    leading = [c for c in ("MemberID", "line", "Model", "Kind") if c in flat.columns]
+    return flat.select(*leading, pl.exclude(*leading, "input_index")).sort(
+        "MemberID", "line", nulls_last=True, maintain_order=True
+    )
+
+
+def score_roster(
+    source: RosterSource,
+    payment_year: int,
+    *,
+    score_batch: ScoreBatch,
+    store: Any,
+    results: TableSink,
+    errors: TableSink,
+    detail: TableSink | None = None,
+    chunk_members: int = 250_000,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchSummary:
+    """Score a roster chunk by chunk into the sinks; the one pipeline behind the CLI and jobs.
+
+    Sinks are closed (published) only when every chunk succeeded and aborted
+    otherwise, so a crash mid-run never leaves a plausible-looking partial result.
+    """
+    started = time.monotonic()
+    summary = BatchSummary(payment_year=payment_year)
+    sinks = [s for s in (results, errors, detail) if s is not None]
+    try:
+        total, predicates = member_chunks(source.memberships, chunk_members)
+        if progress:
+            progress(0, total)
+        for predicate in predicates:
+            members = source.memberships.filter(predicate).collect(engine="streaming")
+            diagnoses = source.diagnoses.filter(predicate).collect(engine="streaming")
+            result = score_batch(members, diagnoses, payment_year, store, detail=detail is not None)
+            rows = result.rows.sort(["Member_Id", "input_index"], nulls_last=True, maintain_order=True)
+            results.write(rows.drop("input_index"))
+            rejected = (
+                result.errors.sort("MemberID", "input_index", nulls_last=True, maintain_order=True)
+                .with_columns((pl.col("input_index").cast(pl.Int64) + source.line_offset).alias("line"))
+                .select(ERROR_COLUMNS)
+            )
+            errors.write(rejected)
+            if detail is not None:
+                detail.write(trail_rows(result.trail, members, source.line_offset))
+            summary.chunks += 1
+            summary.member_count += int(result.member_count)
+            summary.members_rejected += result.errors["input_index"].n_unique()
+            summary.row_count += rows.height
+            for reason, count in (result.dx_summary or {}).items():
+                summary.diagnoses_summary[reason] = summary.diagnoses_summary.get(reason, 0) + int(count)
+            summary.reference = dict(result.reference or {})
+            if progress:
+                progress(summary.member_count, total)
+        summary.seconds = time.monotonic() - started
+        envelope = {
+            "status": summary.status,
+            "message": "Data processed successfully" if not summary.members_rejected
+            else f"{summary.members_rejected} member(s) could not be scored; see errors",
+            "count": summary.row_count,
+            "member_count": summary.member_count,
+            "diagnoses_summary": summary.diagnoses_summary,
+            "reference": summary.reference,
+            "timestamp": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
+        }
+        for sink in sinks:
+            sink.close(envelope)
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        raise
+    return summary
+
+
+# --------------------------------------------------------------------------- engine wiring
+
+
+def default_engine() -> tuple[ScoreBatch, Any]:
+    """The real `score_batch` and one process-wide `ReferenceStore`, imported lazily so the
+    batch module loads (and its tests run) without the engine; tests monkeypatch this."""
+    from engine.run import score_batch
+
+    return score_batch, _process_store()
+
+
+_STORE: Any = None
+
+
+def _process_store() -> Any:
+    global _STORE
+    if _STORE is None:
+        from reference.store import ReferenceStore
+
+        _STORE = ReferenceStore()
+    return _STORE
+
+
+def check_payment_year(store: Any, payment_year: int) -> None:
+    """Unsupported years are a fatal error before any file is read."""
+    try:
+        store.year(payment_year)
+    except Exception as exc:
+        if type(exc).__name__ == "UnsupportedPaymentYear" or isinstance(exc, (KeyError, ValueError)):
+            raise BatchInputError(f"--payment-year {payment_year}: {exc}") from exc
+        raise
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"raf score: error: {message}\n")
+    return EXIT_FATAL
+
+
+def run(args: argparse.Namespace) -> int:
+    """Body of `raf score`; exit 0 all scored, 2 some members rejected, 1 fatal."""
+    out = Path(args.out)
+    errors_path = Path(args.errors) if args.errors else sibling_path(out, "errors", ".csv")
+    quiet = bool(getattr(args, "quiet", False))
+    try:
+        if OUTPUT_FORMATS.get(out.suffix.lower()) is None:
+            raise BatchInputError(f"{out}: unsupported output type {out.suffix or '(none)'!r}; use .csv, .parquet or .json")
+        if OUTPUT_FORMATS.get(errors_path.suffix.lower()) is None:
+            raise BatchInputError(f"{errors_path}: unsupported errors file type; use .csv, .parquet or .json")
+        score, store = default_engine()
+        check_payment_year(store, args.payment_year)
+        source = open_roster(Path(args.members), Path(args.diagnoses) if args.diagnoses else None)
+        if source.embedded_payment_year not in (None, args.payment_year):
+            raise BatchInputError(
+                f"{args.members}: `payment_year` {source.embedded_payment_year} in the request "
+                f"differs from --payment-year {args.payment_year}"
+            )
+        progress = Progress(0, enabled=not quiet and sys.stderr.isatty())
+        summary = score_roster(
+            source,
+            args.payment_year,
+            score_batch=score,
+            store=store,
+            results=open_sink(out, envelope=True),
+            errors=open_sink(errors_path),
+            detail=open_sink(sibling_path(out, "detail")) if args.detail else None,
+            chunk_members=args.chunk_members,
+            progress=progress,
+        )
+        progress.finish()
+    except BatchInputError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{getattr(exc, 'filename', None) or ''}: {exc}".lstrip(": "))
+    except pl.exceptions.PolarsError as exc:
+        return _fail(f"{args.members}: cannot read input: {exc}")
+    if not quiet:
+        sys.stderr.write(
+            f"raf score: {summary.member_count:,} members, {summary.members_scored:,} scored, "
+            f"{summary.members_rejected:,} rejected, {summary.row_count:,} rows → {out}"
+            f"; errors → {errors_path} ({summary.seconds:.1f}s)\n"
+        )
+    return EXIT_REJECTED if summary.members_rejected else EXIT_OK
+
