@@ -190,7 +190,9 @@ def spawn(args: list[str], timeout: float) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), *args]
     t = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        proc = subprocess.run(
+            cmd, check=False, capture_output=True, text=True, timeout=timeout, cwd=REPO
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f}s"}
     for line in proc.stdout.splitlines():
