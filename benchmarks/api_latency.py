@@ -394,7 +394,15 @@ def main() -> None:
     ap.add_argument("--json", help="also write all numbers as JSON here")
     ap.add_argument("--app", default="app.main:create_app", help="ASGI app factory, module:attr")
     ap.add_argument("--app-dir", help="directory to import --app from (default: the repo)")
+    ap.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="RAF_LOG_LEVEL for the app (per-request INFO logs off)",
+    )
     args = ap.parse_args()
+    os.environ.setdefault(
+        "RAF_LOG_LEVEL", args.log_level
+    )  # read by app.settings; inherited by uvicorn
 
     sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
     plan = [(s, requests_for(s, args.scale)) for s in sizes]
