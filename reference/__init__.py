@@ -1,1 +1,25 @@
-"""reference package."""
+"""Pinned CMS reference data (mappings, models, parameters) and its loader.
+
+``reference.build`` regenerates ``reference/data/`` from the peer wheels;
+``reference.store`` loads it. See docs/ARCHITECTURE.md "Reference data".
+"""
+
+from reference.store import (
+    MODEL_LABELS,
+    Factor,
+    ModelTables,
+    ReferenceStore,
+    UnsupportedPaymentYear,
+    YearParameters,
+    YearTables,
+)
+
+__all__ = [
+    "MODEL_LABELS",
+    "Factor",
+    "ModelTables",
+    "ReferenceStore",
+    "UnsupportedPaymentYear",
+    "YearParameters",
+    "YearTables",
+]
