@@ -1,0 +1,34 @@
+"""``raf reference [--verify]``: payment years, models, release ids and file hashes
+of the bundled reference data; ``--verify`` recomputes every sha256 against
+``reference/data/manifest.json`` and exits 1 on any mismatch."""
+
+from __future__ import annotations
+
+import argparse
+
+from reference.store import ReferenceStore
+
+
+def run(args: argparse.Namespace) -> int:
+    store = ReferenceStore(getattr(args, "data_dir", None))
+    manifest = store.manifest
+    for year in store.supported_years:
+        info = manifest["payment_years"][str(year)]
+        print(f"PY{year}  release {info['release_id']}  models {', '.join(info['models'])}")
+        print(f"        sha256 {info['sha256']}")
+    print()
+    print("files:")
+    for entry in manifest["files"]:
+        sources = ", ".join(f"{s['package']} {s['version']}:{s['path']}" for s in entry["sources"])
+        print(f"  {entry['sha256']}  {entry['path']}" + (f"  <- {sources}" if sources else ""))
+    if not getattr(args, "verify", False):
+        return 0
+    problems = store.verify()
+    print()
+    if problems:
+        for problem in problems:
+            print(f"MISMATCH {problem}")
+        print(f"verify: {len(problems)} of {len(manifest['files'])} files differ")
+        return 1
+    print(f"verify: all {len(manifest['files'])} files match the manifest")
+    return 0
