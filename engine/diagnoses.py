@@ -1,0 +1,99 @@
+"""Stage 1: clean diagnosis rows and decide which ones the year counts.
+
+Rules (``../shared/spec/scoring.md`` "Payment years" and stage 1):
+
+* codes are trimmed, upper-cased and stripped of dots (CMS's formats key on the
+  undotted code, e.g. ``F13229``);
+* a diagnosis counts when its ``ThruDOS`` falls in the collection year, the
+  calendar year before the payment year. CMS's programs take no dates at all
+  (the caller selects the year's diagnoses); we do the selection here.
+* dates are ``YYYY-MM-DD``; a row whose FromDOS or ThruDOS does not parse, or
+  whose ThruDOS is before its FromDOS, is ignored with ``invalid_dates``;
+* a diagnosis whose MemberID is not among the *scorable* members is ignored
+  with ``unknown_member``. This covers both IDs absent from the roster and
+  members rejected by ``ratype.normalize`` (the engine only sees scorable
+  members, so it cannot tell them apart; the member's own error says why);
+* exact repeats (same member, cleaned code, FromDOS, ThruDOS) change nothing:
+  the first occurrence (lowest diagnosis ``input_index``) is screened, later
+  ones are reported with ``duplicate`` so the summary still adds up to the
+  number of diagnosis rows received.
+
+Reason precedence for one row: ``duplicate``, ``unknown_member``,
+``invalid_dates``, ``outside_collection_year``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+DROPPED_COLUMNS = ["dx_index", "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "reason"]
+
+
+def clean_code(expr: pl.Expr) -> pl.Expr:
+    """Trim, upper-case, remove dots: ``" f13.229 "`` -> ``"F13229"``."""
+    return expr.str.strip_chars().str.to_uppercase().str.replace_all(".", "", literal=True)
+
+
+def _parse_date(expr: pl.Expr) -> pl.Expr:
+    return expr.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+
+
+def prepare(diagnoses: pl.DataFrame) -> pl.DataFrame:
+    """Typed, cleaned copy of the request's diagnoses with a stable ``dx_index``."""
+    frame = diagnoses
+    for column in ("MemberID", "FromDOS", "ThruDOS", "DxCode"):
+        if column not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias(column))
+    if "input_index" not in frame.columns:
+        frame = frame.with_row_index("input_index")
+    return frame.select(
+        pl.col("input_index").cast(pl.UInt32).alias("dx_index"),
+        pl.col("MemberID").cast(pl.Utf8),
+        pl.col("DxCode").cast(pl.Utf8),
+        pl.col("FromDOS").cast(pl.Utf8),
+        pl.col("ThruDOS").cast(pl.Utf8),
+        clean_code(pl.col("DxCode").cast(pl.Utf8)).fill_null("").alias("code"),
+        _parse_date(pl.col("FromDOS").cast(pl.Utf8)).alias("from_date"),
+        _parse_date(pl.col("ThruDOS").cast(pl.Utf8)).alias("thru_date"),
+    )
+
+
+def screen(
+    diagnoses: pl.DataFrame, members: pl.DataFrame, collection_year: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split diagnoses into counted rows and ignored rows.
+
+    ``members``: at least ``MemberID, input_index``. Returns ``(counted, dropped)``;
+    ``counted`` has ``dx_index, input_index, MemberID, DxCode, FromDOS, ThruDOS,
+    code``; ``dropped`` has ``DROPPED_COLUMNS``.
+    """
+    dx = prepare(diagnoses)
+    member_ids = members.select(pl.col("MemberID").cast(pl.Utf8), pl.col("input_index"))
+    repeat_key = [
+        pl.col("MemberID"),
+        pl.col("code"),
+        pl.coalesce(pl.col("from_date").cast(pl.Utf8), pl.col("FromDOS").str.strip_chars()),
+        pl.coalesce(pl.col("thru_date").cast(pl.Utf8), pl.col("ThruDOS").str.strip_chars()),
+    ]
+    first_of_repeat = pl.col("dx_index") == pl.col("dx_index").min().over(repeat_key)
+    screened = dx.join(member_ids, on="MemberID", how="left").with_columns(
+        pl.when(~first_of_repeat)
+        .then(pl.lit("duplicate"))
+        .when(pl.col("input_index").is_null())
+        .then(pl.lit("unknown_member"))
+        .when(
+            pl.col("from_date").is_null()
+            | pl.col("thru_date").is_null()
+            | (pl.col("thru_date") < pl.col("from_date"))
+        )
+        .then(pl.lit("invalid_dates"))
+        .when(pl.col("thru_date").dt.year() != collection_year)
+        .then(pl.lit("outside_collection_year"))
+        .otherwise(pl.lit(None, dtype=pl.Utf8))
+        .alias("reason")
+    )
+    counted = screened.filter(pl.col("reason").is_null()).select(
+        "dx_index", "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "code"
+    )
+    dropped = screened.filter(pl.col("reason").is_not_null()).select(DROPPED_COLUMNS)
+    return counted, dropped

@@ -1,0 +1,147 @@
+"""Stage 2: ICD-10 -> CC with the payment year's mapping and CMS's edits.
+
+One rule, from ``docs/ARCHITECTURE.md`` "Reference data": a code maps to every
+``cc`` of ``mappings/PY<year>/<model>.csv`` whose conditions hold for the member
+(``age_min <= age <= age_max``, inclusive, empty = unbounded; ``sex`` M/F, empty =
+either). ``reference.build`` has already rewritten CMS's edit macros into these
+conditions (``V24I0ED1.TXT`` / ``V28I0ED1.TXT``: D66/D67 female -> CC48 (V24) /
+CC112 (V28); J41-J44 under 18; C50 under 50 -> HCC22 in V28; newborn P-codes at
+age >= 2), so the CMS-PY mapping's ``AGE_EDIT_CONDITION``/``SEX_EDIT_CONDITION``
+columns and the SAS edit macros both arrive here as data.
+
+MCE age validity (SAS ``%IF &SEDITS = 1`` block in every edit macro; CMS-PY
+``switch_edits``, default True): when ``mce_edits`` is on, a code listed in
+``mce_age.csv`` is dropped for a member whose age is outside
+``[age_min, age_max]``. Only the age part: CMS's 2026 Python package applies no
+MCE *sex* edit while the SAS macros do; the reference data carries only the age
+table, so we follow CMS-PY there (noted in the report).
+
+Age for edits is the member's age on February 1 of the payment year (CMS-PY;
+SAS uses ``AGEF_EDIT`` = ``AGEF`` unless ``DATE_ASOF_EDIT`` is given).
+
+Per model, each counted diagnosis gets one status:
+
+* ``used``: at least one payment CC survives the edits;
+* ``edit_excluded``: the code maps to payment CCs, but no row's conditions hold
+  for the member (or MCE age validity fails);
+* ``no_hcc``: the code is in the model's mapping, but none of its CCs is a
+  payment HCC of the model;
+* ``unknown_code``: the code is not in the model's mapping.
+
+``combine_status`` then gives a diagnosis one reason across the year's models
+(see there).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+#: Across models, the most specific explanation wins when no model used the code.
+STATUS_PRECEDENCE = ("used", "edit_excluded", "no_hcc", "unknown_code")
+
+
+def payment_ccs(variables: pl.DataFrame) -> pl.DataFrame:
+    """Payment HCC numbers of a model (``variables.csv`` rows of kind ``hcc``)."""
+    return (
+        variables.filter(pl.col("kind") == "hcc")
+        .select(pl.col("variable").str.extract(r"^HCC(\d+)$", 1).cast(pl.Int32).alias("cc"))
+        .drop_nulls()
+        .unique()
+    )
+
+
+def _within(value: pl.Expr, low: pl.Expr, high: pl.Expr) -> pl.Expr:
+    return (low.is_null() | (value >= low)) & (high.is_null() | (value <= high))
+
+
+def map_codes(
+    dx: pl.DataFrame,
+    mapping: pl.DataFrame,
+    mce_age: pl.DataFrame | None,
+    payment: pl.DataFrame,
+    model: str,
+    mce_edits: bool = True,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Map counted diagnoses to payment CCs for one model.
+
+    ``dx``: ``dx_index, input_index, code, age, sex``. Returns ``(ccs, status)``:
+    ``ccs`` = ``input_index, model, cc, code, dx_index`` (one row per kept
+    code->CC pair); ``status`` = ``dx_index, model, status`` (one row per
+    diagnosis).
+    """
+    rules = mapping.select(
+        pl.col("icd10").cast(pl.Utf8).alias("code"),
+        pl.col("cc").cast(pl.Int32),
+        pl.col("age_min").cast(pl.Int32).alias("edit_age_min"),
+        pl.col("age_max").cast(pl.Int32).alias("edit_age_max"),
+        pl.col("sex").cast(pl.Utf8).replace("", None).alias("edit_sex"),
+    )
+    candidates = dx.join(rules, on="code", how="inner").join(
+        payment.with_columns(pl.lit(True).alias("is_payment")), on="cc", how="left"
+    )
+    conditions_hold = _within(
+        pl.col("age"), pl.col("edit_age_min"), pl.col("edit_age_max")
+    ) & (pl.col("edit_sex").is_null() | (pl.col("edit_sex") == pl.col("sex")))
+    if mce_edits and mce_age is not None:
+        mce = mce_age.select(
+            pl.col("icd10").cast(pl.Utf8).alias("code"),
+            pl.col("age_min").cast(pl.Int32).alias("mce_age_min"),
+            pl.col("age_max").cast(pl.Int32).alias("mce_age_max"),
+        ).unique(subset="code", keep="first")
+        candidates = candidates.join(mce, on="code", how="left")
+        conditions_hold = conditions_hold & _within(
+            pl.col("age"), pl.col("mce_age_min"), pl.col("mce_age_max")
+        )
+    candidates = candidates.with_columns(
+        pl.col("is_payment").fill_null(False),
+        conditions_hold.fill_null(False).alias("conditions_hold"),
+    )
+    kept = candidates.filter(pl.col("is_payment") & pl.col("conditions_hold"))
+    ccs = kept.select(
+        "input_index", pl.lit(model).alias("model"), "cc", "code", "dx_index"
+    ).unique()
+
+    per_dx = candidates.group_by("dx_index").agg(
+        (pl.col("is_payment") & pl.col("conditions_hold")).any().alias("any_kept"),
+        pl.col("is_payment").any().alias("any_payment"),
+    )
+    status = (
+        dx.select("dx_index")
+        .join(per_dx, on="dx_index", how="left")
+        .select(
+            "dx_index",
+            pl.lit(model).alias("model"),
+            pl.when(pl.col("any_kept"))
+            .then(pl.lit("used"))
+            .when(pl.col("any_payment"))
+            .then(pl.lit("edit_excluded"))
+            .when(pl.col("any_payment").is_not_null())
+            .then(pl.lit("no_hcc"))
+            .otherwise(pl.lit("unknown_code"))
+            .alias("status"),
+        )
+    )
+    return ccs, status
+
+
+def combine_status(status: pl.DataFrame) -> pl.DataFrame:
+    """One status per diagnosis across the year's models.
+
+    ``used`` if any model used it; otherwise the first of ``edit_excluded``,
+    ``no_hcc``, ``unknown_code`` that any model reported. So ``unknown_code``
+    means "in no mapping of any model of the year that scores this member"; a
+    code V28 dropped but V24 still maps is ``used`` (the trail shows which model
+    used it).
+    """
+    rank = {s: i for i, s in enumerate(STATUS_PRECEDENCE)}
+    return (
+        status.with_columns(pl.col("status").replace_strict(rank, return_dtype=pl.Int8).alias("rank"))
+        .group_by("dx_index")
+        .agg(pl.col("rank").min())
+        .select(
+            "dx_index",
+            pl.col("rank")
+            .replace_strict({i: s for s, i in rank.items()}, return_dtype=pl.Utf8)
+            .alias("status"),
+        )
+    )

@@ -1,0 +1,284 @@
+"""Stage 5: the model's variables for each member, as one long frame.
+
+Each family is built only for the segments whose regression lists it
+(``engine.spec``), and every name comes from the reference tables:
+
+* age/sex cell (``kind = age_sex``, e.g. ``M35_44``): ``AGESEXV2.TXT`` bands,
+  parsed from the variable names; plain age on February 1 (the V24
+  ``AGEF=64 & OREC='0'`` recode is gone from CMS's V24 programs since V2422P2M
+  and is absent from V2823T2M, so continuing enrollees use the plain age).
+* new-enrollee cell (``kind = ne_cell``, e.g. ``NMCAID_NORIGDIS_NEF65``):
+  ``V2823T2M.TXT`` step 3.6 (``NE_ORIGDS = (AGEF>=65)*(OREC='1')``,
+  ``NMCAID_NORIGDIS = (NEMCAID <=0 and NE_ORIGDS <=0)`` ...) with AGESEXV2's NE
+  age rule: age 64 with OREC 0 uses the 65 cell. ``ne_origds`` comes from the
+  members frame.
+* ``OriginallyDisabled_Female/Male`` (aged community), ``LTIMCAID`` and
+  ``ORIGDS`` (institutional): boolean member expressions in ``engine.spec``.
+* HCCs: ``HCC<n>`` for every payment HCC left after edits, patches and hierarchies.
+* interactions (``interactions.csv``: ``interaction,term_1,term_2``): a term is a
+  diagnosis group (``groups.csv``), an ``HCC<n>``, or a member flag
+  (``DISABL``); an interaction fires when both terms are present
+  (CMS: ``DIABETES_HF_V28 = DIABETES_V28*HF_V28``, ``DISABLED_HF_V28 = DISABL*HF_V28``).
+* payment-HCC counts (``kind = count``: ``D1``..``D9``, ``D10P``): CMS
+  ``HCC_pymt = sum(of CHPYMT(*)); D10P=(HCC_pymt>=10)``, counted after edits,
+  the heart patch and hierarchies. No variable when a member has no HCC.
+
+New enrollees (NE, SNPNE) get only their cell: their segments list no HCC,
+interaction or count family.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from engine import spec as families
+from engine.spec import ModelSpec
+
+MAX_AGE = 150
+MAX_HCC_COUNT = 1000
+VARIABLE_COLUMNS = ["input_index", "model", "segment", "coef_segment", "variable", "family"]
+
+_AGE_SEX_NAME = r"^([FM])(\d+)_(\d+|GT)$"
+_NE_CELL_NAME = r"^(N?MCAID)_(N?ORIGDIS)_NE([FM])(\d+)(?:_(\d+|GT))?$"
+_COUNT_NAME = r"^D(\d+)(P?)$"
+
+
+def _ages() -> pl.DataFrame:
+    return pl.DataFrame({"age": pl.int_range(0, MAX_AGE + 1, eager=True).cast(pl.Int32)})
+
+
+def age_sex_cells(variables: pl.DataFrame) -> pl.DataFrame:
+    """``sex, age, variable`` for every age 0..MAX_AGE, from the ``age_sex`` variables."""
+    parsed = (
+        variables.filter(pl.col("kind") == "age_sex")
+        .select(
+            "variable",
+            pl.col("variable").str.extract_groups(_AGE_SEX_NAME).alias("parts"),
+        )
+        .unnest("parts")
+        .select(
+            "variable",
+            pl.col("1").alias("sex"),
+            pl.col("2").cast(pl.Int32).alias("age_low"),
+            pl.when(pl.col("3") == "GT")
+            .then(pl.lit(MAX_AGE))
+            .otherwise(pl.col("3").cast(pl.Int32, strict=False))
+            .alias("age_high"),
+        )
+        .drop_nulls()
+    )
+    return (
+        parsed.join(_ages(), how="cross")
+        .filter(pl.col("age").is_between(pl.col("age_low"), pl.col("age_high")))
+        .select("sex", "age", "variable")
+    )
+
+
+def ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
+    """``nemcaid, ne_origds, sex, ne_age, variable`` from the ``ne_cell`` variables."""
+    parsed = (
+        variables.filter(pl.col("kind") == "ne_cell")
+        .select(
+            "variable",
+            pl.col("variable").str.extract_groups(_NE_CELL_NAME).alias("parts"),
+        )
+        .unnest("parts")
+        .filter(pl.col("1").is_not_null())
+        .select(
+            "variable",
+            (pl.col("1") == "MCAID").alias("nemcaid"),
+            (pl.col("2") == "ORIGDIS").alias("ne_origds"),
+            pl.col("3").alias("sex"),
+            pl.col("4").cast(pl.Int32).alias("age_low"),
+            pl.when(pl.col("5").is_null())
+            .then(pl.col("4").cast(pl.Int32))
+            .when(pl.col("5") == "GT")
+            .then(pl.lit(MAX_AGE))
+            .otherwise(pl.col("5").cast(pl.Int32, strict=False))
+            .alias("age_high"),
+        )
+    )
+    return (
+        parsed.join(_ages(), how="cross")
+        .filter(pl.col("age").is_between(pl.col("age_low"), pl.col("age_high")))
+        .select("nemcaid", "ne_origds", "sex", pl.col("age").alias("ne_age"), "variable")
+    )
+
+
+def count_cells(variables: pl.DataFrame) -> pl.DataFrame:
+    """``hcc_count, variable`` from the ``count`` variables (``D10P`` = 10 or more)."""
+    parsed = (
+        variables.filter(pl.col("kind") == "count")
+        .select("variable", pl.col("variable").str.extract_groups(_COUNT_NAME).alias("parts"))
+        .unnest("parts")
+        .filter(pl.col("1").is_not_null())
+        .select(
+            "variable",
+            pl.col("1").cast(pl.Int32).alias("low"),
+            pl.when(pl.col("2") == "P")
+            .then(pl.lit(MAX_HCC_COUNT))
+            .otherwise(pl.col("1").cast(pl.Int32))
+            .alias("high"),
+        )
+    )
+    counts = pl.DataFrame(
+        {"hcc_count": pl.int_range(1, MAX_HCC_COUNT + 1, eager=True).cast(pl.Int32)}
+    )
+    return (
+        parsed.join(counts, how="cross")
+        .filter(pl.col("hcc_count").is_between(pl.col("low"), pl.col("high")))
+        .select("hcc_count", "variable")
+    )
+
+
+def _tag(frame: pl.DataFrame, family: str) -> pl.DataFrame:
+    return frame.select(
+        pl.col("input_index").cast(pl.UInt32),
+        "model",
+        "segment",
+        pl.col("segment").alias("coef_segment"),
+        pl.col("variable").cast(pl.Utf8),
+        pl.lit(family).alias("family"),
+    )
+
+
+def _in_family(member_models: pl.DataFrame, model_spec: ModelSpec, family: str) -> pl.DataFrame:
+    return member_models.filter(pl.col("segment").is_in(model_spec.segments_with(family)))
+
+
+def _normalized_groups(groups: pl.DataFrame) -> pl.DataFrame:
+    return groups.select(
+        pl.col("group").cast(pl.Utf8).str.strip_chars(),
+        pl.col("hcc").cast(pl.Utf8).str.strip_chars().str.replace(r"^HCC", "").cast(pl.Int32),
+    ).unique()
+
+
+def interaction_tokens(
+    members: pl.DataFrame, hccs: pl.DataFrame, groups: pl.DataFrame, model_spec: ModelSpec
+) -> pl.DataFrame:
+    """Terms present per member and model: ``HCC<n>``, group names, member flags."""
+    hcc_tokens = hccs.select(
+        "input_index", "model", (pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8)).alias("token")
+    )
+    group_tokens = (
+        hccs.join(_normalized_groups(groups), on="hcc", how="inner")
+        .select("input_index", "model", pl.col("group").alias("token"))
+        .unique()
+    )
+    flag_tokens = [
+        members.filter(pl.col(column)).select(
+            "input_index", "model", pl.lit(term).alias("token")
+        )
+        for term, column in model_spec.interaction_member_terms.items()
+    ]
+    return pl.concat([hcc_tokens, group_tokens, *flag_tokens], how="vertical_relaxed")
+
+
+def build_variables(
+    member_models: pl.DataFrame,
+    hccs: pl.DataFrame,
+    model_tables: object,
+    model_spec: ModelSpec,
+) -> pl.DataFrame:
+    """All variables of one model for its members.
+
+    ``member_models``: ``input_index, model, segment, age, sex, orec, disabl,
+    origds, ne_origds, ltimcaid, nemcaid`` (members scored by this model).
+    ``hccs``: ``input_index, model, hcc`` after hierarchies. Returns
+    ``VARIABLE_COLUMNS`` (``coef_segment`` = the segment whose coefficients apply).
+    """
+    variables_table = model_tables.variables
+    members = member_models.with_columns(
+        pl.col("input_index").cast(pl.UInt32), pl.col("age").cast(pl.Int32)
+    )
+    hccs = hccs.with_columns(pl.col("input_index").cast(pl.UInt32), pl.col("hcc").cast(pl.Int32))
+    parts: list[pl.DataFrame] = []
+
+    cell_members = _in_family(members, model_spec, families.AGE_SEX)
+    parts.append(
+        _tag(
+            cell_members.join(age_sex_cells(variables_table), on=["sex", "age"], how="inner"),
+            families.AGE_SEX,
+        )
+    )
+
+    ne_members = _in_family(members, model_spec, families.NE_CELL).with_columns(
+        pl.when((pl.col("age") == 64) & (pl.col("orec") == 0))
+        .then(pl.lit(65, dtype=pl.Int32))
+        .otherwise(pl.col("age"))
+        .alias("ne_age")
+    )
+    parts.append(
+        _tag(
+            ne_members.join(
+                ne_cells(variables_table),
+                on=["nemcaid", "ne_origds", "sex", "ne_age"],
+                how="inner",
+            ),
+            families.NE_CELL,
+        )
+    )
+
+    for family, flags in model_spec.flag_variables.items():
+        flagged = _in_family(members, model_spec, family)
+        for variable, condition in flags.items():
+            parts.append(
+                _tag(
+                    flagged.filter(condition).with_columns(pl.lit(variable).alias("variable")),
+                    family,
+                )
+            )
+
+    hcc_members = _in_family(members, model_spec, families.HCC).select(
+        "input_index", "model", "segment"
+    )
+    member_hccs = hccs.join(hcc_members, on=["input_index", "model"], how="inner")
+    parts.append(
+        _tag(
+            member_hccs.with_columns(
+                (pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8)).alias("variable")
+            ),
+            families.HCC,
+        )
+    )
+
+    interaction_members = _in_family(members, model_spec, families.INTERACTION)
+    tokens = interaction_tokens(
+        interaction_members,
+        hccs.join(interaction_members.select("input_index", "model"), on=["input_index", "model"]),
+        model_tables.groups,
+        model_spec,
+    )
+    interactions = model_tables.interactions.select(
+        pl.col("interaction").cast(pl.Utf8).str.strip_chars().alias("variable"),
+        pl.col("term_1").cast(pl.Utf8).str.strip_chars(),
+        pl.col("term_2").cast(pl.Utf8).str.strip_chars(),
+    )
+    fired = (
+        tokens.join(interactions, left_on="token", right_on="term_1", how="inner")
+        .join(
+            tokens.rename({"token": "term_2"}),
+            on=["input_index", "model", "term_2"],
+            how="semi",
+        )
+        .select("input_index", "model", "variable")
+        .unique()
+        .join(interaction_members.select("input_index", "model", "segment"), on=["input_index", "model"])
+    )
+    parts.append(_tag(fired, families.INTERACTION))
+
+    count_members = _in_family(members, model_spec, families.COUNT).select(
+        "input_index", "model", "segment"
+    )
+    counted = (
+        hccs.join(count_members, on=["input_index", "model"], how="inner")
+        .group_by("input_index", "model", "segment")
+        .agg(pl.len().cast(pl.Int32).clip(upper_bound=MAX_HCC_COUNT).alias("hcc_count"))
+        .join(count_cells(variables_table), on="hcc_count", how="inner")
+    )
+    parts.append(_tag(counted, families.COUNT))
+
+    if model_spec.extra_variables is not None:
+        parts.append(model_spec.extra_variables(members, model_tables).select(VARIABLE_COLUMNS))
+
+    return pl.concat(parts, how="vertical_relaxed").unique()
