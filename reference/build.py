@@ -433,6 +433,8 @@ def sas_labels(text: str) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={"hcc": pl.Int16, "label": pl.Utf8}, orient="row").sort("hcc")
 
 
+SAS_VARIABLE_LABEL = re.compile(r"(?m)^\s*(\w+)\s*=\s*\"([^\"]*)\"")
+
 SAS_ASSIGN = re.compile(r"^\s*(\w+)\s*=\s*([^;]+);", re.M)
 
 
@@ -525,7 +527,7 @@ def variable_table(coefficients: pl.DataFrame, interactions: pl.DataFrame,
         pl.format("HCC{}", pl.col("hcc")).alias("variable"), pl.col("label").alias("hcc_label")
     )
     out = out.join(hcc_labels, on="variable", how="left").with_columns(
-        pl.coalesce("hcc_label", "label", pl.lit("")).alias("label")
+        pl.coalesce("hcc_label", "label").alias("label")  # null (empty field) when unlabelled
     )
     return out.select("variable", "bucket", "kind", "label").sort("variable")
 
@@ -594,10 +596,15 @@ def model_v28(rc: Wheel, hp: Wheel) -> Model:
 def model_v24(hp: Wheel) -> Model:
     rows = list(csvreader(hp.text(f"{HP}/V24hcccoefn.csv")))
     names, values = rows[0], rows[1]
+    sas_main = hp.text(f"{HP}/V2419P1M.TXT")
+    # LABEL statements of the SAS main program (age/sex cells, counts, interactions)
+    sas_variable_labels = pl.DataFrame(
+        [(name, " ".join(label.split())) for name, label in SAS_VARIABLE_LABEL.findall(sas_main)],
+        schema={"variable": pl.Utf8, "label": pl.Utf8}, orient="row",
+    ).unique("variable", keep="first")
     coefficients = finish_coefficients(
         prefixed_coefficients(names, values, CMS_HCC_SEGMENTS)
-    ).with_columns(pl.lit(None, pl.Utf8).alias("label"))
-    sas_main = hp.text(f"{HP}/V2419P1M.TXT")
+    ).join(sas_variable_labels, on="variable", how="left")
     groups, interactions = sas_v24_variables(sas_main)
     hierarchies = sas_hierarchies(hp.text(f"{HP}/V24H86H1.TXT"))
     labels = sas_labels(hp.text(f"{HP}/V24H86L1.TXT"))
@@ -618,6 +625,7 @@ def model_v24(hp: Wheel) -> Model:
             "groups.csv": "Parsed from V2419P1M: NAME = MAX(HCC..) and NAME = HCCnn.",
             "interactions.csv": "Parsed from V2419P1M: NAME = A*B; DISABL is the member flag.",
             "labels.csv": "SAS label macro V24H86L1.",
+            "variables.csv": "Labels of non-HCC variables from the LABEL block of V2419P1M.",
         },
     )
 
