@@ -52,7 +52,7 @@ def apply_cc_patches(
     if not patches:
         return ccs, empty
     rules = _rules(patches)
-    companions = rules.explode("requires_any").rename({"requires_any": "companion"})
+    companions = rules.explode("requires_any", empty_as_null=False).rename({"requires_any": "companion"})
     patched = ccs.join(rules.select("cc", "rule"), on="cc", how="inner")
     with_companion = (
         patched.join(companions, on=["cc", "rule"], how="inner")
