@@ -1,0 +1,289 @@
+"""Response rows in the seed's field order (raw rows per model, then the active row).
+
+Contract: `docs/ARCHITECTURE.md` "Response rows" and `../shared/spec/api.md`;
+texts and order copied from the seed (`../shared/seeds/002_b326aa90cf1b7c66.txt`):
+
+* raw rows: `Model` "HCC Model-Regular", `Clinical_Version` "V28" / "V24",
+  `Active_Score` 0, numbers in thousandths (0.609);
+* active row: `Model` "67.0000% of HCC Model-Regular V28 / 33.0000% of HCC
+  Model-Regular V24" (weights with four decimals, the year's model order, V28
+  first), `Clinical_Version` "V28 / V24", `RA_Variable`
+  "V24 ( CPD_M35_44, HCC55 ) and V28 ( CPD_M35_44, HCC137 )" (V24 part first,
+  as the seed prints it), `Active_Score` 1, numbers in millionths (0.517435).
+
+Per member: raw V28, raw V24 (PY2024/PY2025), then active; members in request
+order. ESRD members have one raw row (`ESRD_V24`) and an active row; their
+`Model`/`Clinical_Version` texts live in `MODEL_TEXTS` (placeholders until the
+ESRD work settles them: the seed shows no ESRD member).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import polars as pl
+
+from engine.blend import ESRD_MODEL, BlendParameters
+
+
+@dataclass(frozen=True)
+class ModelText:
+    """How one model is named on the response rows."""
+
+    model: str  # `Model` on the raw row, e.g. "HCC Model-Regular"
+    clinical_version: str  # `Clinical_Version` on the raw row, e.g. "V28"
+    ra_variable_order: int  # position of "<version> ( ... )" in the active RA_Variable
+
+
+MODEL_TEXTS: Mapping[str, ModelText] = {
+    "V28": ModelText("HCC Model-Regular", "V28", ra_variable_order=1),
+    "V24": ModelText("HCC Model-Regular", "V24", ra_variable_order=0),
+    # Placeholder texts: the seed shows no ESRD member; the ESRD work owns these.
+    ESRD_MODEL: ModelText("ESRD Model-Dialysis", "ESRD V24", ra_variable_order=0),
+}
+
+BUCKET_FIELDS: Mapping[str, str] = {
+    "demographic": "RAF_Demographic",
+    "demographic_interaction": "RAF_Demographic_Interaction_With_Medicaid_Or_OREC",
+    "disease": "RAF_Disease",
+    "disease_count": "RAF_Disease_Count",
+    "disease_interaction": "RAF_Disease_Interaction_With_Disease",
+    "disability_interaction": "RAF_Disease_Interaction_With_Disability_Or_NonAged",
+    "total": "RAF_Total",
+}
+
+MEMBER_FIELDS: tuple[str, ...] = (
+    "BirthDate_Org",
+    "BirthDate",
+    "Age",
+    "Age_Band",
+    "Gender_Org",
+    "Gender",
+    "RAType_Org",
+    "RAType",
+    "Hospice_Org",
+    "Hospice",
+    "LTIMCAID_Org",
+    "LTIMCAID",
+    "NEMCAID_Org",
+    "NEMCAID",
+    "OREC_Org",
+    "OREC",
+    "Originally_Disabled",
+    "Originally_ESRD",
+)
+"""Member echo fields, as `ratype.normalize` names them, in the seed's order."""
+
+ROW_FIELDS: tuple[str, ...] = (
+    "Payment_Year",
+    "Member_Id",
+    *MEMBER_FIELDS,
+    "RA_Variable",
+    *BUCKET_FIELDS.values(),
+    "Model",
+    "Clinical_Version",
+    "Active_Score",
+)
+"""The seed's field order for one result row."""
+
+DETAIL_FIELDS: tuple[str, ...] = ("HCCs", "Hierarchy_Dropped", "Interactions", "Dropped_Diagnoses")
+
+ACTIVE_ROW_ORDER = 1_000  # after every raw row of the member
+
+
+def scaled_to_float(value: pl.Expr, decimals: int) -> pl.Expr:
+    """Float64 of an integer in 10**-decimals units, exactly as its decimal text.
+
+    Polars divides by a literal as a multiplication by the reciprocal (348 / 1000
+    gives 0.34800000000000003), so the value goes through its decimal string
+    ("0.348"), whose parse is correctly rounded and prints back as 0.348.
+    """
+    unit = 10**decimals
+    magnitude = value.abs()
+    return (
+        pl.when(value < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+        + (magnitude // unit).cast(pl.String)
+        + pl.lit(".")
+        + (magnitude % unit).cast(pl.String).str.zfill(decimals)
+    ).cast(pl.Float64)
+
+
+def weight_percent(weight_e6: pl.Expr) -> pl.Expr:
+    """"67.0000%" from 670_000 millionths: a weight in millionths is a percent in 1e-4."""
+    return (
+        (weight_e6 // 10_000).cast(pl.String)
+        + pl.lit(".")
+        + (weight_e6 % 10_000).cast(pl.String).str.zfill(4)
+        + pl.lit("%")
+    )
+
+
+def _model_texts(params: BlendParameters) -> pl.DataFrame:
+    models = [*params.models, ESRD_MODEL]
+    weights = params.model_weights()
+    texts = pl.DataFrame(
+        {
+            "model": models,
+            "model_order": list(range(len(models))),
+            "model_text": [MODEL_TEXTS[m].model for m in models],
+            "clinical_version": [MODEL_TEXTS[m].clinical_version for m in models],
+            "ra_variable_order": [MODEL_TEXTS[m].ra_variable_order for m in models],
+        }
+    )
+    return texts.join(weights, on="model", how="left")
+
+
+def build_rows(
+    members: pl.DataFrame,
+    raw_rows: pl.DataFrame,
+    active: pl.DataFrame,
+    params: BlendParameters,
+    trail: Mapping[str, pl.DataFrame] | None = None,
+) -> pl.DataFrame:
+    """`input_index` then `ROW_FIELDS` (+ `Warnings`, + `DETAIL_FIELDS` with a trail).
+
+    Only members with an active row get rows (a member the blend rejected has
+    raw rows but no active row: it is in the errors instead).
+    """
+    texts = _model_texts(params)
+    raw = (
+        raw_rows.join(active.select("input_index"), on="input_index", how="semi")
+        .join(texts, on="model", how="left")
+    )
+    raw_part = raw.select(
+        "input_index",
+        row_order=pl.col("model_order"),
+        model=pl.col("model"),
+        RA_Variable=pl.col("ra_variable"),
+        **{field: scaled_to_float(pl.col(bucket), 3) for bucket, field in BUCKET_FIELDS.items()},
+        Model=pl.col("model_text"),
+        Clinical_Version=pl.col("clinical_version"),
+        Active_Score=pl.lit(0, pl.Int8),
+    )
+
+    active_texts = (
+        raw.with_columns(
+            model_part=weight_percent(pl.col("weight_e6"))
+            + pl.lit(" of ")
+            + pl.col("model_text")
+            + pl.lit(" ")
+            + pl.col("clinical_version"),
+            ra_part=pl.col("clinical_version")
+            + pl.lit(" ( ")
+            + pl.col("ra_variable")
+            + pl.lit(" )"),
+        )
+        .group_by("input_index")
+        .agg(
+            Model=pl.col("model_part").sort_by("model_order").str.join(" / "),
+            Clinical_Version=pl.col("clinical_version").sort_by("model_order").str.join(" / "),
+            RA_Variable=pl.col("ra_part")
+            .sort_by("ra_variable_order", "model_order")
+            .str.join(" and "),
+        )
+    )
+    active_part = active.join(active_texts, on="input_index", how="left").select(
+        "input_index",
+        row_order=pl.lit(ACTIVE_ROW_ORDER, pl.Int64),
+        model=pl.lit(None, pl.String),
+        RA_Variable=pl.col("RA_Variable"),
+        **{
+            field: scaled_to_float(pl.col(bucket), 6) for bucket, field in BUCKET_FIELDS.items()
+        },
+        Model=pl.col("Model"),
+        Clinical_Version=pl.col("Clinical_Version"),
+        Active_Score=pl.lit(1, pl.Int8),
+    )
+
+    rows = pl.concat(
+        [raw_part.with_columns(pl.col("row_order").cast(pl.Int64)), active_part],
+        how="vertical_relaxed",
+    )
+    if trail:
+        rows = _attach_detail(rows, trail)
+
+    member_columns = members.select(
+        pl.col("input_index").cast(pl.UInt32),
+        Member_Id=pl.col("MemberID"),
+        *MEMBER_FIELDS,
+        Warnings=pl.col("warnings")
+        if "warnings" in members.columns
+        else pl.lit(None, pl.List(pl.String)),
+    )
+    detail = [f for f in DETAIL_FIELDS if f in rows.columns]
+    return (
+        rows.with_columns(pl.col("input_index").cast(pl.UInt32))
+        .join(member_columns, on="input_index", how="left")
+        .sort("input_index", "row_order")
+        .select(
+            "input_index",
+            pl.lit(params.payment_year, pl.Int64).alias("Payment_Year"),
+            *ROW_FIELDS[1:],
+            "Warnings",
+            *detail,
+        )
+    )
+
+
+def _attach_detail(rows: pl.DataFrame, trail: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """`?detail=true`: per raw row, the HCCs, hierarchy drops, interactions
+    (per member and model) and the member's dropped diagnoses (per member)."""
+    per_model = {
+        "HCCs": ("hccs", {"HCC": "hcc", "Label": "label", "Coefficient": "coefficient_milli",
+                          "DxCodes": "dx_codes"}),
+        "Hierarchy_Dropped": ("hierarchy_dropped", {"HCC": "hcc", "Dropped_By": "dropped_by"}),
+        "Interactions": ("interactions", {"Name": "name", "Label": "label",
+                                          "Coefficient": "coefficient_milli"}),
+    }
+    for field, (frame_name, columns) in per_model.items():
+        frame = trail.get(frame_name)
+        if frame is None:
+            continue
+        items = frame.select(
+            pl.col("input_index").cast(pl.UInt32),
+            "model",
+            pl.struct(
+                *[
+                    (scaled_to_float(pl.col(source), 3) if source == "coefficient_milli"
+                     else pl.col(source))
+                    .alias(name)
+                    for name, source in columns.items()
+                ]
+            ).alias(field),
+        ).group_by("input_index", "model").agg(pl.col(field))
+        rows = rows.with_columns(pl.col("input_index").cast(pl.UInt32)).join(
+            items, on=["input_index", "model"], how="left"
+        )
+        rows = rows.with_columns(
+            pl.when(pl.col("Active_Score") == 0)
+            .then(pl.col(field).fill_null(pl.lit([], dtype=items.schema[field])))
+            .alias(field)
+        )
+    dropped = trail.get("dropped_dx")
+    if dropped is not None:
+        items = (
+            dropped.filter(pl.col("input_index").is_not_null())
+            .select(
+                pl.col("input_index").cast(pl.UInt32),
+                pl.struct(
+                    pl.col("DxCode"), pl.col("FromDOS"), pl.col("ThruDOS"),
+                    pl.col("reason").alias("Reason"),
+                ).alias("Dropped_Diagnoses"),
+            )
+            .group_by("input_index")
+            .agg(pl.col("Dropped_Diagnoses"))
+        )
+        rows = rows.with_columns(pl.col("input_index").cast(pl.UInt32)).join(
+            items, on="input_index", how="left"
+        )
+        rows = rows.with_columns(
+            pl.when(pl.col("Active_Score") == 0)
+            .then(
+                pl.col("Dropped_Diagnoses").fill_null(
+                    pl.lit([], dtype=items.schema["Dropped_Diagnoses"])
+                )
+            )
+            .alias("Dropped_Diagnoses")
+        )
+    return rows

@@ -1,0 +1,216 @@
+"""The one entry point: memberships + diagnoses -> response rows, errors, summary.
+
+Contract: `docs/ARCHITECTURE.md` "The one entry point". Used by the API
+(`app.controllers`), the CLI (`app.batch`) and the jobs (`app.jobs`), so all
+three answer identically. Stages:
+
+    ratype.normalize -> engine.score_raw -> engine.blend.blend -> engine.rows.build_rows
+
+Member conservation (`../shared/spec/api.md`: "Nothing is dropped silently"):
+every input member ends up in `rows` or `errors`. A member that a stage loses
+without saying why (e.g. a model family the raw engine does not implement yet)
+is reported here as a member error rather than vanishing. Identical repeated
+membership rows are one member (`ratype.normalize` collapses them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import polars as pl
+
+from engine import score_raw
+from engine.blend import MEMBER_ERROR_SCHEMA, BlendParameters, blend
+from engine.raw import DX_REASONS as RAW_DX_REASONS
+from engine.rows import build_rows
+from ratype import normalize
+
+MEMBERSHIP_FIELDS = ("MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC")
+DIAGNOSIS_FIELDS = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
+
+DX_SUMMARY_KEYS = ("used", *RAW_DX_REASONS)
+DX_COUNTS_SCHEMA = {"MemberID": pl.String, "reason": pl.String, "count": pl.Int64}
+
+NOT_SCORED_MESSAGE = (
+    "the member passed validation but no model of PY{year} produced a score for it "
+    "(segment {segment}, model family {family}); it is reported here instead of being dropped"
+)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What `score_batch` returns (see module docstring and ARCHITECTURE.md).
+
+    `dx_counts` is the per-member breakdown behind `dx_summary`: columns
+    `MemberID` (as in the diagnoses), `reason` (`used` or a drop reason),
+    `count`. The API cache uses it to answer a cached member's share of the
+    summary.
+    """
+
+    rows: pl.DataFrame
+    errors: pl.DataFrame
+    dx_summary: dict[str, int]
+    dx_counts: pl.DataFrame
+    trail: dict[str, pl.DataFrame] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
+    member_count: int = 0
+
+
+def with_string_columns(frame: pl.DataFrame, fields: tuple[str, ...]) -> pl.DataFrame:
+    """Frame of strings with every field (missing ones null) and `input_index`."""
+    if "input_index" not in frame.columns:
+        frame = frame.with_row_index("input_index")
+    present = set(frame.columns)
+    return frame.select(
+        pl.col("input_index").cast(pl.UInt32),
+        *[
+            (pl.col(f).cast(pl.String) if f in present else pl.lit(None, pl.String)).alias(f)
+            for f in fields
+        ],
+    )
+
+
+def blend_parameters(tables: Any, payment_year: int) -> BlendParameters:
+    """The year's blend parameters from the reference tables (`YearTables`)."""
+    from reference.parameters import blend_parameters_of  # noqa: PLC0415
+
+    return blend_parameters_of(tables, payment_year)
+
+
+def score_batch(
+    memberships: pl.DataFrame,
+    diagnoses: pl.DataFrame,
+    payment_year: int,
+    store: Any,
+    detail: bool = False,
+) -> BatchResult:
+    """Score one batch. Raises `reference.UnsupportedPaymentYear` for an unknown year."""
+
+    tables = store.year(payment_year)
+    params = blend_parameters(tables, payment_year)
+
+    memberships = with_string_columns(memberships, MEMBERSHIP_FIELDS)
+    diagnoses = with_string_columns(diagnoses, DIAGNOSIS_FIELDS)
+
+    members, ratype_errors = normalize(memberships, payment_year)
+    raw = score_raw(members, diagnoses, tables, detail=detail)
+    blended = blend(raw.rows, members, params)
+    trail = dict(getattr(raw, "trail", None) or {}) if detail else {}
+    rows = build_rows(members, raw.rows, blended.active, params, trail if detail else None)
+
+    unscored = _unscored_members(members, raw.rows, payment_year)
+    errors = (
+        pl.concat(
+            [e.cast(MEMBER_ERROR_SCHEMA) for e in (ratype_errors, blended.errors, unscored)]
+        )
+        .sort("input_index")
+    )
+    errors = _account_for_every_member(memberships, rows, errors)
+    dx_counts = dx_counts_of(raw, diagnoses)
+    return BatchResult(
+        rows=rows,
+        errors=errors,
+        dx_summary=summarize_dx_counts(dx_counts),
+        dx_counts=dx_counts,
+        trail=trail,
+        reference=reference_info(tables, payment_year),
+        member_count=memberships.height,
+    )
+
+
+def _unscored_members(members: pl.DataFrame, raw_rows: pl.DataFrame, year: int) -> pl.DataFrame:
+    """Members that passed `ratype.normalize` but got no raw row."""
+    lost = members.join(raw_rows.select("input_index").unique(), on="input_index", how="anti")
+    return lost.select(
+        "MemberID",
+        "input_index",
+        field=pl.lit("RAType"),
+        message=pl.format(
+            NOT_SCORED_MESSAGE.replace("{year}", str(year))
+            .replace("{segment}", "{}")
+            .replace("{family}", "{}"),
+            "segment",
+            "model_family",
+        ),
+    ).cast(MEMBER_ERROR_SCHEMA)
+
+
+def _account_for_every_member(
+    memberships: pl.DataFrame, rows: pl.DataFrame, errors: pl.DataFrame
+) -> pl.DataFrame:
+    """Invariant check: each input row's member is in `rows` or `errors`.
+
+    An input row is accounted for by its own `input_index` or, for repeated
+    identical rows, by its MemberID. Anything else would be a silent drop: it
+    becomes a member error so the caller still sees it.
+    """
+    seen_index = pl.concat([rows.select("input_index"), errors.select("input_index")]).unique()
+    seen_ids = (
+        pl.concat([rows.select(MemberID=pl.col("Member_Id")), errors.select("MemberID")])
+        .drop_nulls()
+        .unique()
+    )
+    missing = memberships.join(seen_index, on="input_index", how="anti").join(
+        seen_ids, on="MemberID", how="anti"
+    )
+    if missing.is_empty():
+        return errors
+    lost = missing.select(
+        "MemberID",
+        "input_index",
+        field=pl.lit("MemberID"),
+        message=pl.lit("the member was not scored and no stage said why (internal error)"),
+    ).cast(MEMBER_ERROR_SCHEMA)
+    return pl.concat([errors, lost]).sort("input_index")
+
+
+def dx_counts_of(raw: Any, diagnoses: pl.DataFrame) -> pl.DataFrame:
+    """Per-member diagnosis counts (see `BatchResult.dx_counts`).
+
+    From the raw result's per-diagnosis drops (`dropped_dx`: MemberID, reason):
+    a member's `used` count is its diagnosis rows minus its dropped ones. When
+    the raw result has no per-diagnosis drops, the batch summary is returned
+    with a null MemberID (no per-member split).
+    """
+    dropped = getattr(raw, "dropped_dx", None)
+    if dropped is None:
+        dropped = (getattr(raw, "trail", None) or {}).get("dropped_dx")
+    if dropped is None:
+        return pl.DataFrame(
+            {"MemberID": [None] * len(raw.dx_summary), "reason": list(raw.dx_summary),
+             "count": list(raw.dx_summary.values())},
+            schema=DX_COUNTS_SCHEMA,
+        )
+    dropped_counts = dropped.group_by("MemberID", "reason").agg(count=pl.len().cast(pl.Int64))
+    received = diagnoses.group_by("MemberID").agg(received=pl.len().cast(pl.Int64))
+    used = (
+        received.join(
+            dropped_counts.group_by("MemberID").agg(dropped=pl.col("count").sum()),
+            on="MemberID",
+            how="left",
+        )
+        .select("MemberID", reason=pl.lit("used"),
+                count=pl.col("received") - pl.col("dropped").fill_null(0))
+        .filter(pl.col("count") > 0)
+    )
+    return pl.concat([used, dropped_counts.select("MemberID", "reason", "count")]).cast(
+        DX_COUNTS_SCHEMA
+    )
+
+
+def summarize_dx_counts(dx_counts: pl.DataFrame) -> dict[str, int]:
+    """reason -> count: `used`, then every engine reason (0 when none), then any other."""
+    summary = dict.fromkeys(DX_SUMMARY_KEYS, 0)
+    for reason, count in dx_counts.group_by("reason").agg(pl.col("count").sum()).iter_rows():
+        summary[reason] = summary.get(reason, 0) + int(count)
+    return summary
+
+
+def reference_info(tables: Any, payment_year: int) -> dict[str, Any]:
+    """`{"payment_year", "release_id", "sha256"}` of the year's reference data."""
+    return {
+        "payment_year": payment_year,
+        "release_id": getattr(tables, "release_id", None),
+        "sha256": getattr(tables, "sha256", None),
+    }
