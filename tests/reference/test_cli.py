@@ -1,0 +1,33 @@
+"""`raf reference [--verify]` (reference.cli.run)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+
+from reference import ReferenceStore
+from reference.cli import run
+
+
+def test_lists_years_and_verifies(capsys):
+    assert run(argparse.Namespace(verify=True)) == 0
+    out = capsys.readouterr().out
+    for year in (2024, 2025, 2026):
+        assert f"PY{year}  release PY{year}." in out
+    assert "verify: all" in out
+
+
+def test_verify_fails_on_changed_file(tmp_path, capsys):
+    copy = tmp_path / "data"
+    shutil.copytree(ReferenceStore().data_dir, copy)
+    target = copy / "models" / "cms_hcc_v28" / "coefficients.csv"
+    target.write_text(target.read_text().replace("0.348", "0.349", 1))
+    assert run(argparse.Namespace(verify=True, data_dir=copy)) == 1
+    assert "MISMATCH models/cms_hcc_v28/coefficients.csv" in capsys.readouterr().out
+
+
+def test_without_verify_does_not_check(tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(ReferenceStore().data_dir, copy)
+    (copy / "parameters.csv").write_text("tampered\n")
+    assert run(argparse.Namespace(verify=False, data_dir=copy)) == 0
