@@ -1,0 +1,55 @@
+"""API-key guard (`../shared/spec/api.md` errors table: 401).
+
+When `RAF_API_KEYS` is set, every route under `PROTECTED_PREFIXES` (`/v1/`, and
+the jobs module's Health-Trixss-shaped `/api/`) needs header `ApiKey: <key>`
+(the seed provider's header) or `Authorization: Bearer <key>`. The guard is
+installed app-wide so routes added later are covered by default. Keys are compared
+with `hmac.compare_digest` against every configured key (no early exit), so the
+time taken does not reveal how much of a key matched or which key it was.
+`/health` and the OpenAPI docs stay open.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+
+
+PROTECTED_PREFIXES = ("/v1/", "/api/")
+
+
+def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    api_key = connection.headers.get("apikey")
+    if api_key:
+        return api_key.strip()
+    authorization = connection.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def key_is_valid(presented: str, configured: tuple[str, ...]) -> bool:
+    presented_bytes = presented.encode()
+    matched = False
+    for key in configured:
+        matched |= hmac.compare_digest(presented_bytes, key.encode())
+    return matched
+
+
+def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard; a no-op when no keys are configured."""
+    settings = connection.app.state.settings
+    if not settings.api_keys or not connection.url.path.startswith(PROTECTED_PREFIXES):
+        return
+    presented = presented_key(connection)
+    if presented is None:
+        raise NotAuthorizedException(
+            "missing API key: send header 'ApiKey: <key>' or 'Authorization: Bearer <key>'"
+        )
+    if not key_is_valid(presented, settings.api_keys):
+        raise NotAuthorizedException("invalid API key")

@@ -1,0 +1,161 @@
+"""HTTP routes: `POST /v1/risk-scores`, `GET /v1/reference`, `GET /health`.
+
+Contract: `../shared/spec/api.md`. The request body is decoded straight from
+bytes by `StrictRequestDTO` (msgspec, strict types) so every 400 names the
+field path; responses are `app.wire` Structs that Litestar encodes with msgspec.
+The reference store, the member cache, the settings and the scoring function
+are injected (`app.main` dependencies), which is also how tests swap them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Controller, get, post
+from litestar.dto import MsgspecDTO
+from litestar.openapi.datastructures import ResponseSpec
+
+from app.cache import MemberCache
+from app.errors import PayloadTooLarge, request_error_from_msgspec
+from app.service import ScoreBatch, score_request
+from app.settings import Settings
+from app.wire import (
+    FailureResponse,
+    HealthResponse,
+    ParameterValue,
+    PaymentYearReference,
+    ReferenceResponse,
+    RiskScoreRequest,
+    RiskScoreResponse,
+    decode_request,
+)
+
+log = structlog.get_logger("app.requests")
+
+FAILURE_RESPONSES = {
+    400: ResponseSpec(FailureResponse, description="Body not JSON / not an object, a missing or "
+                      "mistyped field (path in the message), or an unsupported payment_year"),
+    401: ResponseSpec(FailureResponse, description="API keys are configured and the key is "
+                      "missing or wrong"),
+    413: ResponseSpec(FailureResponse, description="Body or member count over the configured "
+                      "limit (limit in the message)"),
+    500: ResponseSpec(FailureResponse, description="Unexpected error; quote the request id"),
+}
+
+
+class StrictRequestDTO(MsgspecDTO[RiskScoreRequest]):
+    """Decodes the body with `app.wire.decode_request` (strict msgspec) instead of
+    Litestar's lax conversion; the OpenAPI schema still comes from the Struct."""
+
+    def decode_bytes(self, value: bytes) -> Any:
+        try:
+            return decode_request(value)
+        except msgspec.MsgspecError as exc:
+            raise request_error_from_msgspec(exc) from exc
+
+
+class RiskScoreController(Controller):
+    path = "/v1/risk-scores"
+    tags = ["risk scores"]
+
+    @post(
+        dto=StrictRequestDTO,
+        return_dto=None,
+        status_code=200,
+        sync_to_thread=True,
+        summary="Score a batch of members",
+        description="Per member: one raw row per model of the payment year (V28 first), then the "
+        "active (blended, normalized, coding-adjusted) row. `?detail=true` adds the audit trail "
+        "to raw rows. Members that cannot be scored are listed in `errors` (status `partial`).",
+        responses=FAILURE_RESPONSES,
+    )
+    def score(
+        self,
+        data: RiskScoreRequest,
+        store: Any,
+        cache: MemberCache,
+        score_batch: ScoreBatch,
+        settings: Settings,
+        detail: bool = False,
+    ) -> RiskScoreResponse:
+        if len(data.memberships) > settings.max_members:
+            raise PayloadTooLarge(
+                f"{len(data.memberships)} memberships exceed the limit of {settings.max_members} "
+                "members per request (RAF_MAX_MEMBERS); split the batch or use POST /v1/jobs"
+            )
+        response, stats = score_request(
+            data, detail=detail, store=store, cache=cache, score_batch=score_batch
+        )
+        log.info(
+            "risk_scores",
+            payment_year=data.payment_year,
+            detail=detail,
+            member_count=stats.member_count,
+            diagnosis_count=len(data.diagnoses),
+            row_count=stats.row_count,
+            error_count=stats.error_count,
+            cache_hits=stats.cache_hits,
+            cache_misses=stats.cache_misses,
+            engine_ms=stats.engine_ms,
+        )
+        return response
+
+
+class ReferenceController(Controller):
+    path = "/v1/reference"
+    tags = ["reference"]
+
+    @get(
+        summary="Supported payment years and their parameters",
+        responses=FAILURE_RESPONSES,
+        sync_to_thread=False,  # years are loaded by the lifespan: no I/O here
+    )
+    def reference(self, store: Any) -> ReferenceResponse:
+        return reference_response(store)
+
+
+def reference_response(store: Any) -> ReferenceResponse:
+    """Every supported year: models, weights, factors, coding adjustment (with
+    each value's source and status) and the year's file hashes."""
+    manifest = store.manifest
+    file_hashes = {entry["path"]: entry["sha256"] for entry in manifest.get("files", [])}
+    years = []
+    for payment_year in store.supported_years:
+        tables = store.year(payment_year)
+        params = tables.parameters
+        factors = [
+            ("blend_weight", model, factor) for model, factor in params.blend_weights.items()
+        ] + [
+            ("normalization_factor", key, factor) for key, factor in params.normalization.items()
+        ] + [("coding_adjustment", "ALL", params.coding_adjustment)]
+        years.append(
+            PaymentYearReference(
+                payment_year=payment_year,
+                release_id=tables.release_id,
+                sha256=tables.sha256,
+                models=list(tables.models_of_year),
+                blend_weights={m: _text(f.value) for m, f in params.blend_weights.items()},
+                normalization_factors={k: _text(f.value) for k, f in params.normalization.items()},
+                coding_adjustment=_text(params.coding_adjustment.value),
+                parameters=[
+                    ParameterValue(parameter=name, model=model, value=_text(factor.value),
+                                   status=factor.status, source=factor.source)
+                    for name, model, factor in factors
+                ],
+                files={path: file_hashes.get(path, "") for path in tables.files},
+            )
+        )
+    return ReferenceResponse(
+        supported_payment_years=list(store.supported_years), payment_years=years
+    )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@get("/health", tags=["health"], summary="Liveness", sync_to_thread=False)
+def health(store: Any) -> HealthResponse:
+    return HealthResponse(status="ok", payment_years=list(store.supported_years))

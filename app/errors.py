@@ -1,0 +1,141 @@
+"""Errors of the HTTP contract (`../shared/spec/api.md` "Errors") and their handlers.
+
+| case | status | raised by |
+|---|---|---|
+| body not JSON / not an object / missing or mistyped field (field path in the message) | 400 | `request_error_from_msgspec` |
+| `payment_year` not supported | 400 | `UnsupportedPaymentYear` from the store |
+| API keys configured, key missing or wrong | 401 | `app.auth.require_api_key` |
+| body over `RAF_MAX_BODY_BYTES`, more than `RAF_MAX_MEMBERS` members | 413, limit in the message | Litestar's body limit / `app.controllers` |
+| anything unexpected | 500 with the request id | `internal_error_handler` (traceback logged, no values) |
+
+Every non-200 body is `{"status": "failure", "message": ..., "errors": [...]}`
+(`app.wire.FailureResponse`). Per-member problems are not errors here: they
+come back with 200 "partial" (see `app.service`).
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+
+from app.wire import ErrorItem, FailureResponse
+
+log = structlog.get_logger("app.errors")
+
+
+class ApiError(Exception):
+    """An answer other than 200, in the contract's failure shape."""
+
+    status_code: int = HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str, errors: list[ErrorItem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+
+
+class BadRequest(ApiError):
+    status_code = HTTP_400_BAD_REQUEST
+
+
+class PayloadTooLarge(ApiError):
+    status_code = HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+_PATH_IN_MESSAGE = re.compile(r" - at `(?P<path>[^`]+)`$")
+
+
+def request_error_from_msgspec(exc: msgspec.MsgspecError) -> BadRequest:
+    """400 from a strict decode failure, naming the field path (`$.memberships[0].DOB`)."""
+    text = str(exc)
+    if isinstance(exc, msgspec.ValidationError):
+        match = _PATH_IN_MESSAGE.search(text)
+        path = match.group("path") if match else "$"
+        problem = text[: match.start()] if match else text
+        if path == "$" and problem.startswith("Expected `object`"):
+            message = f"request body must be a JSON object: {problem}"
+        else:
+            message = f"{path}: {problem}"
+        return BadRequest(message, [ErrorItem(field=path, message=problem)])
+    return BadRequest(
+        f"request body is not valid JSON: {text}", [ErrorItem(field="$", message=text)]
+    )
+
+
+def request_id_of(request: Request[Any, Any, Any]) -> str | None:
+    return request.scope.get("state", {}).get("request_id")
+
+
+def failure(
+    request: Request[Any, Any, Any], status_code: int, message: str, errors: list[ErrorItem]
+) -> Response[bytes]:
+    body = FailureResponse(
+        status="failure", message=message, errors=errors, request_id=request_id_of(request)
+    )
+    return Response(
+        content=msgspec.json.encode(body), status_code=status_code, media_type=MediaType.JSON
+    )
+
+
+def api_error_handler(request: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
+    log.info("request_rejected", status_code=exc.status_code, error=type(exc).__name__)
+    return failure(request, exc.status_code, exc.message, exc.errors)
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    """Litestar's own HTTP errors (401 from the guard, 404, 405, body limit) in our shape."""
+    status_code = exc.status_code
+    if status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
+        return internal_error_handler(request, exc)
+    message = exc.detail or "request rejected"
+    if status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        limit = request.app.state.get("settings").max_body_bytes
+        message = (
+            f"request body exceeds the limit of {limit} bytes (RAF_MAX_BODY_BYTES); "
+            "split the batch or use POST /v1/jobs"
+        )
+    return failure(request, status_code, message, [])
+
+
+def traceback_without_values(exc: BaseException) -> list[str]:
+    """Frames (file, line, function, source line) and exception types only.
+
+    Exception messages can carry member data (a polars error quoting a value),
+    so they are left out of the log; the type and the frames locate the bug.
+    """
+    lines: list[str] = []
+    current: BaseException | None = exc
+    while current is not None:
+        lines.append(f"{type(current).__module__}.{type(current).__qualname__}")
+        for frame in traceback.extract_tb(current.__traceback__):
+            lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}')
+        current = current.__cause__ or current.__context__
+    return lines
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """500 with the request id; the traceback goes to the log, member data does not."""
+    request_id = request_id_of(request)
+    log.error(
+        "unhandled_exception",
+        path=request.url.path,
+        exception_type=type(exc).__qualname__,
+        traceback=traceback_without_values(exc),
+    )
+    return failure(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        f"internal error; quote request id {request_id} when reporting it",
+        [],
+    )

@@ -1,0 +1,70 @@
+"""Service settings, read once from the environment (12-factor style).
+
+| variable | default | meaning |
+|---|---|---|
+| `RAF_API_KEYS` | empty (auth off) | comma-separated keys; when set, `/v1/*` needs header `ApiKey: <key>` or `Authorization: Bearer <key>` (`../shared/spec/api.md` errors table, 401) |
+| `RAF_MAX_BODY_BYTES` | 52428800 (50 MiB) | larger request bodies get 413 with the limit in the message |
+| `RAF_MAX_MEMBERS` | 50000 | more memberships in one request get 413 (use the batch jobs) |
+| `RAF_CACHE_SIZE` | 100000 | members kept in the per-member result cache (0 disables it) |
+| `RAF_CACHE_TTL_SECONDS` | 3600 | how long a cached member answer lives |
+| `RAF_LOG_LEVEL` | INFO | structlog level; member data is never logged at INFO |
+| `RAF_DATA_DIR` | `.raf-data` | the service's writable data directory (batch jobs keep their SQLite and files there, `app.jobs`) |
+| `RAF_REFERENCE_DIR` | bundled `reference/data` | reference data directory (a pinned release) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the service cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from exc
+    if value < minimum:
+        raise SettingsError(f"{name}={value} is below the minimum {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_keys: tuple[str, ...] = ()
+    max_body_bytes: int = 50 * 1024 * 1024
+    max_members: int = 50_000
+    cache_size: int = 100_000
+    cache_ttl_seconds: int = 3_600
+    log_level: str = "INFO"
+    data_dir: str = ".raf-data"
+    reference_dir: str | None = None
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        keys = tuple(k.strip() for k in env.get("RAF_API_KEYS", "").split(",") if k.strip())
+        level = env.get("RAF_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise SettingsError(f"RAF_LOG_LEVEL={level!r} is not a log level")
+        return cls(
+            api_keys=keys,
+            max_body_bytes=_int(env, "RAF_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1),
+            max_members=_int(env, "RAF_MAX_MEMBERS", cls.max_members, minimum=1),
+            cache_size=_int(env, "RAF_CACHE_SIZE", cls.cache_size),
+            cache_ttl_seconds=_int(env, "RAF_CACHE_TTL_SECONDS", cls.cache_ttl_seconds, minimum=1),
+            log_level=level,
+            data_dir=env.get("RAF_DATA_DIR", "").strip() or cls.data_dir,
+            reference_dir=env.get("RAF_REFERENCE_DIR", "").strip() or None,
+        )

@@ -1,0 +1,190 @@
+"""Wire contract: msgspec Structs for the HTTP request and response bodies.
+
+Field names, order and value formats are the seed's
+(`../shared/seeds/002_b326aa90cf1b7c66.txt`), extensions per
+`../shared/spec/api.md`. Requests are decoded straight from bytes with
+`decode_request` (strict types: `"payment_year": "2025"` is a 400 naming
+`$.payment_year`); responses are Structs that Litestar encodes with msgspec.
+
+Membership fields: `MemberID`, `DOB`, `Gender` and `RAType` are required
+strings; `Hospice`, `LTIMCAID`, `NEMCAID` and `OREC` may be omitted or null and
+are then judged per member by `ratype.normalize` (blank flags count as N; a
+missing OREC is a member error). `diagnoses` may be omitted (demographic-only).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+from msgspec import Struct
+
+
+class Membership(Struct, forbid_unknown_fields=False):
+    MemberID: str
+    DOB: str
+    Gender: str
+    RAType: str
+    Hospice: str | None = None
+    LTIMCAID: str | None = None
+    NEMCAID: str | None = None
+    OREC: str | None = None
+
+
+class Diagnosis(Struct, forbid_unknown_fields=False):
+    MemberID: str
+    FromDOS: str
+    ThruDOS: str
+    DxCode: str
+
+
+class RiskScoreRequest(Struct, forbid_unknown_fields=False):
+    payment_year: int
+    memberships: list[Membership]
+    diagnoses: list[Diagnosis] = []
+
+
+class HccDetail(Struct):
+    HCC: str
+    Label: str | None
+    Coefficient: float
+    DxCodes: list[str]
+
+
+class HierarchyDrop(Struct):
+    HCC: str
+    Dropped_By: str
+
+
+class InteractionDetail(Struct):
+    Name: str
+    Label: str | None
+    Coefficient: float
+
+
+class DroppedDiagnosis(Struct):
+    DxCode: str | None
+    FromDOS: str | None
+    ThruDOS: str | None
+    Reason: str
+
+
+class ResultRow(Struct, omit_defaults=True):
+    """One row of `results`, in the seed's field order; extensions last and only when present."""
+
+    Payment_Year: int
+    Member_Id: str
+    BirthDate_Org: str
+    BirthDate: str
+    Age: int
+    Age_Band: str
+    Gender_Org: str
+    Gender: str
+    RAType_Org: str
+    RAType: str
+    Hospice_Org: str
+    Hospice: str
+    LTIMCAID_Org: str
+    LTIMCAID: str
+    NEMCAID_Org: str
+    NEMCAID: str
+    OREC_Org: str
+    OREC: str
+    Originally_Disabled: str
+    Originally_ESRD: str
+    RA_Variable: str
+    RAF_Demographic: float
+    RAF_Demographic_Interaction_With_Medicaid_Or_OREC: float
+    RAF_Disease: float
+    RAF_Disease_Count: float
+    RAF_Disease_Interaction_With_Disease: float
+    RAF_Disease_Interaction_With_Disability_Or_NonAged: float
+    RAF_Total: float
+    Model: str
+    Clinical_Version: str
+    Active_Score: int
+    Warnings: list[str] | None = None
+    HCCs: list[HccDetail] | None = None
+    Hierarchy_Dropped: list[HierarchyDrop] | None = None
+    Interactions: list[InteractionDetail] | None = None
+    Dropped_Diagnoses: list[DroppedDiagnosis] | None = None
+
+
+class ErrorItem(Struct, omit_defaults=True):
+    """A member that could not be scored (`MemberID` set) or a request-level problem."""
+
+    field: str
+    message: str
+    MemberID: str | None = None
+
+
+class ReferenceInfo(Struct):
+    payment_year: int
+    release_id: str | None
+    sha256: str | None
+
+
+class CacheCounts(Struct):
+    hits: int
+    misses: int
+
+
+class RiskScoreResponse(Struct):
+    status: Literal["success", "partial"]
+    message: str
+    cache_status: Literal["Cache hit", "Cache miss"]
+    count: int
+    results: list[ResultRow]
+    timestamp: str
+    member_count: int
+    errors: list[ErrorItem]
+    diagnoses_summary: dict[str, int]
+    reference: ReferenceInfo
+    cache: CacheCounts
+
+
+class FailureResponse(Struct, omit_defaults=True):
+    """Every non-200 answer: `status` "failure", a message, and what was wrong."""
+
+    status: Literal["failure"]
+    message: str
+    errors: list[ErrorItem] = []
+    request_id: str | None = None
+
+
+class HealthResponse(Struct):
+    status: Literal["ok"]
+    payment_years: list[int]
+
+
+class ParameterValue(Struct):
+    parameter: str
+    model: str
+    value: str | None
+    status: str
+    source: str
+
+
+class PaymentYearReference(Struct):
+    payment_year: int
+    release_id: str | None
+    sha256: str | None
+    models: list[str]
+    blend_weights: dict[str, str | None]
+    normalization_factors: dict[str, str | None]
+    coding_adjustment: str | None
+    parameters: list[ParameterValue]
+    files: dict[str, str]
+
+
+class ReferenceResponse(Struct):
+    supported_payment_years: list[int]
+    payment_years: list[PaymentYearReference]
+
+
+_REQUEST_DECODER = msgspec.json.Decoder(RiskScoreRequest)
+
+
+def decode_request(body: bytes) -> RiskScoreRequest:
+    """Strict decode from bytes; raises msgspec.DecodeError / msgspec.ValidationError."""
+    return _REQUEST_DECODER.decode(body)
