@@ -1,10 +1,10 @@
 """RAType normalizer: standardize memberships and route each member to its model and segment.
 
-See ``ratype/normalize.py`` (rules and CMS sources) and ``ratype/codes.csv`` (one row per
+See ``ratype/normalizer.py`` (rules and CMS sources) and ``ratype/codes.csv`` (one row per
 MMR RA factor type code).
 """
 
-from ratype.normalize import ERRORS_SCHEMA, MEMBERS_SCHEMA, MEMBERSHIP_FIELDS, normalize
+from ratype.normalizer import ERRORS_SCHEMA, MEMBERS_SCHEMA, MEMBERSHIP_FIELDS, normalize
 from ratype.tables import age_band_table, code_table
 
 __all__ = [

@@ -108,25 +108,37 @@ def code_table() -> pl.DataFrame:
 
 
 @cache
-def supported_codes() -> pl.DataFrame:
-    """Supported codes with typed routing columns, ready to join on ``code``."""
+def routing_table() -> pl.DataFrame:
+    """Every code with typed routing columns; row position is the code's lookup index.
+
+    Unsupported codes keep their description and reason; their routing columns
+    are null. ``band_offset`` points into ``age_band_array()``.
+    """
     yes = pl.lit("yes")
-    return code_table().filter(pl.col("supported") == "yes").select(
+    scheme_offsets = {
+        scheme: position * (BAND_TABLE_MAX_AGE + 1) for position, scheme in enumerate(band_schemes())
+    }
+    return code_table().select(
         "code",
+        "description",
+        (pl.col("supported") == yes).alias("supported"),
+        "unsupported_reason",
         "model_family",
         "segment_aged",
         "segment_nonaged",
         "dual",
-        (pl.col("lti") == yes).alias("code_lti"),
+        (pl.col("lti") == yes).alias("lti"),
         (pl.col("ltimcaid_applies") == yes).alias("ltimcaid_applies"),
         (pl.col("nemcaid_applies") == yes).alias("nemcaid_applies"),
         "graft_duration",
         pl.col("transplant_month").cast(pl.Int8),
         "normalization_group",
         "age_band_scheme",
+        pl.col("age_band_scheme").replace_strict(scheme_offsets, default=None,
+                                                 return_dtype=pl.UInt32).alias("band_offset"),
         "ne_origds_rule",
         "orec0_under65_shown",
-        pl.col("warning").alias("code_warning"),
+        "warning",
     )
 
 
@@ -141,8 +153,18 @@ def age_band_table() -> pl.DataFrame:
 
 
 @cache
-def age_band_lookup() -> pl.DataFrame:
-    """One row per (scheme, age 0..BAND_TABLE_MAX_AGE) with its band, for an equi-join."""
+def band_schemes() -> tuple[str, ...]:
+    """Scheme names of age_bands.csv in file order."""
+    return tuple(age_band_table()["scheme"].unique(maintain_order=True).to_list())
+
+
+@cache
+def age_band_array() -> pl.Series:
+    """Band names laid out as [scheme position * (BAND_TABLE_MAX_AGE + 1) + age].
+
+    A gather from this array names a member's band in O(1) per row, where a
+    join on (scheme, age) costs a hash of every member row.
+    """
     bands = age_band_table()
     lookup = (
         bands.with_columns(
@@ -151,11 +173,18 @@ def age_band_lookup() -> pl.DataFrame:
             ).alias("band_age")
         )
         .explode("band_age")
-        .select(pl.col("scheme").alias("age_band_scheme"), "band_age", pl.col("band").alias("Age_Band"))
+        .filter(pl.col("band_age") <= BAND_TABLE_MAX_AGE)
     )
-    expected = lookup.group_by("age_band_scheme").agg(pl.len(), pl.col("band_age").n_unique())
-    if (expected["len"] != expected["band_age"]).any() or (
-        expected["len"] != BAND_TABLE_MAX_AGE + 1
-    ).any():
+    layout = pl.DataFrame(
+        {
+            "scheme": [s for s in band_schemes() for _ in range(BAND_TABLE_MAX_AGE + 1)],
+            "band_age": [a for _ in band_schemes() for a in range(BAND_TABLE_MAX_AGE + 1)],
+        },
+        schema={"scheme": pl.Utf8, "band_age": pl.Int16},
+    )
+    coverage = lookup.group_by("scheme", "band_age").len()
+    if coverage.height != layout.height or (coverage["len"] != 1).any():
         raise CodeTableError("age_bands.csv bands must cover ages 0.. once per scheme, no overlaps")
-    return lookup
+    return layout.join(lookup, on=["scheme", "band_age"], how="left", maintain_order="left")[
+        "band"
+    ]
