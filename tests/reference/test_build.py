@@ -21,16 +21,40 @@ def parsed(texts: list[str | None]) -> list[tuple]:
 
 
 def test_parse_age_conditions():
-    assert parsed(["age < 50", "age >= 50", "0 <= age <= 17", "9 <= age <= 64", "age = 0",
-                   "age >= 15", "6 <= age <= 18", None, ""]) == [
-        (None, 49), (50, None), (None, 17), (9, 64), (None, 0), (15, None), (6, 18),
-        (None, None), (None, None),
+    assert parsed(
+        [
+            "age < 50",
+            "age >= 50",
+            "0 <= age <= 17",
+            "9 <= age <= 64",
+            "age = 0",
+            "age >= 15",
+            "6 <= age <= 18",
+            None,
+            "",
+        ]
+    ) == [
+        (None, 49),
+        (50, None),
+        (None, 17),
+        (9, 64),
+        (None, 0),
+        (15, None),
+        (6, 18),
+        (None, None),
+        (None, None),
     ]
 
 
 def edits_frame(rows: list[dict]) -> pl.DataFrame:
-    schema = {"icd10": pl.Utf8, "action": pl.Utf8, "fire_from": pl.Int16, "fire_upto": pl.Int16,
-              "fire_sex": pl.Utf8, "cc_override": pl.Int16}
+    schema = {
+        "icd10": pl.Utf8,
+        "action": pl.Utf8,
+        "fire_from": pl.Int16,
+        "fire_upto": pl.Int16,
+        "fire_sex": pl.Utf8,
+        "cc_override": pl.Int16,
+    }
     frame = pl.DataFrame(rows, schema=schema)
     return frame.with_columns(
         (pl.col("fire_upto") + 1).alias("keep_age_min"),
@@ -44,13 +68,15 @@ def test_fold_edits_override_invalid_and_range():
         {"icd10": ["D66", "J449", "F3481", "C50011", "A000"], "cc": [111, 280, 59, 23, 1]},
         schema={"icd10": pl.Utf8, "cc": pl.Int16},
     )
-    edits = edits_frame([
-        {"icd10": "D66", "action": "override", "fire_sex": "F", "cc_override": 112},
-        {"icd10": "J449", "action": "invalid", "fire_upto": 17},
-        {"icd10": "F3481", "action": "invalid", "fire_from": 19, "fire_upto": 5},
-        {"icd10": "C50011", "action": "override", "fire_upto": 49, "cc_override": 22},
-        {"icd10": "ZZZ", "action": "override", "fire_upto": 49, "cc_override": 22},
-    ])
+    edits = edits_frame(
+        [
+            {"icd10": "D66", "action": "override", "fire_sex": "F", "cc_override": 112},
+            {"icd10": "J449", "action": "invalid", "fire_upto": 17},
+            {"icd10": "F3481", "action": "invalid", "fire_from": 19, "fire_upto": 5},
+            {"icd10": "C50011", "action": "override", "fire_upto": 49, "cc_override": 22},
+            {"icd10": "ZZZ", "action": "override", "fire_upto": 49, "cc_override": 22},
+        ]
+    )
     folded = build.fold_edits(base, edits)
     assert folded.rows() == [
         ("A000", 1, None, None, None),
@@ -63,7 +89,7 @@ def test_fold_edits_override_invalid_and_range():
     ]
 
 
-SAS_EDIT_SNIPPET = '''
+SAS_EDIT_SNIPPET = """
    IF &SEX="2" AND &ICD10 IN ("D66", "D67")  THEN CC="48";
    ELSE
    IF &AGE < 18 AND &ICD10 IN ("J410", "J411") THEN CC="112";
@@ -71,7 +97,7 @@ SAS_EDIT_SNIPPET = '''
    IF (&AGE < 6 OR &AGE > 18) AND &ICD10 = "F3481" THEN CC="-1.0";
   %IF &SEDITS = 1 %THEN %DO;
      IF _TAGE NE "-1" AND (&AGE < 1) THEN CC='-1.0';
-'''
+"""
 
 
 def test_sas_edit_rules_parse():
@@ -111,13 +137,18 @@ def test_sas_v24_groups_and_interactions():
 
 
 def test_variable_table_rejects_unknown_variable():
-    coefficients = pl.DataFrame({
-        "segment": ["CNA", "CNA"], "variable": ["HCC1", "MYSTERY_TERM"],
-        "coefficient": ["0.1", "0.2"], "label": [None, None],
-    }, schema={"segment": pl.Utf8, "variable": pl.Utf8, "coefficient": pl.Utf8,
-               "label": pl.Utf8})
-    empty_inter = pl.DataFrame(schema={"interaction": pl.Utf8, "term_1": pl.Utf8,
-                                       "term_2": pl.Utf8})
+    coefficients = pl.DataFrame(
+        {
+            "segment": ["CNA", "CNA"],
+            "variable": ["HCC1", "MYSTERY_TERM"],
+            "coefficient": ["0.1", "0.2"],
+            "label": [None, None],
+        },
+        schema={"segment": pl.Utf8, "variable": pl.Utf8, "coefficient": pl.Utf8, "label": pl.Utf8},
+    )
+    empty_inter = pl.DataFrame(
+        schema={"interaction": pl.Utf8, "term_1": pl.Utf8, "term_2": pl.Utf8}
+    )
     labels = pl.DataFrame(schema={"hcc": pl.Int16, "label": pl.Utf8})
     with pytest.raises(ValueError, match="MYSTERY_TERM"):
         build.variable_table(coefficients, empty_inter, labels)
@@ -139,6 +170,8 @@ def test_build_reproduces_committed_data(tmp_path):
     assert manifest == committed
     for entry in committed["files"]:
         assert (tmp_path / entry["path"]).read_bytes() == (
-            build.DATA_DIR / entry["path"]).read_bytes(), entry["path"]
+            build.DATA_DIR / entry["path"]
+        ).read_bytes(), entry["path"]
     assert (tmp_path / "manifest.json").read_bytes() == (
-        build.DATA_DIR / "manifest.json").read_bytes()
+        build.DATA_DIR / "manifest.json"
+    ).read_bytes()

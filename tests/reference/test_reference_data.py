@@ -233,8 +233,11 @@ def test_every_interaction_has_coefficients_and_known_terms(store, model_id):
     groups = set(model.groups["group"])
     terms = set(model.interactions["term_1"]) | set(model.interactions["term_2"])
     unknown = {
-        t for t in terms
-        if t not in groups and t not in MEMBER_FLAG_TERMS and t not in interactions
+        t
+        for t in terms
+        if t not in groups
+        and t not in MEMBER_FLAG_TERMS
+        and t not in interactions
         and not re.fullmatch(r"HCC\d+", t)
     }
     assert unknown == set()
@@ -282,9 +285,17 @@ def test_bucket_rules(store, model_id, variable, bucket):
 def test_v28_interactions_complete(store):
     names = set(store.year(2026).models["cms_hcc_v28"].interactions["interaction"])
     assert names == {
-        "DIABETES_HF_V28", "HF_CHR_LUNG_V28", "HF_KIDNEY_V28", "CHR_LUNG_CARD_RESP_FAIL_V28",
-        "HF_HCC238_V28", "gSubUseDisorder_gPsych_V28", "DISABLED_CANCER_V28",
-        "DISABLED_NEURO_V28", "DISABLED_HF_V28", "DISABLED_CHR_LUNG_V28", "DISABLED_ULCER_V28",
+        "DIABETES_HF_V28",
+        "HF_CHR_LUNG_V28",
+        "HF_KIDNEY_V28",
+        "CHR_LUNG_CARD_RESP_FAIL_V28",
+        "HF_HCC238_V28",
+        "gSubUseDisorder_gPsych_V28",
+        "DISABLED_CANCER_V28",
+        "DISABLED_NEURO_V28",
+        "DISABLED_HF_V28",
+        "DISABLED_CHR_LUNG_V28",
+        "DISABLED_ULCER_V28",
     }
 
 
