@@ -201,7 +201,7 @@ RULES: list[Rule] = [
         models=frozenset({"V28", "V24"}),
         summary="hccinfhir gives a new enrollee aged 65-69 with OREC 2/3 the grouped CE band "
         "(NEF65_69), which has no NE coefficient, so its NE score is 0",
-        evidence="AGESEXV2.TXT lines 113-130: NE_AGESEX uses single years 65..69 whatever the OREC "
+        evidence="AGESEXV2.TXT lines 112-146: NE_AGESEX uses single years 65..69 whatever the OREC "
         "(OREC only moves age 64); V28_NE_Relative_Factors.csv has NEF65..NEF69 cells only",
         applies=_hi_ne_orec_applies,
         fields=frozenset({"demographic_interaction", "total"}),
