@@ -237,11 +237,41 @@ def clean_code(col: str) -> pl.Expr:
     return pl.col(col).str.strip_chars().str.to_uppercase().str.replace_all(r"\.", "")
 
 
+AGE_CEILING = 32767  # stands for "unbounded above" while merging ranges
+
+
+def merge_age_ranges(frame: pl.DataFrame) -> pl.DataFrame:
+    """Merge touching or overlapping age ranges of the same (icd10, cc, sex).
+
+    CMS's 2026 files split some codes by age with the same CC on both sides
+    (E1010 -> 36 under 21 and 36 from 21; F200 -> 151 under 2 and from 2): one
+    unconditional row says the same and keeps year-to-year diffs readable.
+    """
+    key = ["icd10", "cc", "sex"]
+    # Int32: the Int16 ceiling + 1 would wrap around in the "touching" test below
+    lo = pl.col("age_min").cast(pl.Int32).fill_null(0)
+    hi = pl.col("age_max").cast(pl.Int32).fill_null(AGE_CEILING)
+    ordered = frame.with_columns(lo.alias("lo"), hi.alias("hi")).sort(
+        [*key, "lo", "hi"], nulls_last=False
+    )
+    previous_hi = pl.col("hi").cum_max().shift(1).over(key)
+    starts_block = previous_hi.is_null() | (pl.col("lo") > previous_hi + 1)
+    blocks = ordered.with_columns(starts_block.cast(pl.Int32).cum_sum().over(key).alias("block"))
+    merged = blocks.group_by([*key, "block"]).agg(pl.col("lo").min(), pl.col("hi").max())
+    return merged.select(
+        "icd10",
+        "cc",
+        pl.when(pl.col("lo") == 0).then(None).otherwise(pl.col("lo")).alias("age_min"),
+        pl.when(pl.col("hi") == AGE_CEILING).then(None).otherwise(pl.col("hi")).alias("age_max"),
+        "sex",
+    )
+
+
 def sort_mapping(frame: pl.DataFrame) -> pl.DataFrame:
+    frame = frame.select(list(MAPPING_SCHEMA)).cast(MAPPING_SCHEMA).unique()
     return (
-        frame.select(list(MAPPING_SCHEMA))
+        merge_age_ranges(frame)
         .cast(MAPPING_SCHEMA)
-        .unique()
         .sort(["icd10", "cc", "age_min", "age_max", "sex"], nulls_last=False)
     )
 

