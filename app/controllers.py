@@ -14,8 +14,10 @@ from typing import Any
 import msgspec
 import structlog
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.dto import MsgspecDTO
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromQuery, JSONBody
 
 from app.cache import MemberCache
 from app.errors import PayloadTooLarge, request_error_from_msgspec
@@ -73,12 +75,12 @@ class RiskScoreController(Controller):
     )
     def score(
         self,
-        data: RiskScoreRequest,
-        store: Any,
-        cache: MemberCache,
-        score_batch: ScoreBatch,
-        settings: Settings,
-        detail: bool = False,
+        data: JSONBody[RiskScoreRequest],
+        store: NamedDependency[Any],
+        cache: NamedDependency[MemberCache],
+        score_batch: NamedDependency[ScoreBatch],
+        settings: NamedDependency[Settings],
+        detail: FromQuery[bool] = False,
     ) -> RiskScoreResponse:
         if len(data.memberships) > settings.max_members:
             raise PayloadTooLarge(
@@ -112,7 +114,7 @@ class ReferenceController(Controller):
         responses=FAILURE_RESPONSES,
         sync_to_thread=False,  # years are loaded by the lifespan: no I/O here
     )
-    def reference(self, store: Any) -> ReferenceResponse:
+    def reference(self, store: NamedDependency[Any]) -> ReferenceResponse:
         return reference_response(store)
 
 
@@ -157,5 +159,5 @@ def _text(value: Any) -> str | None:
 
 
 @get("/health", tags=["health"], summary="Liveness", sync_to_thread=False)
-def health(store: Any) -> HealthResponse:
+def health(store: NamedDependency[Any]) -> HealthResponse:
     return HealthResponse(status="ok", payment_years=list(store.supported_years))

@@ -26,20 +26,57 @@ REQUEST_ID_HEADER = "x-request-id"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stdout` is now (test capture swaps it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+_SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stdout; idempotent."""
+    """JSON lines on stdout for structlog and stdlib loggers (jobs, uvicorn); idempotent.
+
+    Litestar's own logging config is off (`logging_config=None` in `app.main`):
+    errors reach the log through `app.errors.internal_error_handler`.
+    """
+    numeric_level = logging.getLevelName(level)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *_SHARED_PROCESSORS,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
+    handler = _CurrentStdoutHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+            foreign_pre_chain=[*_SHARED_PROCESSORS, structlog.stdlib.add_logger_name],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not isinstance(h, _CurrentStdoutHandler)]
+    root.addHandler(handler)
+    root.setLevel(numeric_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # test client chatter
 
 
 access_log = structlog.get_logger("app.access")

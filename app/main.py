@@ -117,5 +117,6 @@ def create_app(
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(), RedocRenderPlugin()],
         ),
+        logging_config=None,  # app.logs configures structlog + stdlib JSON logging
         debug=False,
     )

@@ -148,7 +148,7 @@ class FailureResponse(Struct, omit_defaults=True):
 
     status: Literal["failure"]
     message: str
-    errors: list[ErrorItem] = []
+    errors: list[ErrorItem]
     request_id: str | None = None
 
 
