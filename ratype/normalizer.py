@@ -345,8 +345,8 @@ def _members(valid: pl.DataFrame) -> pl.DataFrame:
     )
     ltimcaid = (pl.col("_LTIMCAID") == "Y") & _code_column("ltimcaid_applies")
     nemcaid = (pl.col("_NEMCAID") == "Y") & _code_column("nemcaid_applies")
-    fbd_always = pl.lit(dual == "full").gather(pl.col("_code_index"))
-    fbd_if_nemcaid = pl.lit(dual == "from_nemcaid").gather(pl.col("_code_index"))
+    fbd_always = pl.lit((dual == "full").fill_null(False)).gather(pl.col("_code_index"))
+    fbd_if_nemcaid = pl.lit((dual == "from_nemcaid").fill_null(False)).gather(pl.col("_code_index"))
     pbd = pl.lit((dual == "partial").fill_null(False)).gather(pl.col("_code_index"))
     orec_any_age_origds = pl.lit(routing_table()["ne_origds_rule"] == "orec1_any_age").gather(
         pl.col("_code_index")

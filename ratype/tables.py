@@ -172,7 +172,7 @@ def age_band_array() -> pl.Series:
                 "age_min", pl.col("age_max").fill_null(BAND_TABLE_MAX_AGE) + 1, dtype=pl.Int16
             ).alias("band_age")
         )
-        .explode("band_age")
+        .explode("band_age", empty_as_null=False)
         .filter(pl.col("band_age") <= BAND_TABLE_MAX_AGE)
     )
     layout = pl.DataFrame(
