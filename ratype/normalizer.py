@@ -119,13 +119,17 @@ def _prepare(memberships: pl.DataFrame) -> pl.DataFrame:
     present = set(memberships.columns)
     if "input_index" not in present:
         memberships = memberships.with_row_index("input_index")
-    return memberships.select(
+    prepared = memberships.select(
         pl.col("input_index").cast(pl.UInt32),
         *[
             (pl.col(field).cast(pl.Utf8) if field in present else pl.lit(None, pl.Utf8)).alias(field)
             for field in MEMBERSHIP_FIELDS
         ],
     )
+    # Everything downstream keeps row order, so ordering once here orders both outputs.
+    if not prepared["input_index"].is_sorted():
+        prepared = prepared.sort("input_index")
+    return prepared
 
 
 def _blank(column: str) -> pl.Expr:
