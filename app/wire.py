@@ -53,7 +53,8 @@ class HccDetail(Struct):
 
 class HierarchyDrop(Struct):
     HCC: str
-    Dropped_By: str
+    Dropped_By: str | None
+    Rule: str | None = None
 
 
 class InteractionDetail(Struct):

@@ -226,13 +226,23 @@ def build_rows(
     )
 
 
+def _detail_value(frame: pl.DataFrame, source: str) -> pl.Expr:
+    """Coefficients as exact floats; HCC numbers as "HCC137" (as in `RA_Variable`)."""
+    if source == "coefficient_milli":
+        return scaled_to_float(pl.col(source), 3)
+    if source in ("hcc", "dropped_by") and frame.schema[source].is_integer():
+        return pl.format("HCC{}", pl.col(source))
+    return pl.col(source)
+
+
 def _attach_detail(rows: pl.DataFrame, trail: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
     """`?detail=true`: per raw row, the HCCs, hierarchy drops, interactions
     (per member and model) and the member's dropped diagnoses (per member)."""
     per_model = {
         "HCCs": ("hccs", {"HCC": "hcc", "Label": "label", "Coefficient": "coefficient_milli",
                           "DxCodes": "dx_codes"}),
-        "Hierarchy_Dropped": ("hierarchy_dropped", {"HCC": "hcc", "Dropped_By": "dropped_by"}),
+        "Hierarchy_Dropped": ("hierarchy_dropped", {"HCC": "hcc", "Dropped_By": "dropped_by",
+                                                    "Rule": "rule"}),
         "Interactions": ("interactions", {"Name": "name", "Label": "label",
                                           "Coefficient": "coefficient_milli"}),
     }
@@ -245,10 +255,9 @@ def _attach_detail(rows: pl.DataFrame, trail: Mapping[str, pl.DataFrame]) -> pl.
             "model",
             pl.struct(
                 *[
-                    (scaled_to_float(pl.col(source), 3) if source == "coefficient_milli"
-                     else pl.col(source))
-                    .alias(name)
+                    _detail_value(frame, source).alias(name)
                     for name, source in columns.items()
+                    if source in frame.columns
                 ]
             ).alias(field),
         ).group_by("input_index", "model").agg(pl.col(field))
