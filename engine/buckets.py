@@ -60,24 +60,47 @@ def sum_buckets(member_models: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFra
     )
 
 
-def ra_variables(scored: pl.DataFrame) -> pl.DataFrame:
-    """``input_index, model, ra_variable`` (see module docstring)."""
-    rank = {bucket: i for i, bucket in enumerate(BUCKETS)}
-    is_cell = pl.col("family").is_in(CELL_FAMILIES)
-    listed = scored.filter(is_cell | (pl.col("coefficient_milli") != 0)).select(
-        "input_index",
-        "model",
-        pl.when(is_cell)
-        .then(pl.col("coef_segment") + "_" + pl.col("variable"))
-        .otherwise(pl.col("variable"))
-        .alias("name"),
-        pl.when(is_cell).then(0).otherwise(1).alias("cell_first"),
-        pl.col("bucket").replace_strict(rank, default=len(BUCKETS), return_dtype=pl.Int32).alias("rank"),
-        pl.col("variable").str.extract(r"^HCC(\d+)$", 1).cast(pl.Int32).alias("hcc_number"),
-        pl.col("variable").alias("order_name"),
+def _display_order(scored: pl.DataFrame) -> pl.DataFrame:
+    """One Int32 sort key per (family, bucket, variable): bucket order, HCCs by number, name."""
+    bucket_rank = pl.DataFrame(
+        {"bucket": list(BUCKETS), "rank": list(range(len(BUCKETS)))},
+        schema={"bucket": pl.Utf8, "rank": pl.Int32},
     )
     return (
-        listed.sort(["cell_first", "rank", "hcc_number", "order_name"], nulls_last=True)
+        scored.select("family", "bucket", "variable")
+        .unique()
+        .join(bucket_rank, on="bucket", how="left")
+        .with_columns(
+            pl.when(pl.col("family").is_in(CELL_FAMILIES))
+            .then(-1)
+            .otherwise(pl.col("rank").fill_null(len(BUCKETS)))
+            .alias("rank"),
+            pl.when(pl.col("family") == "hcc")
+            .then(pl.col("variable").str.slice(3).cast(pl.Int32, strict=False))
+            .alias("hcc_number"),
+        )
+        .sort("rank", "hcc_number", "variable", nulls_last=True)
+        .with_row_index("display_order")
+        .select("family", "bucket", "variable", pl.col("display_order").cast(pl.Int32))
+    )
+
+
+def ra_variables(scored: pl.DataFrame) -> pl.DataFrame:
+    """``input_index, model, ra_variable`` (see module docstring)."""
+    is_cell = pl.col("family").is_in(CELL_FAMILIES)
+    listed = scored.filter(is_cell | (pl.col("coefficient_milli") != 0))
+    return (
+        listed.join(_display_order(listed), on=["family", "bucket", "variable"], how="left", nulls_equal=True)
+        .select(
+            "input_index",
+            "model",
+            "display_order",
+            pl.when(is_cell)
+            .then(pl.col("coef_segment") + "_" + pl.col("variable"))
+            .otherwise(pl.col("variable"))
+            .alias("name"),
+        )
+        .sort("input_index", "model", "display_order")
         .group_by("input_index", "model", maintain_order=True)
         .agg(pl.col("name").str.join(", ").alias("ra_variable"))
     )

@@ -69,13 +69,12 @@ def screen(
     """
     dx = prepare(diagnoses)
     member_ids = members.select(pl.col("MemberID").cast(pl.Utf8), pl.col("input_index"))
-    repeat_key = [
-        pl.col("MemberID"),
-        pl.col("code"),
-        pl.coalesce(pl.col("from_date").cast(pl.Utf8), pl.col("FromDOS").str.strip_chars()),
-        pl.coalesce(pl.col("thru_date").cast(pl.Utf8), pl.col("ThruDOS").str.strip_chars()),
-    ]
-    first_of_repeat = pl.col("dx_index") == pl.col("dx_index").min().over(repeat_key)
+    # valid dates are YYYY-MM-DD, so equal dates have equal trimmed strings
+    repeat_key = pl.struct(
+        "MemberID", "code", pl.col("FromDOS").str.strip_chars(), pl.col("ThruDOS").str.strip_chars()
+    )
+    dx = dx.sort("dx_index").with_columns(repeat_key.is_first_distinct().alias("first_of_repeat"))
+    first_of_repeat = pl.col("first_of_repeat")
     screened = dx.join(member_ids, on="MemberID", how="left").with_columns(
         pl.when(~first_of_repeat)
         .then(pl.lit("duplicate"))
