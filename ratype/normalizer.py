@@ -248,7 +248,6 @@ def _quoted(column: str) -> pl.Expr:
 def _field_checks(payment_year: int) -> list[tuple[str, pl.Expr, pl.Expr]]:
     """(field, value is acceptable, message when not), in the order fields are reported."""
     as_of = f"February 1, {payment_year}"
-    code_row = lambda column: pl.lit(routing_table()[column]).gather(pl.col("_code_index"))  # noqa: E731
     checks = [
         ("MemberID", ~_blank("MemberID"), pl.lit("MemberID is missing or blank")),
         (
@@ -275,8 +274,8 @@ def _field_checks(payment_year: int) -> list[tuple[str, pl.Expr, pl.Expr]]:
             pl.when(_blank("RAType")).then(pl.lit("RAType is missing"))
             .when(pl.col("_code_index").is_null())
             .then(pl.format("RAType {} is not an MMR RA factor type code", _quoted("RAType")))
-            .otherwise(pl.format("RAType {} ({}) is not supported: {}", code_row("code"),
-                                 code_row("description"), code_row("unsupported_reason"))),
+            .otherwise(pl.format("RAType {} ({}) is not supported: {}", _code_column("code"),
+                                 _code_column("description"), _code_column("unsupported_reason"))),
         ),
         (
             "OREC",

@@ -183,9 +183,10 @@ def test_nemcaid_on_non_new_enrollee_code_is_ignored_with_warning(code):
     row = one_member(RAType=code, NEMCAID="Y")
     assert (row["NEMCAID_Org"], row["NEMCAID"], row["nemcaid"], row["fbd"]) == (
         "Y", "N", False, code == "D1")
-    assert row["warnings"] == [
+    assert row["warnings"] == [(
         "NEMCAID=Y ignored: NEMCAID is used only for new-enrollee RATypes E, ED, E1, E2, "
-        f"not {code}"]
+        f"not {code}"
+    )]
 
 
 def test_i1_is_scored_as_i7_with_warning():
