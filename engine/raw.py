@@ -95,11 +95,14 @@ class RawResult:
 
     ``trail`` keys when detail: ``hccs``, ``hierarchy_dropped``, ``interactions``,
     ``dropped_dx``, ``variables`` (every scored variable with its coefficient and bucket).
+    ``dropped_dx`` is also always available as an attribute (cheap: the summary is
+    computed from it), so callers can split the summary per member without detail.
     """
 
     rows: pl.DataFrame
     dx_summary: dict[str, int]
     trail: dict[str, pl.DataFrame] = field(default_factory=dict)
+    dropped_dx: pl.DataFrame | None = None
 
 
 def collection_year(tables: object) -> int:
@@ -253,15 +256,16 @@ def score_raw(
     summary = {"used": counted.height - mapped_out.height}
     summary.update({reason: int(reason_counts.get(reason, 0)) for reason in DX_REASONS})
 
+    dropped_dx = dropped_dx.select(
+        "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "reason", "dx_index"
+    )
     trail: dict[str, pl.DataFrame] = {}
     if detail:
         trail = _trail(
             tables, by_label, scored, cc_parts, hcc_parts, patch_drop_parts + hierarchy_drop_parts
         )
-        trail["dropped_dx"] = dropped_dx.select(
-            "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "reason", "dx_index"
-        )
-    return RawResult(rows=rows, dx_summary=summary, trail=trail)
+        trail["dropped_dx"] = dropped_dx
+    return RawResult(rows=rows, dx_summary=summary, trail=trail, dropped_dx=dropped_dx)
 
 
 def _labels(tables: object, by_label: dict[str, ModelSpec]) -> pl.DataFrame:

@@ -119,3 +119,12 @@ def test_totals_are_the_sum_of_the_six_buckets(tables_2025):
                "disease_interaction", "disability_interaction"]
     assert rows.schema["total"] == pl.Int64
     assert rows.filter(pl.sum_horizontal(buckets) != pl.col("total")).height == 0
+
+
+def test_dropped_dx_is_available_without_detail(tables_2025):
+    members, dx = _population()
+    plain = score_raw(members, dx, tables_2025)
+    detailed = score_raw(members, dx, tables_2025, detail=True)
+    assert plain.trail == {}
+    assert plain.dropped_dx.equals(detailed.trail["dropped_dx"])
+    assert plain.dropped_dx.height == dx.height - plain.dx_summary["used"]
