@@ -64,7 +64,8 @@ class RosterSource:
 
     `line_offset` turns a member's `input_index` into the line (CSV: header is
     line 1), row (Parquet, 1-based) or array position (JSON, 1-based) a user can
-    find in the file they sent.
+    find in the file they sent; `diagnoses_line_offset` does the same for a
+    diagnosis row of the diagnoses file.
     """
 
     memberships: pl.LazyFrame
@@ -72,6 +73,7 @@ class RosterSource:
     line_offset: int
     members_label: str
     embedded_payment_year: int | None = None
+    diagnoses_line_offset: int = 2
 
 
 def input_format(path: Path) -> str:
@@ -155,6 +157,7 @@ def _read_json_request(path: Path) -> RosterSource:
         line_offset=1,
         members_label=str(path),
         embedded_payment_year=embedded,
+        diagnoses_line_offset=1,
     )
 
 
@@ -170,13 +173,17 @@ def open_roster(members: Path, diagnoses: Path | None) -> RosterSource:
             raise BatchInputError(f"{members}: memberships file not found")
         return _read_json_request(members)
     member_frame, line_offset = _scan_table(members, MEMBER_FIELDS, REQUIRED_MEMBER_FIELDS, "memberships")
+    diagnoses_line_offset = 2
     if diagnoses is None:
         diagnosis_frame = pl.LazyFrame(
             schema={"input_index": pl.UInt32, **{name: pl.String for name in DIAGNOSIS_FIELDS}}
         )
     else:
-        diagnosis_frame, _ = _scan_table(diagnoses, DIAGNOSIS_FIELDS, REQUIRED_DIAGNOSIS_FIELDS, "diagnoses")
-    return RosterSource(member_frame, diagnosis_frame, line_offset, str(members))
+        diagnosis_frame, diagnoses_line_offset = _scan_table(
+            diagnoses, DIAGNOSIS_FIELDS, REQUIRED_DIAGNOSIS_FIELDS, "diagnoses"
+        )
+    return RosterSource(member_frame, diagnosis_frame, line_offset, str(members),
+                        diagnoses_line_offset=diagnoses_line_offset)
 
 
 # --------------------------------------------------------------------------- chunking
@@ -280,24 +287,51 @@ class ParquetSink(_StagedFile):
     """One Parquet part per chunk, then one streaming concatenation into the final file.
 
     Uses polars only (pyarrow is a dev dependency); memory stays at one row group.
+    With `final_format="csv"` the concatenation is written as CSV instead: that is
+    how the detail trail, whose columns differ from chunk to chunk (a chunk without
+    dropped diagnoses has no `Reason`), gets one header. `leading_columns` fixes the
+    column order: those first, the rest by name, so it is the same for any chunk size.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, final_format: str = "parquet",
+                 leading_columns: tuple[str, ...] | None = None) -> None:
         super().__init__(path)
         self.staging.mkdir(parents=True, exist_ok=True)
         self._parts: list[Path] = []
+        self._final_format = final_format
+        self._leading = leading_columns
 
     def write(self, frame: pl.DataFrame) -> None:
+        if frame.width == 0:
+            return
+        if self._final_format == "csv":
+            frame = _lists_as_text(frame)
         part = self.staging / f"part-{len(self._parts):06d}.parquet"
         _null_columns_as_text(frame).write_parquet(part)
         self._parts.append(part)
 
+    def _combined(self) -> pl.LazyFrame:
+        if not self._parts:
+            return pl.LazyFrame()
+        combined = pl.concat([pl.scan_parquet(p) for p in self._parts], how="diagonal_relaxed")
+        if self._leading is not None:
+            names = combined.collect_schema().names()
+            first = [c for c in self._leading if c in names]
+            combined = combined.select(*first, *sorted(c for c in names if c not in first))
+        return combined
+
     def close(self, envelope: dict[str, Any] | None = None) -> None:
         final = self.path.with_name(self.path.name + ".tmp")
-        if len(self._parts) == 1:
+        if self._final_format == "csv":
+            combined = self._combined()
+            if combined.collect_schema().len():
+                combined.sink_csv(final)
+            else:
+                final.write_bytes(b"")
+        elif len(self._parts) == 1 and self._leading is None:
             os.replace(self._parts[0], final)
         else:
-            pl.concat([pl.scan_parquet(p) for p in self._parts], how="diagonal_relaxed").sink_parquet(final)
+            self._combined().sink_parquet(final)
         os.replace(final, self.path)
         self.discard()
 
@@ -338,12 +372,15 @@ class JsonSink(_StagedFile):
         self.discard()
 
 
-def open_sink(path: Path, envelope: bool = False) -> TableSink:
+def open_sink(path: Path, envelope: bool = False,
+              varying_columns: tuple[str, ...] | None = None) -> TableSink:
+    """A sink by file extension. `varying_columns` (leading column names) marks a table
+    whose columns differ between chunks, such as the detail trail."""
     fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt == "csv":
-        return CsvSink(path)
+        return CsvSink(path) if varying_columns is None else ParquetSink(path, "csv", varying_columns)
     if fmt == "parquet":
-        return ParquetSink(path)
+        return ParquetSink(path, leading_columns=varying_columns)
     if fmt == "json":
         return JsonSink(path, envelope)
     raise BatchInputError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use .csv, .parquet or .json")
@@ -391,20 +428,21 @@ class Progress:
 
 @dataclass
 class BatchSummary:
-    """What a run did; the CLI prints it, a job stores it."""
+    """What a run did; the CLI prints it, a job stores it.
+
+    `member_count` counts input rows; `members_scored` counts active rows (identical
+    repeated rows are one member), `members_rejected` counts members in errors.
+    """
 
     payment_year: int
     member_count: int = 0
+    members_scored: int = 0
     members_rejected: int = 0
     row_count: int = 0
     chunks: int = 0
     diagnoses_summary: dict[str, int] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-
-    @property
-    def members_scored(self) -> int:
-        return self.member_count - self.members_rejected
 
     @property
     def status(self) -> str:
@@ -424,38 +462,62 @@ class BatchSummary:
         }
 
 
+TRAIL_LEADING_COLUMNS = ("MemberID", "line", "Model", "Section")
 _TRAIL_RENAMES = {
     "hcc": "Code", "name": "Code", "DxCode": "Code", "label": "Label", "model": "Model",
     "dropped_by": "Dropped_By", "reason": "Reason", "dx_codes": "DxCodes",
 }
 
 
-def trail_rows(trail: dict[str, pl.DataFrame], members: pl.DataFrame, line_offset: int) -> pl.DataFrame:
-    """Flatten the engine's trail frames into one long table: one row per HCC, dropped HCC,
-    interaction or dropped diagnosis, keyed by MemberID and input line."""
+def trail_rows(trail: dict[str, pl.DataFrame], members: pl.DataFrame, line_offset: int,
+               diagnoses_line_offset: int) -> pl.DataFrame:
+    """Flatten the engine's trail frames into one long table: one row per model variable,
+    HCC, dropped HCC, interaction or dropped diagnosis (`Section` says which), keyed by
+    MemberID and the member's input `line`; a diagnosis also carries its `dx_line` in the
+    diagnoses file, so an ignored diagnosis can be found where it was sent."""
     ids = members.select("input_index", "MemberID")
     parts = []
-    for kind, frame in trail.items():
+    for section, frame in trail.items():
         if frame.height == 0:
             continue
-        part = frame.with_columns(pl.lit(kind).alias("Kind"))
+        part = frame.with_columns(pl.lit(section).alias("Section"))
         if "MemberID" not in part.columns and "input_index" in part.columns:
             part = part.join(ids, on="input_index", how="left")
         if "coefficient_milli" in part.columns:
             part = part.with_columns((pl.col("coefficient_milli") / 1000).alias("Coefficient")).drop(
                 "coefficient_milli"
             )
+        if "dx_index" in part.columns:
+            part = part.with_columns(
+                (pl.col("dx_index").cast(pl.Int64) + diagnoses_line_offset).alias("dx_line")
+            ).drop("dx_index")
         part = part.rename({k: v for k, v in _TRAIL_RENAMES.items() if k in part.columns})
         part = part.with_columns(pl.col(c).cast(pl.String) for c in ("Code", "Dropped_By") if c in part.columns)
         parts.append(part)
     if not parts:
         return pl.DataFrame()
     flat = pl.concat(parts, how="diagonal_relaxed")
-    flat = flat.with_columns((pl.col("input_index").cast(pl.Int64) + line_offset).alias("line"))
-    leading = [c for c in ("MemberID", "line", "Model", "Kind") if c in flat.columns]
+    if "input_index" in flat.columns:
+        flat = flat.with_columns((pl.col("input_index").cast(pl.Int64) + line_offset).alias("line"))
+    leading = [c for c in TRAIL_LEADING_COLUMNS if c in flat.columns]
     return flat.select(*leading, pl.exclude(*leading, "input_index")).sort(
         "MemberID", "line", nulls_last=True, maintain_order=True
     )
+
+
+def response_columns(rows: pl.DataFrame) -> pl.DataFrame:
+    """The flat response fields: nested per-row detail (`HCCs`, `Interactions`, ... as lists
+    of structs) goes to the detail file instead, so `--detail` never changes `--out`."""
+    nested = [
+        name for name, dtype in rows.schema.items()
+        if isinstance(dtype, pl.Struct) or (isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct))
+    ]
+    rows = rows.drop("input_index", *nested)
+    if "Warnings" in rows.columns:  # as on the wire: no warnings is null, not []
+        rows = rows.with_columns(
+            pl.when(pl.col("Warnings").list.len() > 0).then(pl.col("Warnings")).alias("Warnings")
+        )
+    return rows
 
 
 def score_roster(
@@ -487,7 +549,7 @@ def score_roster(
             diagnoses = source.diagnoses.filter(predicate).collect(engine="streaming")
             result = score_batch(members, diagnoses, payment_year, store, detail=detail is not None)
             rows = result.rows.sort(["Member_Id", "input_index"], nulls_last=True, maintain_order=True)
-            results.write(rows.drop("input_index"))
+            results.write(response_columns(rows))
             rejected = (
                 result.errors.sort("MemberID", "input_index", nulls_last=True, maintain_order=True)
                 .with_columns((pl.col("input_index").cast(pl.Int64) + source.line_offset).alias("line"))
@@ -495,9 +557,12 @@ def score_roster(
             )
             errors.write(rejected)
             if detail is not None:
-                detail.write(trail_rows(result.trail, members, source.line_offset))
+                detail.write(
+                    trail_rows(result.trail, members, source.line_offset, source.diagnoses_line_offset)
+                )
             summary.chunks += 1
             summary.member_count += int(result.member_count)
+            summary.members_scored += rows.filter(pl.col("Active_Score") == 1).height
             summary.members_rejected += result.errors["input_index"].n_unique()
             summary.row_count += rows.height
             for reason, count in (result.dx_summary or {}).items():
@@ -544,7 +609,7 @@ def _process_store() -> Any:
     if _STORE is None:
         from reference.store import ReferenceStore
 
-        _STORE = ReferenceStore()
+        _STORE = ReferenceStore(os.environ.get("RAF_REFERENCE_DIR", "").strip() or None)
     return _STORE
 
 
@@ -553,7 +618,7 @@ def check_payment_year(store: Any, payment_year: int) -> None:
     try:
         store.year(payment_year)
     except Exception as exc:
-        if type(exc).__name__ == "UnsupportedPaymentYear" or isinstance(exc, (KeyError, ValueError)):
+        if type(exc).__name__ == "UnsupportedPaymentYear" or isinstance(exc, (LookupError, ValueError)):
             raise BatchInputError(f"--payment-year {payment_year}: {exc}") from exc
         raise
 
@@ -592,7 +657,8 @@ def run(args: argparse.Namespace) -> int:
             store=store,
             results=open_sink(out, envelope=True),
             errors=open_sink(errors_path),
-            detail=open_sink(sibling_path(out, "detail")) if args.detail else None,
+            detail=open_sink(sibling_path(out, "detail"), varying_columns=TRAIL_LEADING_COLUMNS)
+            if args.detail else None,
             chunk_members=args.chunk_members,
             progress=progress,
         )

@@ -312,12 +312,16 @@ class JobInterrupted(Exception):
 _STOPPING = threading.Event()
 
 
-def execute_job(data_dir: str, job_id: str, chunk_members: int) -> JobStatus:
+def execute_job(data_dir: str, job_id: str, chunk_members: int,
+                engine: tuple[batch.ScoreBatch, Any] | None = None) -> JobStatus:
     """Run one claimed job to `completed` or `failed` (or back to `queued` on shutdown).
 
     Top-level and argument-light so a process pool can pickle it; reads
-    everything else from the store. Output files are published by rename only
-    at the end, so an interrupted run leaves nothing half-written behind.
+    everything else from the store. `engine` is the app's `(score_batch, store)`
+    in thread mode (the API and the jobs then share one loaded ReferenceStore);
+    a process worker loads its own via `batch.default_engine()`. Output files are
+    published by rename only at the end, so an interrupted run leaves nothing
+    half-written behind.
     """
     store = JobStore(Path(data_dir))
     job = store.get(job_id)
@@ -331,7 +335,7 @@ def execute_job(data_dir: str, job_id: str, chunk_members: int) -> JobStatus:
         store.progress(job_id, done, total)
 
     try:
-        score, reference_store = batch.default_engine()
+        score, reference_store = engine or batch.default_engine()
         batch.check_payment_year(reference_store, job.payment_year)
         source = batch.open_roster(
             directory / job.members_file,
@@ -374,9 +378,11 @@ class JobRunner:
     polling, so jobs submitted to another server process are picked up too.
     """
 
-    def __init__(self, store: JobStore, settings: JobSettings) -> None:
+    def __init__(self, store: JobStore, settings: JobSettings,
+                 engine: tuple[batch.ScoreBatch, Any] | None = None) -> None:
         self.store = store
         self.settings = settings
+        self.engine = engine if settings.executor == "thread" else None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._slots = threading.BoundedSemaphore(settings.workers)
@@ -435,7 +441,7 @@ class JobRunner:
                 return
             assert self._executor is not None
             future = self._executor.submit(
-                execute_job, str(self.store.data_dir), job_id, self.settings.chunk_members
+                execute_job, str(self.store.data_dir), job_id, self.settings.chunk_members, self.engine
             )
             future.add_done_callback(self._job_done)
 
@@ -463,12 +469,19 @@ class JobRunner:
 
 
 class JobService:
-    """What the routes need: the store, the runner, the settings."""
+    """What the routes need: the store, the runner, the settings, and the engine.
 
-    def __init__(self, settings: JobSettings) -> None:
+    `engine` is `(score_batch, ReferenceStore)`; None means `batch.default_engine()`.
+    """
+
+    def __init__(self, settings: JobSettings, engine: tuple[batch.ScoreBatch, Any] | None = None) -> None:
         self.settings = settings
+        self.engine = engine
         self.store = JobStore(settings.data_dir)
-        self.runner = JobRunner(self.store, settings)
+        self.runner = JobRunner(self.store, settings, engine)
+
+    def reference_store(self) -> Any:
+        return (self.engine or batch.default_engine())[1]
 
     @classmethod
     def from_env(cls) -> JobService:
@@ -483,10 +496,25 @@ class JobService:
 
 @contextlib.asynccontextmanager
 async def jobs_lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Start the job runner with the app (recovering interrupted jobs), stop it gracefully after."""
+    """Start the job runner with the app (recovering interrupted jobs), stop it gracefully after.
+
+    Uses `app.state.jobs` when a test put one there; otherwise builds one from the
+    environment, with the app's `settings.data_dir` and its `score_batch`/`store`
+    (so jobs score with exactly what `/v1/risk-scores` uses). Register it after the
+    lifespan that loads `app.state.store`.
+    """
+    from dataclasses import replace
+
     from litestar.concurrency import sync_to_thread
 
-    service: JobService = getattr(app.state, "jobs", None) or JobService.from_env()
+    service: JobService | None = app.state.get("jobs")
+    if service is None:
+        settings = JobSettings.from_env()
+        app_settings = app.state.get("settings")
+        if getattr(app_settings, "data_dir", None):
+            settings = replace(settings, data_dir=Path(app_settings.data_dir))
+        score, store = app.state.get("score_batch"), app.state.get("store")
+        service = JobService(settings, engine=(score, store) if score and store is not None else None)
     app.state.jobs = service
     service.start()
     try:
@@ -630,9 +658,8 @@ def accept_job(service: JobService, payment_year: Any, write_inputs: Callable[[P
     job_id, directory = service.store.new_job_dir()
     try:
         members_file, diagnoses_file = write_inputs(directory)
-        _, reference_store = batch.default_engine()
         try:
-            batch.check_payment_year(reference_store, year)
+            batch.check_payment_year(service.reference_store(), year)
         except batch.BatchInputError as exc:
             raise SubmissionError(str(exc).replace("--payment-year", "payment_year"), "payment_year") from exc
         try:

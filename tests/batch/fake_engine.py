@@ -131,6 +131,9 @@ def fake_score_batch(memberships: pl.DataFrame, diagnoses: pl.DataFrame, payment
             .select("input_index", model=pl.lit("V28"), hcc=pl.col("DxCode").str.len_chars(),
                     label=pl.lit("fake"), coefficient_milli=pl.lit(311, pl.Int64),
                     dx_codes=pl.concat_list("DxCode")),
+            "dropped_dx": diagnoses.join(good.select("MemberID"), on="MemberID", how="anti")
+            .select(pl.lit(None, pl.UInt32).alias("input_index"), pl.col("input_index").alias("dx_index"),
+                    "MemberID", "DxCode", "FromDOS", "ThruDOS", reason=pl.lit("unknown_member")),
         }
     return FakeBatchResult(
         rows=rows,

@@ -54,9 +54,9 @@ def test_rejected_members_exit_2_errors_name_the_csv_line(engine, tmp_path):
     assert set(member_ids) == set(scored) | set(errors["MemberID"])
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 64])
-def test_chunked_output_is_identical_to_one_chunk(engine, tmp_path, chunk):
-    members, dx = write_roster(tmp_path, 300, bad_every=40)
+@pytest.mark.parametrize("n, chunk", [(45, 1), (300, 7), (300, 64)])
+def test_chunked_output_is_identical_to_one_chunk(engine, tmp_path, n, chunk):
+    members, dx = write_roster(tmp_path, n, bad_every=40)
     outputs = {}
     for size in (1_000_000, chunk):
         out = tmp_path / f"scores-{size}.csv"
@@ -97,11 +97,30 @@ def test_json_output_is_the_api_envelope(engine, tmp_path):
 def test_detail_writes_trail_beside_out(engine, tmp_path):
     members, dx = write_roster(tmp_path, 30)
     out = tmp_path / "scores.parquet"
+    plain = tmp_path / "plain.parquet"
+    assert score(members, plain, diagnoses=dx) == 0
     assert score(members, out, "--detail", diagnoses=dx) == 0
+    assert pl.read_parquet(out).equals(pl.read_parquet(plain))  # --detail adds a file, not columns
     trail = pl.read_parquet(tmp_path / "scores.detail.parquet")
     assert trail.height > 0
-    assert trail.columns[:4] == ["MemberID", "line", "Model", "Kind"]
+    assert trail.columns[:4] == ["MemberID", "line", "Model", "Section"]
     assert set(trail["MemberID"]) <= set(pl.read_parquet(out)["Member_Id"])
+
+
+def test_detail_lists_ignored_diagnoses_with_their_diagnoses_file_line(engine, tmp_path):
+    members, dx = write_roster(tmp_path, 60, bad_every=20)
+    out = tmp_path / "scores.csv"
+    assert score(members, out, "--detail", "--chunk-members", "13", diagnoses=dx) == 2
+    trail = pl.read_csv(tmp_path / "scores.detail.csv", infer_schema=False)
+    dropped = trail.filter(pl.col("Section") == "dropped_dx")
+    assert dropped.height > 0
+    dx_lines = dx.read_text().splitlines()
+    for member_id, code, dx_line in dropped.select("MemberID", "Code", "dx_line").iter_rows():
+        assert dx_lines[int(dx_line) - 1].split(",")[0] == member_id
+        assert dx_lines[int(dx_line) - 1].endswith("," + code)
+    # the trail, too, does not depend on the chunk size
+    assert score(members, tmp_path / "one.csv", "--detail", diagnoses=dx) == 2
+    assert (tmp_path / "one.detail.csv").read_bytes() == (tmp_path / "scores.detail.csv").read_bytes()
 
 
 def test_json_request_with_conflicting_year_is_fatal(engine, tmp_path, capsys):

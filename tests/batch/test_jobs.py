@@ -141,9 +141,11 @@ def test_unknown_job_is_404_and_unfinished_result_is_409(engine, tmp_path, monke
     with TestClient(make_app(JobService(settings(tmp_path)))) as client:
         assert client.get("/v1/jobs/nope").status_code == 404
         job = submit_files(client, members, dx).json()
-        wait_for(lambda: client.get(job["status_url"]).json()["status"] == "running")
-        running = client.get(job["status_url"]).json()
-        assert running["progress"]["members_total"] == 10
+        running = wait_for(
+            lambda: (s := client.get(job["status_url"]).json())["status"] == "running"
+            and s["progress"]["members_total"] is not None and s
+        )
+        assert running["progress"] == {"members_done": 0, "members_total": 10}
         early = client.get(job["result_url"])
         assert early.status_code == 409 and early.json()["job_status"] == "running"
         gate.set()
