@@ -78,13 +78,20 @@ def request_id_of(request: Request[Any, Any, Any]) -> str | None:
 
 
 def failure(
-    request: Request[Any, Any, Any], status_code: int, message: str, errors: list[ErrorItem]
+    request: Request[Any, Any, Any],
+    status_code: int,
+    message: str,
+    errors: list[ErrorItem],
+    headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
     body = FailureResponse(
         status="failure", message=message, errors=errors, request_id=request_id_of(request)
     )
     return Response(
-        content=msgspec.json.encode(body), status_code=status_code, media_type=MediaType.JSON
+        content=msgspec.json.encode(body),
+        status_code=status_code,
+        media_type=MediaType.JSON,
+        headers=headers,
     )
 
 
@@ -105,7 +112,8 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
             f"request body exceeds the limit of {limit} bytes (RAF_MAX_BODY_BYTES); "
             "split the batch or use POST /v1/jobs"
         )
-    return failure(request, status_code, message, [])
+    # keep Litestar's headers: `Allow` on 405 (RFC 9110), `WWW-Authenticate`-style hints
+    return failure(request, status_code, message, [], headers=dict(exc.headers or {}))
 
 
 def traceback_without_values(exc: BaseException) -> list[str]:
