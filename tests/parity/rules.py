@@ -52,6 +52,9 @@ class Rule:
     check: Callable[[Ctx], bool] = lambda ctx: True
     removable: Callable[[Ctx], set[int]] = lambda ctx: set()
     addable: Callable[[Ctx], set[int]] = lambda ctx: set()
+    # True when CMS's result always differs from the peer's wherever the rule
+    # applies: agreeing with the peer there is then a failure (we repeated its bug).
+    must_differ: bool = False
 
 
 # ------------------------------------------------------------------ helpers
@@ -166,9 +169,48 @@ def _hccs(row: dict) -> set[int]:
 # ------------------------------------------------------------------- rules
 
 
+@lru_cache(maxsize=None)
+def _cms_v28_rows() -> dict[str, tuple[tuple[int, str, str, str], ...]]:
+    out: dict[str, list] = {}
+    for r in cms_py_mapping("V28"):
+        out.setdefault(r["ICD10"], []).append(
+            (int(float(r["CC"])), r["MCE_AGE_CONDITION"] or "", r["AGE_EDIT_CONDITION"] or "",
+             r["SEX_EDIT_CONDITION"] or "")
+        )
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _age_ok(cond: str, age: int) -> bool:
+    cond = cond.strip().lower()
+    if not cond:
+        return True
+    m = re.fullmatch(r"age\s*(<|<=|>=|>)\s*(\d+)", cond)
+    if m:
+        n = int(m.group(2))
+        return {"<": age < n, "<=": age <= n, ">=": age >= n, ">": age > n}[m.group(1)]
+    lo, hi = _parse_age_condition(cond)
+    return lo <= age <= hi
+
+
+def cms_v28_ccs_before_hierarchy(ctx: Ctx) -> set[int]:
+    """The member's V28 CCs after CMS's crosswalk conditions (MCE, age and sex edits),
+    before the heart patch and hierarchies (CMS PY2026 crosswalk)."""
+    sex_code = {"M": "1", "F": "2"}[ctx.sex]
+    out: set[int] = set()
+    for code in set(ctx.codes):
+        for cc, mce, age_edit, sex_edit in _cms_v28_rows().get(code, ()):
+            if _age_ok(mce, ctx.age) and _age_ok(age_edit, ctx.age) and (
+                not sex_edit or str(int(float(sex_edit))) == sex_code
+            ):
+                out.add(cc)
+    return out
+
+
 def _rc_heart_applies(ctx: Ctx) -> bool:
-    h = _hccs(ctx.theirs)
-    return 223 in h and not (h & {221, 222, 224, 225, 226})
+    if ctx.segment == "NE":  # new enrollees score no HCCs at all
+        return False
+    pre = cms_v28_ccs_before_hierarchy(ctx)
+    return 223 in pre and not (pre & {221, 222, 224, 225, 226})
 
 
 def _rc_heart_check(ctx: Ctx) -> bool:
@@ -189,11 +231,13 @@ RULES: list[Rule] = [
         models=frozenset({"V28"}),
         summary="risk-compose keeps CC223 without CC221/222/224/225/226; CMS zeroes it before hierarchies",
         evidence="V2823T2M.TXT lines 449-450 (hccpy 0.1.9 data): `IF CC223 = 1 AND MAX(CC221, CC222, "
-        "CC224, CC225, CC226) = 0 THEN CC223 = 0;` (before %&HIERMAC)",
+        "CC224, CC225, CC226) = 0 THEN CC223 = 0;` (before %&HIERMAC); the member's CCs before "
+        "hierarchies from the CMS PY2026 V28 crosswalk with its edit conditions",
         applies=_rc_heart_applies,
         fields=DISEASE_FIELDS,
         check=_rc_heart_check,
         removable=lambda ctx: {223},
+        must_differ=True,
     ),
     Rule(
         id="HI-NE-OREC-ESRD-BAND",
@@ -206,6 +250,7 @@ RULES: list[Rule] = [
         applies=_hi_ne_orec_applies,
         fields=frozenset({"demographic_interaction", "total"}),
         check=lambda ctx: ctx.theirs["total"] == 0,
+        must_differ=True,
     ),
     Rule(
         id="HI-V24-NO-MCE",
@@ -261,3 +306,11 @@ def explain(ctx: Ctx) -> list[str]:
         if not added <= children | set().union(*(r.addable(ctx) for r in hits)):
             return []
     return [r.id for r in hits]
+
+
+def repeated_peer_bugs(ctx: Ctx) -> list[str]:
+    """For a member where we AGREE with the peer: rules that say CMS differs from the peer here."""
+    return [
+        r.id for r in RULES
+        if r.must_differ and r.peer == ctx.peer and ctx.model in r.models and r.applies(ctx)
+    ]

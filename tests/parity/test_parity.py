@@ -17,7 +17,7 @@ import pytest
 from tests.parity import conftest as cache
 from tests.parity.peers import BUCKETS, segment_of
 from tests.parity.population import age_on_feb1, generate_cms_hcc, generate_esrd, in_year_codes
-from tests.parity.rules import Ctx, explain
+from tests.parity.rules import Ctx, explain, repeated_peer_bugs
 
 CMS_HCC_SEGMENTS = {"CNA", "CND", "CFA", "CFD", "CPA", "CPD", "INS", "NE"}
 
@@ -110,9 +110,6 @@ def _compare(pop, ours: pl.DataFrame, theirs: pl.DataFrame, model: str, peer: st
         diff = {f for f in fields if row[f] != row[f + "_peer"]}
         if seg not in ("NE", "DNE", "GNE", "TRANSPLANT") and set(row["hccs"]) != set(row["hccs_peer"]):
             diff.add("hccs")
-        if not diff:
-            counts["agree"] += 1
-            continue
         m = members[row["MemberID"]]
         ctx = Ctx(
             payment_year=pop.payment_year,
@@ -127,6 +124,17 @@ def _compare(pop, ours: pl.DataFrame, theirs: pl.DataFrame, model: str, peer: st
             theirs={k: row[k + "_peer"] for k in ["hccs", "total", *BUCKETS]},
             diff_fields=diff,
         )
+        if not diff:
+            repeated = repeated_peer_bugs(ctx)
+            if repeated:
+                counts["unexplained"] += 1
+                unexplained.append(
+                    f"{row['MemberID']} seg={seg} age={row['age']}: agrees with {peer} although "
+                    f"{repeated} say CMS differs here (peer hccs={sorted(row['hccs_peer'])})"
+                )
+            else:
+                counts["agree"] += 1
+            continue
         ids = explain(ctx)
         if ids:
             counts["adjudicated"] += 1
