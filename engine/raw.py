@@ -135,10 +135,12 @@ def member_models(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.Dat
         *[pl.col(c).cast(pl.Boolean) for c in ("disabl", "origds", "ne_origds", "ltimcaid", "nemcaid")],
     )
     parts = [
-        base.filter(
+        _with_spec_columns(base, members, spec)
+        .filter(
             (pl.col("model_family") == spec.family)
             & pl.col("segment").is_in(list(spec.segments))
-        ).with_columns(
+        )
+        .with_columns(
             pl.lit(spec.label).alias("model"),
             pl.lit(rank, dtype=pl.Int32).alias("model_rank"),
             pl.col("segment")
@@ -147,6 +149,8 @@ def member_models(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.Dat
         )
         for rank, spec in enumerate(model_specs)
     ]
+    if len(parts) > 1:
+        return pl.concat(parts, how="diagonal_relaxed")
     if not parts:
         return base.clear().with_columns(
             pl.lit(None, dtype=pl.Utf8).alias("model"),
@@ -154,6 +158,36 @@ def member_models(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.Dat
             pl.lit(None, dtype=pl.Boolean).alias("takes_diagnoses"),
         )
     return pl.concat(parts)
+
+
+def _with_spec_columns(base: pl.DataFrame, members: pl.DataFrame, spec: ModelSpec) -> pl.DataFrame:
+    """``base`` plus the spec's derived ``member_columns`` (null when their inputs are absent)."""
+    if not spec.member_columns:
+        return base
+    return base.hstack(
+        members.select(
+            [
+                (expr if set(expr.meta.root_names()) <= set(members.columns) else pl.lit(None))
+                .alias(name)
+                for name, expr in spec.member_columns.items()
+            ]
+        )
+    )
+
+
+def _apply_row_hooks(
+    rows: pl.DataFrame, scored_members: pl.DataFrame, tables: object, model_specs: list[ModelSpec]
+) -> pl.DataFrame:
+    """``ModelSpec.adjust_rows`` on each model's own rows (ESRD new-enrollee graft divisor)."""
+    for spec in model_specs:
+        if spec.adjust_rows is None:
+            continue
+        mine = pl.col("model") == spec.label
+        adjusted = spec.adjust_rows(
+            rows.filter(mine), scored_members.filter(mine), tables.models[spec.model_id]
+        ).select(rows.columns)
+        rows = pl.concat([rows.filter(~mine), adjusted.cast(rows.schema)])
+    return rows
 
 
 def _scope_reason(counted: pl.DataFrame, scored_members: pl.DataFrame) -> pl.DataFrame:
@@ -231,7 +265,7 @@ def score_raw(
         )
     )
     rows = (
-        buckets.sum_buckets(scored_members, scored)
+        _apply_row_hooks(buckets.sum_buckets(scored_members, scored), scored_members, tables, model_specs)
         .join(scored_members.select("input_index", "model", "model_rank"), on=["input_index", "model"])
         .sort("input_index", "model_rank")
         .select(buckets.ROW_COLUMNS)

@@ -76,6 +76,14 @@ class ModelSpec:
     #: hook for add-on variables (ESRD): (member_models, tables) -> frame of
     #: input_index, model, segment, coef_segment, variable.
     extra_variables: Callable[[pl.DataFrame, object], pl.DataFrame] | None = None
+    #: derived member columns the model needs beyond ``raw.MEMBER_COLUMNS``: name ->
+    #: polars expression over the members frame (ESRD: dual, LTI, graft duration,
+    #: NonAged). ``raw.member_models`` evaluates them; a column whose inputs the
+    #: members frame lacks is null.
+    member_columns: Mapping[str, pl.Expr] = field(default_factory=dict)
+    #: hook on this model's raw rows once the buckets are summed (ESRD: new-enrollee
+    #: graft divisor): (rows, member_models, model_tables) -> rows, same columns.
+    adjust_rows: Callable[[pl.DataFrame, pl.DataFrame, object], pl.DataFrame] | None = None
 
     def segments_with(self, family: str) -> list[str]:
         return sorted(s for s, fams in self.segments.items() if family in fams)

@@ -174,6 +174,20 @@ def interaction_tokens(
     return pl.concat([hcc_tokens, group_tokens, *flag_tokens], how="vertical_relaxed")
 
 
+def _fire(tokens: pl.DataFrame, interactions: pl.DataFrame) -> pl.DataFrame:
+    """``input_index, model, variable`` of the interactions whose two terms are tokens."""
+    return (
+        tokens.join(interactions, left_on="token", right_on="term_1", how="inner")
+        .join(
+            tokens.rename({"token": "term_2"}),
+            on=["input_index", "model", "term_2"],
+            how="semi",
+        )
+        .select("input_index", "model", "variable")
+        .unique()
+    )
+
+
 def build_variables(
     member_models: pl.DataFrame,
     hccs: pl.DataFrame,
@@ -254,16 +268,17 @@ def build_variables(
         pl.col("term_1").cast(pl.Utf8).str.strip_chars(),
         pl.col("term_2").cast(pl.Utf8).str.strip_chars(),
     )
-    fired = (
-        tokens.join(interactions, left_on="token", right_on="term_1", how="inner")
-        .join(
-            tokens.rename({"token": "term_2"}),
-            on=["input_index", "model", "term_2"],
-            how="semi",
-        )
-        .select("input_index", "model", "variable")
-        .unique()
-        .join(interaction_members.select("input_index", "model", "segment"), on=["input_index", "model"])
+    fired = _fire(tokens, interactions)
+    # An interaction can be a term of another (ESRD V24 V24_Interactions.csv:
+    # NONAGED_gSubUseDs_gPsych = NonAged x gSubUseDs_gPsych_V24): fired names become
+    # tokens for another pass until nothing new fires (passes, not members).
+    for _ in range(interactions.height):
+        more = _fire(pl.concat([tokens, fired.rename({"variable": "token"})]), interactions)
+        if more.height == fired.height:
+            break
+        fired = more
+    fired = fired.join(
+        interaction_members.select("input_index", "model", "segment"), on=["input_index", "model"]
     )
     parts.append(_tag(fired, families.INTERACTION))
 
