@@ -132,6 +132,26 @@ def _prepare(memberships: pl.DataFrame) -> pl.DataFrame:
     return prepared
 
 
+def _format(template: str, *values: str | pl.Expr) -> pl.Expr:
+    """``pl.format`` built from concat_str with explicit casts.
+
+    polars 1.44 ``pl.format`` panicked ("assertion failed: i < self.len()",
+    binview/mod.rs:412) on an Int32 column of a filtered multi-chunk frame;
+    concat_str over ``cast(pl.Utf8)`` does the same job without it. Like
+    ``pl.format``, a null value gives a null message.
+    """
+    pieces = template.split("{}")
+    if len(pieces) != len(values) + 1:
+        raise ValueError(f"{template!r} needs {len(pieces) - 1} values, got {len(values)}")
+    parts: list[pl.Expr] = []
+    for piece, value in zip(pieces, [*values, None]):
+        if piece:
+            parts.append(pl.lit(piece))
+        if value is not None:
+            parts.append((pl.col(value) if isinstance(value, str) else value).cast(pl.Utf8))
+    return pl.concat_str(parts)
+
+
 def _blank(column: str) -> pl.Expr:
     return pl.col(column).is_null() | (pl.col(column).str.strip_chars() == "")
 
@@ -179,7 +199,7 @@ def _collapse_duplicates(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
             "MemberID",
             "input_index",
             pl.lit("MemberID").alias("field"),
-            pl.format(
+            _format(
                 "MemberID {} is listed with {} different sets of values (conflicting {}); "
                 "the member is not scored",
                 "MemberID", "_versions", "_fields",
@@ -242,7 +262,7 @@ def _parse(rows: pl.DataFrame, payment_year: int) -> pl.DataFrame:
 
 
 def _quoted(column: str) -> pl.Expr:
-    return pl.format("'{}'", pl.col(column).fill_null(""))
+    return _format("'{}'", pl.col(column).fill_null(""))
 
 
 def _field_checks(payment_year: int) -> list[tuple[str, pl.Expr, pl.Expr]]:
@@ -255,8 +275,8 @@ def _field_checks(payment_year: int) -> list[tuple[str, pl.Expr, pl.Expr]]:
             pl.col("_age") >= 0,
             pl.when(_blank("DOB")).then(pl.lit("DOB is missing"))
             .when(pl.col("_dob").is_null())
-            .then(pl.format("DOB {} is not a date (YYYY-MM-DD)", _quoted("DOB")))
-            .otherwise(pl.format(
+            .then(_format("DOB {} is not a date (YYYY-MM-DD)", _quoted("DOB")))
+            .otherwise(_format(
                 "DOB {} is after " + as_of + ", the date ages are computed on for payment year "
                 + str(payment_year), _quoted("DOB"),
             )),
@@ -265,7 +285,7 @@ def _field_checks(payment_year: int) -> list[tuple[str, pl.Expr, pl.Expr]]:
             "Gender",
             pl.col("sex").is_not_null(),
             pl.when(_blank("Gender")).then(pl.lit("Gender is missing"))
-            .otherwise(pl.format("Gender {} is not M or F (1/2 and lower case accepted)",
+            .otherwise(_format("Gender {} is not M or F (1/2 and lower case accepted)",
                                  _quoted("Gender"))),
         ),
         (
@@ -273,8 +293,8 @@ def _field_checks(payment_year: int) -> list[tuple[str, pl.Expr, pl.Expr]]:
             pl.col("supported"),
             pl.when(_blank("RAType")).then(pl.lit("RAType is missing"))
             .when(pl.col("_code_index").is_null())
-            .then(pl.format("RAType {} is not an MMR RA factor type code", _quoted("RAType")))
-            .otherwise(pl.format("RAType {} ({}) is not supported: {}", _code_column("code"),
+            .then(_format("RAType {} is not an MMR RA factor type code", _quoted("RAType")))
+            .otherwise(_format("RAType {} ({}) is not supported: {}", _code_column("code"),
                                  _code_column("description"), _code_column("unsupported_reason"))),
         ),
         (
@@ -282,14 +302,14 @@ def _field_checks(payment_year: int) -> list[tuple[str, pl.Expr, pl.Expr]]:
             pl.col("orec").is_not_null(),
             pl.when(_blank("OREC"))
             .then(pl.lit("OREC is missing (0 aged, 1 disability, 2 ESRD, 3 disability and ESRD)"))
-            .otherwise(pl.format("OREC {} is not 0, 1, 2 or 3", _quoted("OREC"))),
+            .otherwise(_format("OREC {} is not 0, 1, 2 or 3", _quoted("OREC"))),
         ),
     ]
     for field in YES_NO_FIELDS:
         checks.append((
             field,
             pl.col(f"_{field}").is_in(["Y", "N"]),
-            pl.format(f"{field} {{}} is not Y or N", _quoted(field)),
+            _format(f"{field} {{}} is not Y or N", _quoted(field)),
         ))
     return checks
 
@@ -357,8 +377,8 @@ def _members(valid: pl.DataFrame) -> pl.DataFrame:
     orec_shown_under65 = _code_column("orec0_under65_shown")
     segment = _segment()
     return (
-        valid.lazy()
-        .with_columns(_warnings())
+        _with_warnings(valid)
+        .lazy()
         .select(
             "MemberID",
             pl.col("DOB").alias("BirthDate_Org"),
@@ -414,39 +434,54 @@ def _members(valid: pl.DataFrame) -> pl.DataFrame:
 _WARNING_SEPARATOR = "\x1f"
 
 
-def _warnings() -> pl.Expr:
-    """The ``warnings`` list: joined as one string (cheap when null), then split."""
-    age = pl.col("_age")
+def _warning_conditions() -> dict[str, pl.Expr]:
+    return {
+        "age_over_100": pl.col("_age") > AGE_WARNING_ABOVE,
+        "ignored_ltimcaid": (pl.col("_LTIMCAID") == "Y") & ~_code_column("ltimcaid_applies"),
+        "ignored_nemcaid": (pl.col("_NEMCAID") == "Y") & ~_code_column("nemcaid_applies"),
+        "code_warning": _code_column("warning").is_not_null(),
+        "duplicate": pl.col("_copies") > 1,
+    }
+
+
+def _warning_lists(rows: pl.DataFrame) -> pl.Expr:
+    """Messages for rows that have at least one warning, as a list per row."""
+    conditions = _warning_conditions()
     code = _code_column("code")
-    ignored_ltimcaid = (pl.col("_LTIMCAID") == "Y") & ~_code_column("ltimcaid_applies")
-    ignored_nemcaid = (pl.col("_NEMCAID") == "Y") & ~_code_column("nemcaid_applies")
-    joined = pl.concat_str(
-        [
-            pl.when(age > AGE_WARNING_ABOVE).then(
-                pl.format("Age {} is over " + str(AGE_WARNING_ABOVE) + ": check DOB", age)
-            ),
-            pl.when(ignored_ltimcaid).then(pl.format(
-                "LTIMCAID=Y ignored: LTIMCAID is used only for RAType I (institutional), not {}",
-                code,
-            )),
-            pl.when(ignored_nemcaid).then(pl.format(
-                "NEMCAID=Y ignored: NEMCAID is used only for new-enrollee RATypes E, ED, E1, E2, "
-                "not {}",
-                code,
-            )),
-            _code_column("warning"),
-            pl.when(pl.col("_copies") > 1).then(pl.format(
-                "{} identical duplicate membership row(s) ignored", pl.col("_copies") - 1
-            )),
-        ],
-        separator=_WARNING_SEPARATOR,
-        ignore_nulls=True,
-    )
+    messages = [
+        pl.when(conditions["age_over_100"]).then(_format(
+            "Age {} is over " + str(AGE_WARNING_ABOVE) + ": check DOB", pl.col("_age"))),
+        pl.when(conditions["ignored_ltimcaid"]).then(_format(
+            "LTIMCAID=Y ignored: LTIMCAID is used only for RAType I (institutional), not {}",
+            code,
+        )),
+        pl.when(conditions["ignored_nemcaid"]).then(_format(
+            "NEMCAID=Y ignored: NEMCAID is used only for new-enrollee RATypes E, ED, E1, E2, "
+            "not {}",
+            code,
+        )),
+        _code_column("warning"),
+        pl.when(conditions["duplicate"]).then(_format(
+            "{} identical duplicate membership row(s) ignored", pl.col("_copies") - 1
+        )),
+    ]
+    # One joined string split again: far cheaper in polars than concat_list of optionals.
     return (
-        pl.when(joined == "")
-        .then(pl.lit([], pl.List(pl.Utf8)))
-        .otherwise(joined.str.split(_WARNING_SEPARATOR))
+        pl.concat_str(messages, separator=_WARNING_SEPARATOR, ignore_nulls=True)
+        .str.split(_WARNING_SEPARATOR)
         .alias("warnings")
+    )
+
+
+def _with_warnings(valid: pl.DataFrame) -> pl.DataFrame:
+    """Add ``warnings`` (List[Str]); messages are built only for the rows that have one."""
+    has_warning = valid.select(pl.any_horizontal(_warning_conditions().values())).to_series()
+    no_warnings = pl.repeat(pl.lit([], dtype=pl.List(pl.Utf8)), pl.len()).alias("warnings")
+    if not has_warning.any():
+        return valid.with_columns(no_warnings)
+    warned = valid.filter(has_warning).select("input_index", _warning_lists(valid))
+    return valid.join(warned, on="input_index", how="left", maintain_order="left").with_columns(
+        pl.col("warnings").fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
     )
 
 

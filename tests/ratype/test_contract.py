@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ratype import ERRORS_SCHEMA, MEMBERS_SCHEMA, age_band_table, code_table, normalize
 from ratype.tables import CodeTableError, age_band_array, routing_table
@@ -193,3 +196,36 @@ def test_routing_table_rejects_a_bad_code_table(monkeypatch, tmp_path):
         monkeypatch.undo()
         tables.code_table.cache_clear()
     assert routing_table().height == len(SEED_APPENDIX)
+
+
+# ---- property: nothing is lost, nothing raises ------------------------------------------------
+
+_ANY_CODE = [*code_table()["code"].to_list(), "", "zz", None, "cn"]
+_ROW = st.fixed_dictionaries({
+    "MemberID": st.one_of(st.sampled_from(["A", "B", "C", "", None]), st.text(max_size=3)),
+    "DOB": st.one_of(st.dates(dt.date(1890, 1, 1), dt.date(2026, 12, 31)).map(dt.date.isoformat),
+                     st.sampled_from(["1961-02-29", "", None, "x"])),
+    "Gender": st.sampled_from(["M", "F", "1", "2", "m", "X", None]),
+    "RAType": st.sampled_from(_ANY_CODE),
+    "Hospice": st.sampled_from(["Y", "N", "y", None, "Q"]),
+    "LTIMCAID": st.sampled_from(["Y", "N", None]),
+    "NEMCAID": st.sampled_from(["Y", "N", None]),
+    "OREC": st.sampled_from(["0", "1", "2", "3", "4", None]),
+})
+
+
+@given(st.lists(_ROW, min_size=1, max_size=60), st.sampled_from([2024, 2025]))
+@settings(max_examples=150, deadline=None)
+def test_every_row_is_accounted_for(rows, payment_year):
+    frame = pl.DataFrame(rows, schema={name: pl.Utf8 for name in rows[0]})
+    members, errors = normalize(frame, payment_year)
+    indexes = set(members["input_index"]) | set(errors["input_index"])
+    ids = set(members["MemberID"].drop_nulls()) | set(errors["MemberID"].drop_nulls())
+    for index, row in enumerate(rows):
+        # Either reported itself, or folded into the member/error of the same MemberID.
+        assert index in indexes or row["MemberID"] in ids
+    assert not members["MemberID"].is_duplicated().any()
+    assert members.select(pl.col("Age_Band", "segment", "model_family").null_count()).row(0) == (
+        0, 0, 0)
+    assert errors["field"].null_count() == 0 and errors["message"].null_count() == 0
+    assert set(members["input_index"]).isdisjoint(errors["input_index"])
