@@ -375,6 +375,9 @@ def _member_codes(
         )[0]
         if ed.get(kind):
             codes.append(rng.choice(ed[kind]))
+    # newborn P-codes are valid only under age 2: make sure infants carry some
+    if age < 2 and ed.get("pcodes") and rng.random() < 0.5:
+        codes.append(rng.choice(ed["pcodes"]))
     # 4) noise: codes with no HCC, unknown codes
     if rng.random() < 0.10:
         codes.append(rng.choice(NO_HCC_CODES))

@@ -62,17 +62,22 @@ class Rule:
 
 @lru_cache(maxsize=None)
 def cms_mce_conditions() -> dict[str, tuple[int, int]]:
-    """code -> (min, max) valid age, from the CMS PY2026 V28 crosswalk's MCE_AGE_CONDITION.
+    """code -> (min, max) valid age, from the MCE_AGE_CONDITION columns of CMS's PY2026
+    V28 and ESRD V24 crosswalks (the ESRD one carries the V24-classification codes,
+    e.g. I25.7xx angina, that the V28 file lacks; no code has two conditions).
 
-    CMS's MCE age format (`IAGEHYBCY..MCE`) is shared by the V24, V28 and ESRD
-    edit macros; the CMS Python package ships it resolved in this column only.
+    CMS's MCE age format (`IAGEHYBCY..MCE`) belongs to the ICD-10 code and is
+    read by the V24, V28 and ESRD edit macros alike; the CMS Python packages ship
+    it resolved in this column only.
     """
     out: dict[str, tuple[int, int]] = {}
-    for r in cms_py_mapping("V28"):
-        cond = (r["MCE_AGE_CONDITION"] or "").strip().lower()
-        if not cond:
-            continue
-        out[r["ICD10"]] = _parse_age_condition(cond)
+    for model in ("V28", "ESRD_V24"):
+        for r in cms_py_mapping(model):
+            cond = (r["MCE_AGE_CONDITION"] or "").strip().lower()
+            if not cond:
+                continue
+            lim = _parse_age_condition(cond)
+            assert out.setdefault(r["ICD10"], lim) == lim, r
     return out
 
 
@@ -258,8 +263,8 @@ RULES: list[Rule] = [
         models=frozenset({"V24"}),
         summary="hccinfhir applies no MCE age edits to V24 codes; CMS's V24 edit macro does (SEDITS=1)",
         evidence="V24I0ED1.TXT lines 46-52 (`%IF &SEDITS = 1 ... IF _TAGE NE \"-1\" AND (&AGE < ... OR "
-        "&AGE > ...) THEN CC='-1.0'`); MCE age limits from the CMS PY2026 V28 crosswalk "
-        "MCE_AGE_CONDITION (the MCE format is shared by all CMS-HCC edit macros)",
+        "&AGE > ...) THEN CC='-1.0'`); MCE age limits from the MCE_AGE_CONDITION column of CMS's "
+        "PY2026 V28 and ESRD V24 crosswalks (the MCE format is shared by all CMS-HCC edit macros)",
         applies=lambda ctx: bool(mce_invalid_codes(ctx)),
         fields=DISEASE_FIELDS,
         removable=lambda ctx: hi_ccs_of(ctx, mce_invalid_codes(ctx)),

@@ -80,6 +80,35 @@ def test_population_fires_every_interaction_and_count(payment_year):
             assert counts - seg_seen == set(), (model, seg, counts - seg_seen)
 
 
+@pytest.mark.parametrize("payment_year", [2024, 2025, 2026])
+def test_population_hits_every_edit_on_both_sides_of_its_condition(payment_year):
+    from tests.parity.rules import cms_mce_conditions
+
+    pop = cache.cms_population(payment_year)
+    codes = in_year_codes(pop)
+    hit = Counter()
+    mce = cms_mce_conditions()
+    for m in pop.members.to_dicts():
+        age = age_on_feb1(m["DOB"], payment_year)
+        sex = {"1": "M", "2": "F"}.get(m["Gender"], m["Gender"])
+        for c in codes.get(m["MemberID"], []):
+            if c in ("D66", "D67"):
+                hit[f"D66/D67 {sex}"] += 1
+            elif c.startswith("C50"):
+                hit["C50 <50" if age < 50 else "C50 >=50"] += 1
+            elif c[:3] in ("J41", "J42", "J43", "J44"):
+                hit["J41-J44 <18" if age < 18 else "J41-J44 >=18"] += 1
+            elif c.startswith(("P04", "P27", "P93", "P96")):
+                hit["P-code <2" if age < 2 else "P-code >=2"] += 1
+            if c in mce:
+                lo, hi = mce[c]
+                hit["MCE valid" if lo <= age <= hi else "MCE invalid"] += 1
+    expected = {"D66/D67 M", "D66/D67 F", "C50 <50", "C50 >=50", "J41-J44 <18", "J41-J44 >=18",
+                "P-code <2", "P-code >=2", "MCE valid", "MCE invalid"}
+    assert expected - set(hit) == set(), hit
+    assert min(hit[k] for k in expected) >= 3, hit
+
+
 def test_esrd_population_covers_ratypes():
     pop = cache.esrd_population(2026)
     assert pop.members.height >= 2000
