@@ -220,3 +220,40 @@ def test_parity_with_risk_compose_esrd_v24_py2026():
     if ours.filter(pl.col("model") == "ESRD_V24").height == 0:
         pytest.skip("the engine does not score ESRD_V24 yet")
     _compare(cache.esrd_population(2026), ours, cache.risk_compose_esrd_rows(), "ESRD_V24", "risk_compose")
+
+
+RAF_FIELDS = {
+    "RAF_Demographic": "demographic",
+    "RAF_Demographic_Interaction_With_Medicaid_Or_OREC": "demographic_interaction",
+    "RAF_Disease": "disease",
+    "RAF_Disease_Count": "disease_count",
+    "RAF_Disease_Interaction_With_Disease": "disease_interaction",
+    "RAF_Disease_Interaction_With_Disability_Or_NonAged": "disability_interaction",
+    "RAF_Total": "total",
+}
+
+
+@pytest.mark.parametrize("kind,payment_year", [("cms_hcc", 2024), ("cms_hcc", 2026), ("esrd", 2026)])
+def test_score_batch_raw_rows_carry_the_compared_values(kind, payment_year):
+    """The wire path (engine.run.score_batch, used by API/CLI/jobs) shows exactly the raw
+    values compared with the peers above, so parity holds for what clients receive."""
+    cache.require_engine()
+    from engine.run import score_batch
+
+    pop = cache.cms_population(payment_year) if kind == "cms_hcc" else cache.esrd_population(payment_year)
+    ours, _ = cache.our_rows(kind, payment_year)
+    result = score_batch(pop.members, pop.diagnoses, payment_year, cache._store())
+    raw = (
+        result.rows.filter(pl.col("Active_Score") == 0)
+        .select(
+            pl.col("Member_Id").alias("MemberID"),
+            pl.col("Clinical_Version").str.replace(" ", "_").alias("model"),
+            *[(pl.col(f) * 1000).round(0).cast(pl.Int64).alias(b) for f, b in RAF_FIELDS.items()],
+        )
+    )
+    expected = ours.select("MemberID", "model", *RAF_FIELDS.values())
+    assert raw.height == expected.height
+    diff = raw.join(expected, on=["MemberID", "model"], how="full", suffix="_raw", coalesce=True).filter(
+        pl.any_horizontal([pl.col(b).ne_missing(pl.col(b + "_raw")) for b in RAF_FIELDS.values()])
+    )
+    assert diff.height == 0, diff.head(10)
