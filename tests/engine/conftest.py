@@ -38,7 +38,8 @@ def tables_2026(store):
 
 
 def make_members(rows: list[dict]) -> pl.DataFrame:
-    """rows: MemberID, segment, age, sex, and optionally orec (0), ltimcaid, nemcaid."""
+    """rows: MemberID, segment, age, sex; optional orec (0), ltimcaid, nemcaid, fbd, pbd, lti,
+    graft_duration, transplant_month (ESRD inputs per the members-frame contract)."""
     records = []
     for position, row in enumerate(rows):
         age = int(row["age"])
@@ -59,6 +60,12 @@ def make_members(rows: list[dict]) -> pl.DataFrame:
                 "ltimcaid": bool(row.get("ltimcaid", False)),
                 "nemcaid": bool(row.get("nemcaid", False)),
                 "aged": age >= 65,
+                "ne_aged": age >= 65 or (age == 64 and orec == 0),
+                "fbd": bool(row.get("fbd", False)),
+                "pbd": bool(row.get("pbd", False)),
+                "lti": bool(row.get("lti", False)),
+                "graft_duration": row.get("graft_duration"),
+                "transplant_month": row.get("transplant_month"),
             }
         )
     return pl.DataFrame(
@@ -77,6 +84,12 @@ def make_members(rows: list[dict]) -> pl.DataFrame:
             "ltimcaid": pl.Boolean,
             "nemcaid": pl.Boolean,
             "aged": pl.Boolean,
+            "ne_aged": pl.Boolean,
+            "fbd": pl.Boolean,
+            "pbd": pl.Boolean,
+            "lti": pl.Boolean,
+            "graft_duration": pl.Utf8,
+            "transplant_month": pl.Int8,
         },
     )
 

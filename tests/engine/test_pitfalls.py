@@ -364,7 +364,7 @@ def test_pitfall_10_dates_and_unknown_codes(tables_2025):
 # 12 (hook only) ---------------------------------------------------------------------------
 
 
-def test_pitfall_12_esrd_members_wait_for_the_esrd_spec(tables_2025):
+def test_pitfall_12_esrd_members_never_get_cms_hcc_rows(tables_2025):
     members = make_members(
         [
             {"MemberID": "E", "segment": "DI", "age": 70, "sex": "F"},
@@ -372,8 +372,13 @@ def test_pitfall_12_esrd_members_wait_for_the_esrd_spec(tables_2025):
         ]
     )
     result = score_raw(members, make_diagnoses(dx_in("E", "I509")), tables_2025)
-    assert result.rows["MemberID"].unique().to_list() == ["A"]
-    assert result.dx_summary["model_not_implemented"] == 1
+    esrd_rows = result.rows.filter(pl.col("MemberID") == "E")
+    assert not set(esrd_rows["model"]) & {"V28", "V24"}
+    if "esrd_v24" in MODEL_SPECS:  # the ESRD spec is registered: one ESRD_V24 row
+        assert esrd_rows["model"].to_list() == ["ESRD_V24"]
+    else:  # the hook: no rows, diagnoses reported as waiting for the model
+        assert esrd_rows.height == 0
+        assert result.dx_summary["model_not_implemented"] == 1
 
 
 # 13 --------------------------------------------------------------------------------------
