@@ -83,13 +83,13 @@ class ResultRow(Struct, omit_defaults=True):
     Gender: str
     RAType_Org: str
     RAType: str
-    Hospice_Org: str
+    Hospice_Org: str | None  # echo as sent: null when the field was omitted
     Hospice: str
-    LTIMCAID_Org: str
+    LTIMCAID_Org: str | None  # echo as sent: null when the field was omitted
     LTIMCAID: str
-    NEMCAID_Org: str
+    NEMCAID_Org: str | None  # echo as sent: null when the field was omitted
     NEMCAID: str
-    OREC_Org: str
+    OREC_Org: str | None  # echo as sent: null when the field was omitted
     OREC: str
     Originally_Disabled: str
     Originally_ESRD: str

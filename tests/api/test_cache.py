@@ -51,11 +51,6 @@ def test_second_identical_request_is_a_cache_hit_with_the_same_answer(
     assert scorer.calls == [["M00912", "M00913"]]  # no engine call for the second
 
 
-@pytest.mark.xfail(
-    reason="needs engine.raw.RawResult to expose per-diagnosis drops without detail "
-    "(dropped_dx); until then a cached member's diagnoses are missing from the summary",
-    strict=False,
-)
 def test_cached_answer_has_the_same_diagnoses_summary(cached_client, seed_request) -> None:
     first = cached_client.post(URL, json=seed_request).json()
     second = cached_client.post(URL, json=seed_request).json()
