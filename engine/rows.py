@@ -12,9 +12,13 @@ texts and order copied from the seed (`../shared/seeds/002_b326aa90cf1b7c66.txt`
   as the seed prints it), `Active_Score` 1, numbers in millionths (0.517435).
 
 Per member: raw V28, raw V24 (PY2024/PY2025), then active; members in request
-order. ESRD members have one raw row (`ESRD_V24`) and an active row; their
-`Model`/`Clinical_Version` texts live in `MODEL_TEXTS` (placeholders until the
-ESRD work settles them: the seed shows no ESRD member).
+order. ESRD members have one raw row (`ESRD_V24`) and an active row. The seed
+shows no ESRD member, so their texts are ours: `Clinical_Version` "ESRD V24"
+(the 2023 ESRD model) and `Model` naming the ESRD sub-model of the member's
+segment (`ESRD_SEGMENT_MODELS`, after the CMS ESRD V24 score families: dialysis,
+dialysis new enrollee, functioning graft community / institutional / new
+enrollee, kidney transplant), e.g. raw "ESRD Model-Functioning Graft Community"
+and active "100.0000% of ESRD Model-Functioning Graft Community ESRD V24".
 """
 
 from __future__ import annotations
@@ -39,9 +43,22 @@ class ModelText:
 MODEL_TEXTS: Mapping[str, ModelText] = {
     "V28": ModelText("HCC Model-Regular", "V28", ra_variable_order=1),
     "V24": ModelText("HCC Model-Regular", "V24", ra_variable_order=0),
-    # Placeholder texts: the seed shows no ESRD member; the ESRD work owns these.
+    # `model` is replaced per segment by ESRD_SEGMENT_MODELS (this one is the fallback).
     ESRD_MODEL: ModelText("ESRD Model-Dialysis", "ESRD V24", ra_variable_order=0),
 }
+
+ESRD_SEGMENT_MODELS: Mapping[str, str] = {
+    "DI": "ESRD Model-Dialysis",  # D1 D2 I3 I4 (CMS SCORE_DIAL)
+    "DNE": "ESRD Model-Dialysis New Enrollee",  # ED (SCORE_DIAL_NE)
+    "GFA": "ESRD Model-Functioning Graft Community",  # C3 C6 aged (SCORE_G_COMM_*)
+    "GFN": "ESRD Model-Functioning Graft Community",  # C3 C6 under 65
+    "GNPA": "ESRD Model-Functioning Graft Community",  # C4 C5 C7 C8 aged
+    "GNPN": "ESRD Model-Functioning Graft Community",  # C4 C5 C7 C8 under 65
+    "GI": "ESRD Model-Functioning Graft Institutional",  # I5..IA, I1 (SCORE_GRAFT_INST_*)
+    "GNE": "ESRD Model-Functioning Graft New Enrollee",  # E1 E2 (SCORE_GRAFT_NE_*)
+    "TRANSPLANT": "ESRD Model-Kidney Transplant",  # G1 G2 (SCORE_TRANSPLANT_KIDNEY_ONLY_*)
+}
+"""`Model` of an ESRD row by the member's segment (raw row; the active row prefixes the weight)."""
 
 BUCKET_FIELDS: Mapping[str, str] = {
     "demographic": "RAF_Demographic",
@@ -134,6 +151,30 @@ def _model_texts(params: BlendParameters) -> pl.DataFrame:
     return texts.join(weights, on="model", how="left")
 
 
+def _esrd_segment_texts(raw: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
+    """ESRD rows take `model_text` from `ESRD_SEGMENT_MODELS` by the member's segment."""
+    if "segment" not in members.columns:
+        return raw
+    segment_texts = pl.DataFrame(
+        {"segment": list(ESRD_SEGMENT_MODELS), "segment_text": list(ESRD_SEGMENT_MODELS.values())}
+    )
+    return (
+        raw.join(
+            members.select(pl.col("input_index").cast(raw.schema["input_index"]), "segment"),
+            on="input_index",
+            how="left",
+        )
+        .join(segment_texts, on="segment", how="left")
+        .with_columns(
+            pl.when(pl.col("model") == ESRD_MODEL)
+            .then(pl.coalesce("segment_text", "model_text"))
+            .otherwise(pl.col("model_text"))
+            .alias("model_text")
+        )
+        .drop("segment", "segment_text")
+    )
+
+
 def build_rows(
     members: pl.DataFrame,
     raw_rows: pl.DataFrame,
@@ -147,9 +188,10 @@ def build_rows(
     raw rows but no active row: it is in the errors instead).
     """
     texts = _model_texts(params)
-    raw = (
+    raw = _esrd_segment_texts(
         raw_rows.join(active.select("input_index"), on="input_index", how="semi")
-        .join(texts, on="model", how="left")
+        .join(texts, on="model", how="left"),
+        members,
     )
     raw_part = raw.select(
         "input_index",

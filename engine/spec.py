@@ -25,9 +25,9 @@ ESRD hook: the 2023 ESRD model ("ESRD_V24") plugs in as one more ``ModelSpec``
 plus a small module that adds its add-on variables (graft duration, LTI, dual
 terms under the pseudo-segments ``FGC FGI TRANSPLANT ACTADJ``) through
 ``ModelSpec.extra_variables`` and its new-enrollee graft divisor through
-``ModelSpec.adjust_rows``. Until that spec is registered in ``MODEL_SPECS``,
-members whose ``model_family`` is ``ESRD`` get no raw rows and their diagnoses
-are reported with reason ``model_not_implemented``.
+``ModelSpec.adjust_rows`` (``ESRD_V24`` below; rules and sources in
+``engine/esrd.py``). Its members need ``ModelSpec.member_columns`` (dual, LTI,
+graft duration, transplant month, NonAged) carried by ``raw.member_models``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
+
+from engine import esrd
 
 # Variable families (what a segment's regression list is made of).
 AGE_SEX = "age_sex"  # continuing-enrollee cell F0_34 ... M95_GT
@@ -211,10 +213,31 @@ CMS_HCC_V24 = ModelSpec(
     intentionally_absent=_V24_ABSENT,
 )
 
-#: Registered models. ESRD: add ``"esrd_v24": ESRD_V24`` here (see module docstring).
+# ESRD V24 (engine/esrd.py): continuing segments list cells, HCCs and interactions
+# (V24_CE_Relative_Factors.csv has no count rows); NE and transplant segments take no
+# diagnoses. Their flags, add-ons, NE cells and the GNE divisor come from engine.esrd.
+_ESRD_CONTINUING = frozenset({AGE_SEX, HCC, INTERACTION})
+
+ESRD_V24 = ModelSpec(
+    model_id=esrd.MODEL_ID,
+    label=esrd.LABEL,
+    family=esrd.FAMILY,
+    segments={
+        **{s: _ESRD_CONTINUING for s in esrd.CONTINUING_SEGMENTS},
+        **{s: frozenset() for s in esrd.NO_DIAGNOSIS_SEGMENTS},
+    },
+    interaction_member_terms=esrd.INTERACTION_MEMBER_TERMS,
+    intentionally_absent=esrd.INTENTIONALLY_ABSENT,
+    extra_variables=esrd.extra_variables,
+    member_columns=esrd.MEMBER_COLUMNS,
+    adjust_rows=esrd.adjust_rows,
+)
+
+#: Registered models.
 MODEL_SPECS: dict[str, ModelSpec] = {
     CMS_HCC_V28.model_id: CMS_HCC_V28,
     CMS_HCC_V24.model_id: CMS_HCC_V24,
+    ESRD_V24.model_id: ESRD_V24,
 }
 
 
