@@ -34,6 +34,13 @@ def hccinfhir_rows(payment_year: int):
 
 
 @lru_cache(maxsize=None)
+def hccinfhir_esrd_rows(payment_year: int):
+    from tests.parity.peers import run_hccinfhir_esrd
+
+    return run_hccinfhir_esrd(esrd_population(payment_year))
+
+
+@lru_cache(maxsize=None)
 def risk_compose_v28_rows():
     from tests.parity.peers import run_risk_compose_v28
 

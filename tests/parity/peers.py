@@ -376,3 +376,70 @@ def run_risk_compose_esrd(pop: Population) -> pl.DataFrame:
         )
     result = score_subjects(_rc_request(subjects, _rc_diagnoses(pop), "esrd_v24_2026"))
     return _rc_collect(pop, result, family, segments, "ESRD_V24")
+
+
+HI_ESRD_PREFIX = {"DI": "DI_", "DNE": "DNE_", "GNE": "GNE_", "GI": "GI_", "GFA": "GFA_", "GFN": "GFN_",
+                  "GNPA": "GNPA_", "GNPN": "GNPN_"}
+
+
+def run_hccinfhir_esrd(pop: Population) -> pl.DataFrame:
+    """hccinfhir 0.4.0 `CMS-HCC ESRD Model V24`, one call per member.
+
+    Dual status as a dual code (FBD '02', PBD '01', else '00'; ED/E1/E2 from
+    NEMCAID), `lti` for I3/I4/I5-IA, `graft_months` 4 (4-9) or 10 (10+), and
+    CREC '2' (currently ESRD) so hccinfhir picks the ESRD prefix itself: its
+    `prefix_override` for GNPA_/GNPN_ clears the partial-dual flag. Transplant
+    members (G1/G2) get `graft_months` 1 or 2 and CREC '0': hccinfhir's only
+    route to its transplant prefix is a non-ESRD member.
+    """
+    from hccinfhir.model_calculate import calculate_raf
+
+    data = _hccinfhir_data(pop.payment_year)
+    codes_by_member = in_year_codes(pop)
+    rows = []
+    for m in _member_dicts(pop):
+        age = age_on_feb1(m["DOB"], pop.payment_year)
+        ratype = m["RAType"]
+        _fam, segment = esrd_family(ratype, age, m["OREC"], m["NEMCAID"])
+        if ratype in ESRD_RATYPE_FLAGS:
+            fbd, pbd, lti, dur = ESRD_RATYPE_FLAGS[ratype]
+        else:
+            fbd, pbd, lti = int(m["NEMCAID"].upper() == "Y"), 0, 0
+            dur = {"E1": "dur4_9", "E2": "dur10pl"}.get(ratype)
+        graft_months = {"dur4_9": 4, "dur10pl": 10}.get(dur) if dur else {"G1": 1, "G2": 2}.get(ratype)
+        res = calculate_raf(
+            diagnosis_codes=list(codes_by_member.get(m["MemberID"], [])),
+            model_name="CMS-HCC ESRD Model V24",
+            age=age,
+            sex=_sex(m["Gender"]),
+            dual_elgbl_cd="02" if fbd else ("01" if pbd else "00"),
+            orec=m["OREC"] if ratype not in ("G1", "G2") else "0",
+            crec="0" if ratype in ("G1", "G2") else "2",
+            lti=bool(lti),
+            new_enrollee=ratype in ("ED", "E1", "E2"),
+            graft_months=graft_months,
+            dx_to_cc_mapping=data.dx_to_cc,
+            hierarchies_mapping=data.hierarchies,
+            coefficients_mapping=data.coefficients,
+            edits_mapping=data.edits,
+            switch_edits=True,
+        )
+        buckets = dict.fromkeys(BUCKETS, 0)
+        for var, value in res.coefficients.items():
+            buckets[bucket_of(var)] += _milli(value)
+        rows.append(
+            {
+                "MemberID": m["MemberID"],
+                "model": "ESRD_V24",
+                "peer": "hccinfhir",
+                "segment": segment,
+                "family": HI_ESRD_PREFIX.get(segment, f"graft_months={graft_months}"),
+                "age": age,
+                **buckets,
+                "total": sum(buckets.values()),
+                "peer_total": float(res.risk_score),
+                "hccs": sorted(int(h) for h in res.hcc_list),
+                "variables": sorted(res.coefficients),
+            }
+        )
+    return pl.DataFrame(rows, schema=PEER_SCHEMA)

