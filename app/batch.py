@@ -20,12 +20,14 @@ byte-identical to one-chunk output without an external sort of the results.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -189,29 +191,79 @@ def open_roster(members: Path, diagnoses: Path | None) -> RosterSource:
 # --------------------------------------------------------------------------- chunking
 
 
-def member_chunks(memberships: pl.LazyFrame, chunk_members: int) -> tuple[int, list[pl.Expr]]:
-    """Cut the roster into MemberID key ranges of about `chunk_members` members.
+@dataclass(frozen=True)
+class ChunkPlan:
+    """MemberID key ranges of about `chunk_members` members each.
 
-    Only the MemberID column is sorted. Ranges are half-open on the sorted keys,
-    so every row of one MemberID (its diagnoses, its duplicates) is in one
-    range; null MemberIDs ride with the last range so nothing is dropped.
-    Returns the member total and one filter predicate per chunk.
+    `lower_bounds[k]` is the smallest MemberID of chunk k; ranges are half-open
+    on the sorted keys, so every row of one MemberID (its diagnoses, its
+    duplicates) is in one chunk, and null MemberIDs ride with the last chunk so
+    nothing is dropped.
     """
+
+    member_total: int
+    lower_bounds: list[str]
+
+    @property
+    def count(self) -> int:
+        return max(1, len(self.lower_bounds))
+
+    def chunk_of(self) -> pl.Expr:
+        """Chunk number of each row's MemberID: an element-wise when/then chain, so the
+        streaming engine can evaluate it while it reads (no join, no sort of the rows)."""
+        member_id = pl.col("MemberID")
+        last = self.count - 1
+        if last == 0:
+            return pl.lit(0, pl.UInt32)
+        chain = pl.when(member_id.is_null()).then(pl.lit(last, pl.UInt32))
+        for k, upper in enumerate(self.lower_bounds[1:]):
+            chain = chain.when(member_id < upper).then(pl.lit(k, pl.UInt32))
+        return chain.otherwise(pl.lit(last, pl.UInt32))
+
+
+def plan_chunks(memberships: pl.LazyFrame, chunk_members: int) -> ChunkPlan:
+    """Read and sort only the MemberID column to cut the roster into key ranges."""
     if chunk_members < 1:
         raise BatchInputError(f"--chunk-members must be at least 1, got {chunk_members}")
     ids = memberships.select("MemberID").collect(engine="streaming")["MemberID"]
-    total = ids.len()
     lower_bounds = (
         ids.drop_nulls().sort().gather_every(chunk_members).unique(maintain_order=True).to_list()
     )
-    member_id = pl.col("MemberID")
-    if not lower_bounds:
-        return total, [pl.lit(True)]
-    predicates = [
-        (member_id >= low) & (member_id < high) for low, high in zip(lower_bounds, lower_bounds[1:])
-    ]
-    predicates.append((member_id >= lower_bounds[-1]) | member_id.is_null())
-    return total, predicates
+    return ChunkPlan(ids.len(), lower_bounds)
+
+
+@contextlib.contextmanager
+def chunked_frames(source: RosterSource, plan: ChunkPlan,
+                   staging_dir: Path | None) -> Iterator[Iterator[tuple[pl.DataFrame, pl.DataFrame]]]:
+    """Yield (memberships, diagnoses) per chunk.
+
+    One chunk: the inputs as they are. Several: each input is first copied once,
+    streaming, to a Parquet file with a `_chunk` column (under `staging_dir`, beside
+    the output, not in a possibly small /tmp), so each chunk is a cheap filtered
+    Parquet scan instead of a fresh parse of the whole CSV.
+    """
+    if plan.count == 1:
+        yield iter([(source.memberships.collect(engine="streaming"),
+                     source.diagnoses.collect(engine="streaming"))])
+        return
+    stage = Path(tempfile.mkdtemp(prefix=".raf-stage-", dir=staging_dir))
+    try:
+        staged = []
+        for name, frame in (("memberships", source.memberships), ("diagnoses", source.diagnoses)):
+            path = stage / f"{name}.parquet"
+            frame.with_columns(plan.chunk_of().alias("_chunk")).sink_parquet(path, row_group_size=64_000)
+            staged.append(pl.scan_parquet(path))
+
+        def frames() -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+            for k in range(plan.count):
+                yield tuple(  # type: ignore[misc]
+                    lf.filter(pl.col("_chunk") == k).drop("_chunk").collect(engine="streaming")
+                    for lf in staged
+                )
+
+        yield frames()
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- sinks
@@ -520,6 +572,35 @@ def response_columns(rows: pl.DataFrame) -> pl.DataFrame:
     return rows
 
 
+def _write_chunk(result: Any, members: pl.DataFrame, source: RosterSource, summary: BatchSummary,
+                 results: TableSink, errors: TableSink, detail: TableSink | None) -> None:
+    """Append one chunk's rows, errors (with input lines) and trail; add up its counts.
+
+    Rows are re-sorted by MemberID (stable, so a member's V28, V24, active rows keep
+    their order) to make the output independent of the chunk size.
+    """
+    rows = result.rows.sort(["Member_Id", "input_index"], nulls_last=True, maintain_order=True)
+    results.write(response_columns(rows))
+    rejected = (
+        result.errors.sort("MemberID", "input_index", nulls_last=True, maintain_order=True)
+        .with_columns((pl.col("input_index").cast(pl.Int64) + source.line_offset).alias("line"))
+        .select(ERROR_COLUMNS)
+    )
+    errors.write(rejected)
+    if detail is not None:
+        detail.write(
+            trail_rows(result.trail, members, source.line_offset, source.diagnoses_line_offset)
+        )
+    summary.chunks += 1
+    summary.member_count += int(result.member_count)
+    summary.members_scored += rows.filter(pl.col("Active_Score") == 1).height
+    summary.members_rejected += result.errors["input_index"].n_unique()
+    summary.row_count += rows.height
+    for reason, count in (result.dx_summary or {}).items():
+        summary.diagnoses_summary[reason] = summary.diagnoses_summary.get(reason, 0) + int(count)
+    summary.reference = dict(result.reference or {})
+
+
 def score_roster(
     source: RosterSource,
     payment_year: int,
@@ -531,6 +612,7 @@ def score_roster(
     detail: TableSink | None = None,
     chunk_members: int = 250_000,
     progress: Callable[[int, int], None] | None = None,
+    staging_dir: Path | None = None,
 ) -> BatchSummary:
     """Score a roster chunk by chunk into the sinks; the one pipeline behind the CLI and jobs.
 
@@ -541,35 +623,16 @@ def score_roster(
     summary = BatchSummary(payment_year=payment_year)
     sinks = [s for s in (results, errors, detail) if s is not None]
     try:
-        total, predicates = member_chunks(source.memberships, chunk_members)
+        plan = plan_chunks(source.memberships, chunk_members)
+        total = plan.member_total
         if progress:
             progress(0, total)
-        for predicate in predicates:
-            members = source.memberships.filter(predicate).collect(engine="streaming")
-            diagnoses = source.diagnoses.filter(predicate).collect(engine="streaming")
-            result = score_batch(members, diagnoses, payment_year, store, detail=detail is not None)
-            rows = result.rows.sort(["Member_Id", "input_index"], nulls_last=True, maintain_order=True)
-            results.write(response_columns(rows))
-            rejected = (
-                result.errors.sort("MemberID", "input_index", nulls_last=True, maintain_order=True)
-                .with_columns((pl.col("input_index").cast(pl.Int64) + source.line_offset).alias("line"))
-                .select(ERROR_COLUMNS)
-            )
-            errors.write(rejected)
-            if detail is not None:
-                detail.write(
-                    trail_rows(result.trail, members, source.line_offset, source.diagnoses_line_offset)
-                )
-            summary.chunks += 1
-            summary.member_count += int(result.member_count)
-            summary.members_scored += rows.filter(pl.col("Active_Score") == 1).height
-            summary.members_rejected += result.errors["input_index"].n_unique()
-            summary.row_count += rows.height
-            for reason, count in (result.dx_summary or {}).items():
-                summary.diagnoses_summary[reason] = summary.diagnoses_summary.get(reason, 0) + int(count)
-            summary.reference = dict(result.reference or {})
-            if progress:
-                progress(summary.member_count, total)
+        with chunked_frames(source, plan, staging_dir) as chunks:
+            for members, diagnoses in chunks:
+                result = score_batch(members, diagnoses, payment_year, store, detail=detail is not None)
+                _write_chunk(result, members, source, summary, results, errors, detail)
+                if progress:
+                    progress(summary.member_count, total)
         summary.seconds = time.monotonic() - started
         envelope = {
             "status": summary.status,
@@ -661,6 +724,7 @@ def run(args: argparse.Namespace) -> int:
             if args.detail else None,
             chunk_members=args.chunk_members,
             progress=progress,
+            staging_dir=out.parent,
         )
         progress.finish()
     except BatchInputError as exc:

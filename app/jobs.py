@@ -355,6 +355,7 @@ def execute_job(data_dir: str, job_id: str, chunk_members: int,
             errors=batch.ParquetSink(store.errors_path(job_id)),
             chunk_members=chunk_members,
             progress=report,
+            staging_dir=directory,
         )
     except JobInterrupted:
         store.requeue(job_id)

@@ -54,7 +54,7 @@ def test_rejected_members_exit_2_errors_name_the_csv_line(engine, tmp_path):
     assert set(member_ids) == set(scored) | set(errors["MemberID"])
 
 
-@pytest.mark.parametrize("n, chunk", [(45, 1), (300, 7), (300, 64)])
+@pytest.mark.parametrize("n, chunk", [(45, 2), (300, 7), (300, 64)])
 def test_chunked_output_is_identical_to_one_chunk(engine, tmp_path, n, chunk):
     members, dx = write_roster(tmp_path, n, bad_every=40)
     outputs = {}
@@ -65,6 +65,7 @@ def test_chunked_output_is_identical_to_one_chunk(engine, tmp_path, n, chunk):
         outputs[size] = (out.read_bytes(), errors_path.read_bytes())
     assert outputs[chunk][0] == outputs[1_000_000][0]
     assert outputs[chunk][1] == outputs[1_000_000][1]
+    assert not list(tmp_path.glob(".raf-stage-*"))  # staged chunk files are cleaned up
 
 
 def test_parquet_csv_and_json_request_inputs_agree(engine, tmp_path):
