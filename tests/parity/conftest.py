@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -15,17 +15,17 @@ CMS_N = 5000
 ESRD_N = 2200
 
 
-@lru_cache(maxsize=None)
+@cache
 def cms_population(payment_year: int) -> popmod.Population:
     return popmod.generate_cms_hcc(payment_year, n=CMS_N)
 
 
-@lru_cache(maxsize=None)
+@cache
 def esrd_population(payment_year: int = 2026) -> popmod.Population:
     return popmod.generate_esrd(payment_year, n=ESRD_N)
 
 
-@lru_cache(maxsize=None)
+@cache
 def hccinfhir_rows(payment_year: int):
     from tests.parity.peers import run_hccinfhir
 
@@ -33,35 +33,35 @@ def hccinfhir_rows(payment_year: int):
     return run_hccinfhir(cms_population(payment_year), models)
 
 
-@lru_cache(maxsize=None)
+@cache
 def hccinfhir_esrd_rows(payment_year: int):
     from tests.parity.peers import run_hccinfhir_esrd
 
     return run_hccinfhir_esrd(esrd_population(payment_year))
 
 
-@lru_cache(maxsize=None)
+@cache
 def risk_compose_v28_rows():
     from tests.parity.peers import run_risk_compose_v28
 
     return run_risk_compose_v28(cms_population(2026))
 
 
-@lru_cache(maxsize=None)
+@cache
 def risk_compose_esrd_rows():
     from tests.parity.peers import run_risk_compose_esrd
 
     return run_risk_compose_esrd(esrd_population(2026))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _store():
     from tests.parity.ours import find_store
 
     return find_store()
 
 
-@lru_cache(maxsize=None)
+@cache
 def our_rows(kind: str, payment_year: int):
     from tests.parity.ours import run_ours
 

