@@ -106,6 +106,11 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     if status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
         return internal_error_handler(request, exc)
     message = exc.detail or "request rejected"
+    errors = [
+        ErrorItem(field=str(item.get("key", "$")), message=str(item.get("message", "")))
+        for item in (exc.extra if isinstance(exc.extra, list) else [])
+        if isinstance(item, dict)
+    ]
     if status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
         limit = request.app.state.get("settings").max_body_bytes
         message = (
@@ -113,7 +118,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
             "split the batch or use POST /v1/jobs"
         )
     # keep Litestar's headers: `Allow` on 405 (RFC 9110), `WWW-Authenticate`-style hints
-    return failure(request, status_code, message, [], headers=dict(exc.headers or {}))
+    return failure(request, status_code, message, errors, headers=dict(exc.headers or {}))
 
 
 def traceback_without_values(exc: BaseException) -> list[str]:

@@ -68,7 +68,8 @@ def supported_year_tables(store: Any, payment_year: int) -> Any:
 
 
 def _membership_values(member: Any) -> tuple[str | None, ...]:
-    return tuple(getattr(member, f) for f in MEMBERSHIP_FIELDS)
+    """The eight membership fields as sent (Struct field order = MEMBERSHIP_FIELDS)."""
+    return msgspec.structs.astuple(member)
 
 
 def score_request(

@@ -5,7 +5,7 @@
 | `RAF_API_KEYS` | empty (auth off) | comma-separated keys; when set, `/v1/*` needs header `ApiKey: <key>` or `Authorization: Bearer <key>` (`../shared/spec/api.md` errors table, 401) |
 | `RAF_MAX_BODY_BYTES` | 52428800 (50 MiB) | larger request bodies get 413 with the limit in the message |
 | `RAF_MAX_MEMBERS` | 50000 | more memberships in one request get 413 (use the batch jobs) |
-| `RAF_CACHE_SIZE` | 100000 | members kept in the per-member result cache (0 disables it) |
+| `RAF_CACHE_SIZE` | 20000 | members kept in the per-member result cache (0 disables it); about 6 KB each (three rows), so the default holds ~120 MB |
 | `RAF_CACHE_TTL_SECONDS` | 3600 | how long a cached member answer lives |
 | `RAF_LOG_LEVEL` | INFO | structlog level; member data is never logged at INFO |
 | `RAF_DATA_DIR` | `.raf-data` | the service's writable data directory (batch jobs keep their SQLite and files there, `app.jobs`) |
@@ -41,7 +41,7 @@ class Settings:
     api_keys: tuple[str, ...] = ()
     max_body_bytes: int = 50 * 1024 * 1024
     max_members: int = 50_000
-    cache_size: int = 100_000
+    cache_size: int = 20_000
     cache_ttl_seconds: int = 3_600
     log_level: str = "INFO"
     data_dir: str = ".raf-data"

@@ -186,3 +186,8 @@ def test_500_has_a_request_id_and_logs_no_member_data(make_client, seed_request,
     assert any("exploding_score_batch" in frame for frame in error_lines[0]["traceback"])
     for secret in ("M00912", "1985-10-13", "F13229", "M00913"):
         assert secret not in logged
+
+
+def test_400_bad_query_parameter_names_it(client, seed_request) -> None:
+    body = assert_failure(client.post(URL + "?detail=perhaps", json=seed_request), 400)
+    assert [e["field"] for e in body["errors"]] == ["detail"]

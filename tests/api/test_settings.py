@@ -10,7 +10,7 @@ from app.settings import Settings, SettingsError
 def test_defaults() -> None:
     settings = Settings.from_env({})
     assert settings.api_keys == () and not settings.auth_enabled
-    assert settings.max_members == 50_000 and settings.cache_size == 100_000
+    assert settings.max_members == 50_000 and settings.cache_size == 20_000
 
 
 def test_every_variable_is_read() -> None:
