@@ -18,7 +18,6 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 
-
 PROTECTED_PREFIXES = ("/v1/", "/api/")
 
 

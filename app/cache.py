@@ -14,8 +14,8 @@ A new reference release changes `release_id` and so every key.
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Hashable, Iterable, Sequence
 
 from cachetools import TTLCache
 

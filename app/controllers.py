@@ -60,7 +60,7 @@ class StrictRequestDTO(MsgspecDTO[RiskScoreRequest]):
 
 class RiskScoreController(Controller):
     path = "/v1/risk-scores"
-    tags = ["risk scores"]
+    tags = ("risk scores",)
 
     @post(
         dto=StrictRequestDTO,
@@ -107,7 +107,7 @@ class RiskScoreController(Controller):
 
 class ReferenceController(Controller):
     path = "/v1/reference"
-    tags = ["reference"]
+    tags = ("reference",)
 
     @get(
         summary="Supported payment years and their parameters",

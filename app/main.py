@@ -52,7 +52,7 @@ def _provide_score_batch(state: State) -> ScoreBatch:
 
 def _jobs_parts() -> tuple[list[Any], list[Any]]:
     """(route handlers, lifespans) of the batch-jobs module."""
-    from app import jobs  # noqa: PLC0415 (imports the batch pipeline: only when mounted)
+    from app import jobs
 
     return [jobs.JobsController, jobs.TrixssJobsController], [jobs.jobs_lifespan]
 
@@ -71,7 +71,7 @@ def create_app(
     @asynccontextmanager
     async def reference_data(app: Litestar) -> AsyncIterator[None]:
         if app.state.get("store") is None:
-            from reference.store import ReferenceStore  # noqa: PLC0415 (heavy import, once)
+            from reference.store import ReferenceStore
 
             app.state.store = ReferenceStore(settings.reference_dir)
         for payment_year in app.state.store.supported_years:
@@ -79,7 +79,7 @@ def create_app(
         yield
 
     if score_batch is None:
-        from engine.run import score_batch as engine_score_batch  # noqa: PLC0415
+        from engine.run import score_batch as engine_score_batch
 
         score_batch = engine_score_batch
 

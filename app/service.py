@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 import polars as pl
-
-from engine.run import DX_SUMMARY_KEYS
 
 from app.cache import CachedMember, MemberCache, MemberKey
 from app.errors import BadRequest
@@ -35,6 +34,7 @@ from app.wire import (
     RiskScoreRequest,
     RiskScoreResponse,
 )
+from engine.run import DX_SUMMARY_KEYS
 
 ScoreBatch = Callable[..., Any]
 

@@ -23,8 +23,8 @@ and active "100.0000% of ESRD Model-Functioning Graft Community ESRD V24".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import polars as pl
 
@@ -245,13 +245,14 @@ def build_rows(
     if trail:
         rows = _attach_detail(rows, trail)
 
+    warnings = (
+        pl.col("warnings") if "warnings" in members.columns else pl.lit(None, pl.List(pl.String))
+    )
     member_columns = members.select(
         pl.col("input_index").cast(pl.UInt32),
-        Member_Id=pl.col("MemberID"),
+        pl.col("MemberID").alias("Member_Id"),
         *MEMBER_FIELDS,
-        Warnings=pl.col("warnings")
-        if "warnings" in members.columns
-        else pl.lit(None, pl.List(pl.String)),
+        warnings.alias("Warnings"),
     )
     detail = [f for f in DETAIL_FIELDS if f in rows.columns]
     return (

@@ -16,7 +16,7 @@ membership rows are one member (`ratype.normalize` collapses them).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import polars as pl
 
@@ -73,7 +73,7 @@ def with_string_columns(frame: pl.DataFrame, fields: tuple[str, ...]) -> pl.Data
 
 def blend_parameters(tables: Any, payment_year: int) -> BlendParameters:
     """The year's blend parameters from the reference tables (`YearTables`)."""
-    from reference.parameters import blend_parameters_of  # noqa: PLC0415
+    from reference.parameters import blend_parameters_of
 
     return blend_parameters_of(tables, payment_year)
 
