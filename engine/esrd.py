@@ -207,13 +207,13 @@ _DI_NONAGED = {
     "NONAGED_HCC46",
     "NONAGED_gSubUseDs_gPsych",
 }
-_GRAFT_COMMUNITY_ABSENT = _GI_ONLY | _GI_NONAGED | _DI_NONAGED | {"NONAGED_HCC6"}
+# GFA/GNPA members are aged, so no NONAGED_* fires there; GFN/GNPN list none of them.
 INTENTIONALLY_ABSENT: Mapping[str, frozenset[str]] = {
     "DI": frozenset(_GI_ONLY | _GI_NONAGED | {"gSubUseDs_gPsych_V24"}),
-    "GFA": frozenset(_GRAFT_COMMUNITY_ABSENT | {"gSubUseDs_gPsych_V24"}),
-    "GNPA": frozenset(_GRAFT_COMMUNITY_ABSENT | {"gSubUseDs_gPsych_V24"}),
-    "GFN": frozenset(_GRAFT_COMMUNITY_ABSENT),
-    "GNPN": frozenset(_GRAFT_COMMUNITY_ABSENT),
+    "GFA": frozenset(_GI_ONLY | {"gSubUseDs_gPsych_V24"}),
+    "GNPA": frozenset(_GI_ONLY | {"gSubUseDs_gPsych_V24"}),
+    "GFN": frozenset(_GI_ONLY | _GI_NONAGED | _DI_NONAGED | {"NONAGED_HCC6"}),
+    "GNPN": frozenset(_GI_ONLY | _GI_NONAGED | _DI_NONAGED | {"NONAGED_HCC6"}),
     "GI": frozenset(
         _DI_NONAGED | {"HCC47_gCancer", "HCC85_HCC96", "HCC85_gRenal_V24", "gSubUseDs_gPsych_V24"}
     ),
