@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,11 +294,13 @@ def _null_columns_as_text(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 class _StagedFile:
-    """Write to `<path>.partial` and rename on close, so a failed run leaves no half file."""
+    """Write to `<path>.<random>.partial` and rename on close, so a failed run leaves no half
+    file and two runs writing the same output (a job re-run while an orphaned worker still
+    finishes the old attempt) never write into each other's staging file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.staging = path.with_name(path.name + ".partial")
+        self.staging = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.partial")
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def publish(self) -> None:
@@ -373,7 +376,7 @@ class ParquetSink(_StagedFile):
         return combined
 
     def close(self, envelope: dict[str, Any] | None = None) -> None:
-        final = self.path.with_name(self.path.name + ".tmp")
+        final = self.staging.with_suffix(".tmp")
         if self._final_format == "csv":
             combined = self._combined()
             if combined.collect_schema().len():

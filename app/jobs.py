@@ -231,42 +231,51 @@ class JobStore:
                 return job_id
         return None
 
-    def progress(self, job_id: str, members_done: int, members_total: int) -> None:
-        with self._connect() as conn:
-            conn.execute(
-                "UPDATE jobs SET members_done = ?, members_total = ?, updated_at = ?"
-                " WHERE job_id = ? AND status = 'running'",
-                (members_done, members_total, _now(), job_id),
-            )
+    # `attempt` is a fencing token: a worker only updates the attempt it was given, so
+    # an orphaned worker of a dead server (still finishing attempt 1 while attempt 2
+    # runs) cannot overwrite the status of the live attempt.
 
-    def complete(self, job_id: str, summary: batch.BatchSummary) -> None:
+    def progress(self, job_id: str, members_done: int, members_total: int,
+                 attempt: int | None = None) -> None:
+        self._update_running(
+            job_id, attempt, "members_done = ?, members_total = ?, updated_at = ?",
+            (members_done, members_total, _now()),
+        )
+
+    def complete(self, job_id: str, summary: batch.BatchSummary, attempt: int | None = None) -> None:
         now = _now()
-        with self._connect() as conn:
-            conn.execute(
-                "UPDATE jobs SET status = 'completed', finished_at = ?, updated_at = ?,"
-                " members_done = ?, members_total = ?, summary = ?, errors_count = ?"
-                " WHERE job_id = ? AND status = 'running'",
-                (now, now, summary.member_count, summary.member_count,
-                 json.dumps(summary.as_dict()), summary.members_rejected, job_id),
-            )
+        self._update_running(
+            job_id, attempt,
+            "status = 'completed', finished_at = ?, updated_at = ?, members_done = ?,"
+            " members_total = ?, summary = ?, errors_count = ?",
+            (now, now, summary.member_count, summary.member_count,
+             json.dumps(summary.as_dict()), summary.members_rejected),
+        )
 
-    def fail(self, job_id: str, reason: str) -> None:
+    def fail(self, job_id: str, reason: str, attempt: int | None = None) -> None:
         now = _now()
-        with self._connect() as conn:
-            conn.execute(
-                "UPDATE jobs SET status = 'failed', finished_at = ?, updated_at = ?, reason = ?"
-                " WHERE job_id = ? AND status IN ('queued', 'running')",
-                (now, now, reason, job_id),
-            )
+        self._update_running(
+            job_id, attempt, "status = 'failed', finished_at = ?, updated_at = ?, reason = ?",
+            (now, now, reason), statuses=("queued", "running"),
+        )
 
-    def requeue(self, job_id: str) -> None:
+    def requeue(self, job_id: str, attempt: int | None = None) -> None:
         """running → queued after a graceful stop; the attempt does not count."""
+        self._update_running(
+            job_id, attempt,
+            "status = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ?, members_done = 0",
+            (_now(),),
+        )
+
+    def _update_running(self, job_id: str, attempt: int | None, assignments: str,
+                        values: tuple[Any, ...], statuses: tuple[str, ...] = ("running",)) -> bool:
+        where = f"job_id = ? AND status IN ({', '.join('?' * len(statuses))})"
+        params: tuple[Any, ...] = (*values, job_id, *statuses)
+        if attempt is not None:
+            where += " AND attempts = ?"
+            params += (attempt,)
         with self._connect() as conn:
-            conn.execute(
-                "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ?,"
-                " members_done = 0 WHERE job_id = ? AND status = 'running'",
-                (_now(), job_id),
-            )
+            return conn.execute(f"UPDATE jobs SET {assignments} WHERE {where}", params).rowcount == 1
 
     def recover(self, max_attempts: int) -> list[str]:
         """At runner start: jobs left `running` belong to a dead runner.
@@ -328,11 +337,14 @@ def execute_job(data_dir: str, job_id: str, chunk_members: int,
     if job is None or job.status != "running":
         return job.status if job else "failed"
     directory = store.job_dir(job_id)
+    attempt = job.attempts
+    for leftover in [*directory.glob("*.partial"), *directory.glob(".raf-stage-*")]:
+        shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
 
     def report(done: int, total: int) -> None:
         if _STOPPING.is_set():
             raise JobInterrupted(job_id)
-        store.progress(job_id, done, total)
+        store.progress(job_id, done, total, attempt)
 
     try:
         score, reference_store = engine or batch.default_engine()
@@ -358,16 +370,16 @@ def execute_job(data_dir: str, job_id: str, chunk_members: int,
             staging_dir=directory,
         )
     except JobInterrupted:
-        store.requeue(job_id)
+        store.requeue(job_id, attempt)
         return "queued"
     except batch.BatchInputError as exc:
-        store.fail(job_id, str(exc).replace(str(directory) + os.sep, ""))
+        store.fail(job_id, str(exc).replace(str(directory) + os.sep, ""), attempt)
         return "failed"
     except Exception as exc:  # the job fails explicitly; the runner keeps going
         log.exception("job failed", extra={"job_id": job_id})
-        store.fail(job_id, f"internal error ({type(exc).__name__}); see the server log")
+        store.fail(job_id, f"internal error ({type(exc).__name__}); see the server log", attempt)
         return "failed"
-    store.complete(job_id, summary)
+    store.complete(job_id, summary, attempt)
     return "completed"
 
 

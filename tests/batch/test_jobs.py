@@ -168,7 +168,7 @@ def test_job_left_running_by_a_crash_is_rerun_on_restart(engine, tmp_path):
     job_id = _stage_job(crashed, members, dx)
     assert crashed.store.claim(job_id)  # the runner took it ... and the process died here
     crashed.store.progress(job_id, 40, 80)
-    partial = crashed.store.result_path(job_id).with_name("result.parquet.partial")
+    partial = crashed.store.result_path(job_id).with_name("result.parquet.0123456789ab.partial")
     partial.mkdir()  # a half-written output from the dead run
 
     restarted = JobService(settings(tmp_path))
@@ -217,6 +217,21 @@ def test_graceful_stop_mid_run_requeues_and_the_next_start_completes(engine, tmp
         second.stop()
     expected_rows, _ = cli_scores(tmp_path, members, dx)
     assert pl.read_parquet(second.store.result_path(job_id)).equals(expected_rows)
+
+
+def test_an_orphaned_worker_cannot_touch_the_live_attempt(engine, tmp_path):
+    members, dx = write_roster(tmp_path / "in", 10)
+    service = JobService(settings(tmp_path))
+    job_id = _stage_job(service, members, dx)
+    assert service.store.claim(job_id)  # attempt 1, then the server died
+    service.store.recover(max_attempts=3)
+    assert service.store.claim(job_id)  # attempt 2 is the live one
+    service.store.fail(job_id, "late news from attempt 1", attempt=1)
+    service.store.progress(job_id, 7, 10, attempt=1)
+    live = service.store.get(job_id)
+    assert (live.status, live.attempts, live.members_done) == ("running", 2, 0)
+    service.store.progress(job_id, 5, 10, attempt=2)
+    assert service.store.get(job_id).members_done == 5
 
 
 def test_unrecoverable_interrupted_jobs_fail_explicitly(engine, tmp_path):
