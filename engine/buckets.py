@@ -25,32 +25,27 @@ BUCKETS = (
     "disease_interaction",
     "disability_interaction",
 )
-CELL_FAMILIES = ("age_sex", "ne_cell")
+#: variables.csv kinds of the demographic cell that leads ``ra_variable``.
+CELL_KINDS = ("age_sex", "ne_cell")
 ROW_COLUMNS = ["input_index", "MemberID", "model", *BUCKETS, "total", "ra_variable"]
 
 
-def check_buckets(scored: pl.DataFrame) -> None:
-    """Fail loudly when a coefficient's variable has no known bucket (reference bug)."""
-    unknown = scored.filter(~pl.col("bucket").is_in(BUCKETS) | pl.col("bucket").is_null())
-    if unknown.height:
-        names = unknown.select("model", "variable").unique().sort("model", "variable").rows()
-        raise ValueError(f"variables without a known bucket in variables.csv: {names[:20]}")
-
-
 def sum_buckets(member_models: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
-    """One row per member and model: ``ROW_COLUMNS``; members without variables get zeros."""
-    check_buckets(scored)
+    """One row per member and model: ``ROW_COLUMNS``; members without variables get zeros.
+
+    ``scored`` comes from ``engine.coefficients.attach_coefficients`` (``bucket_rank``,
+    ``display_name``, ``display_order`` already resolved per variable).
+    """
     sums = scored.group_by("input_index", "model").agg(
         *[
-            pl.col("coefficient_milli").filter(pl.col("bucket") == bucket).sum().alias(bucket)
-            for bucket in BUCKETS
+            pl.col("coefficient_milli").filter(pl.col("bucket_rank") == rank).sum().alias(bucket)
+            for rank, bucket in enumerate(BUCKETS)
         ]
     )
-    ra_variable = ra_variables(scored)
     return (
         member_models.select(pl.col("input_index").cast(pl.UInt32), "MemberID", "model")
         .join(sums, on=["input_index", "model"], how="left")
-        .join(ra_variable, on=["input_index", "model"], how="left")
+        .join(ra_variables(scored), on=["input_index", "model"], how="left")
         .with_columns(
             *[pl.col(b).fill_null(0).cast(pl.Int64) for b in BUCKETS],
             pl.col("ra_variable").fill_null(""),
@@ -60,47 +55,11 @@ def sum_buckets(member_models: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFra
     )
 
 
-def _display_order(scored: pl.DataFrame) -> pl.DataFrame:
-    """One Int32 sort key per (family, bucket, variable): bucket order, HCCs by number, name."""
-    bucket_rank = pl.DataFrame(
-        {"bucket": list(BUCKETS), "rank": list(range(len(BUCKETS)))},
-        schema={"bucket": pl.Utf8, "rank": pl.Int32},
-    )
-    return (
-        scored.select("family", "bucket", "variable")
-        .unique()
-        .join(bucket_rank, on="bucket", how="left")
-        .with_columns(
-            pl.when(pl.col("family").is_in(CELL_FAMILIES))
-            .then(-1)
-            .otherwise(pl.col("rank").fill_null(len(BUCKETS)))
-            .alias("rank"),
-            pl.when(pl.col("family") == "hcc")
-            .then(pl.col("variable").str.slice(3).cast(pl.Int32, strict=False))
-            .alias("hcc_number"),
-        )
-        .sort("rank", "hcc_number", "variable", nulls_last=True)
-        .with_row_index("display_order")
-        .select("family", "bucket", "variable", pl.col("display_order").cast(pl.Int32))
-    )
-
-
 def ra_variables(scored: pl.DataFrame) -> pl.DataFrame:
     """``input_index, model, ra_variable`` (see module docstring)."""
-    is_cell = pl.col("family").is_in(CELL_FAMILIES)
-    listed = scored.filter(is_cell | (pl.col("coefficient_milli") != 0))
-    return (
-        listed.join(_display_order(listed), on=["family", "bucket", "variable"], how="left", nulls_equal=True)
-        .select(
-            "input_index",
-            "model",
-            "display_order",
-            pl.when(is_cell)
-            .then(pl.col("coef_segment") + "_" + pl.col("variable"))
-            .otherwise(pl.col("variable"))
-            .alias("name"),
-        )
-        .sort("input_index", "model", "display_order")
-        .group_by("input_index", "model", maintain_order=True)
-        .agg(pl.col("name").str.join(", ").alias("ra_variable"))
+    listed = scored.filter(
+        pl.col("kind").is_in(CELL_KINDS) | (pl.col("coefficient_milli") != 0)
+    )
+    return listed.group_by("input_index", "model").agg(
+        pl.col("display_name").sort_by("display_order").str.join(", ").alias("ra_variable")
     )

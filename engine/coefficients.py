@@ -9,6 +9,13 @@ not list has no row and contributes nothing, as in CMS (a variable outside
 ``RLIST`` is never multiplied). ``tests/engine`` checks that every variable the
 engine can generate is either listed or intentionally absent (pitfall 3).
 
+Everything the later stages need per variable is computed once on the small
+coefficient table, not per member: ``bucket`` and its position ``bucket_rank``
+(``variables.csv``; ``engine.buckets.BUCKETS`` order), and the ``ra_variable``
+text and position (``display_name``: segment-prefixed for the demographic cell,
+e.g. ``CPD_M35_44``, bare otherwise, e.g. ``HCC137``; ``display_order``: the
+cell first, then bucket order, HCCs by number, then by name).
+
 Exact arithmetic: coefficients stay Int64 thousandths; no floats.
 """
 
@@ -16,36 +23,88 @@ from __future__ import annotations
 
 import polars as pl
 
-SCORED_COLUMNS = [
-    "input_index",
-    "model",
-    "segment",
-    "coef_segment",
-    "variable",
-    "family",
-    "coefficient_milli",
-    "bucket",
-    "kind",
-    "label",
-]
+from engine.buckets import BUCKETS, CELL_KINDS
+
+SCORED_SCHEMA = {
+    "input_index": pl.UInt32,
+    "model": pl.Utf8,
+    "segment": pl.Utf8,
+    "coef_segment": pl.Utf8,
+    "variable": pl.Utf8,
+    "family": pl.Utf8,
+    "coefficient_milli": pl.Int64,
+    "bucket": pl.Utf8,
+    "bucket_rank": pl.Int8,
+    "kind": pl.Utf8,
+    "label": pl.Utf8,
+    "display_name": pl.Utf8,
+    "display_order": pl.Int32,
+}
+SCORED_COLUMNS = list(SCORED_SCHEMA)
+
+
+def described_coefficients(model_tables: object) -> pl.DataFrame:
+    """The model's coefficient rows with bucket, kind, label and display name/order.
+
+    Raises ``ValueError`` when a coefficient's variable has no known bucket in
+    ``variables.csv`` (a reference-data bug that would otherwise drop money silently).
+    """
+    table = model_tables.variables
+    bucket_rank = pl.DataFrame(
+        {"bucket": list(BUCKETS), "bucket_rank": list(range(len(BUCKETS)))},
+        schema={"bucket": pl.Utf8, "bucket_rank": pl.Int8},
+    )
+    described = (
+        table.select(
+            pl.col("variable").cast(pl.Utf8),
+            pl.col("bucket").cast(pl.Utf8),
+            pl.col("kind").cast(pl.Utf8),
+            (pl.col("label") if "label" in table.columns else pl.lit(None))
+            .cast(pl.Utf8)
+            .alias("label"),
+        )
+        .unique(subset="variable", keep="first")
+        .join(bucket_rank, on="bucket", how="left")
+    )
+    is_cell = pl.col("kind").is_in(CELL_KINDS)
+    order = (
+        described.with_columns(
+            pl.when(is_cell).then(-1).otherwise(pl.col("bucket_rank")).alias("position"),
+            pl.when(pl.col("kind") == "hcc")
+            .then(pl.col("variable").str.slice(3).cast(pl.Int32, strict=False))
+            .alias("hcc_number"),
+        )
+        .sort("position", "hcc_number", "variable", nulls_last=True)
+        .with_row_index("display_order")
+        .select("variable", pl.col("display_order").cast(pl.Int32))
+    )
+    coefficients = (
+        model_tables.coefficients.select(
+            pl.col("segment").cast(pl.Utf8).alias("coef_segment"),
+            pl.col("variable").cast(pl.Utf8),
+            pl.col("coefficient_milli").cast(pl.Int64),
+        )
+        .join(described, on="variable", how="left")
+        .join(order, on="variable", how="left")
+        .with_columns(
+            pl.when(is_cell)
+            .then(pl.col("coef_segment") + "_" + pl.col("variable"))
+            .otherwise(pl.col("variable"))
+            .alias("display_name")
+        )
+    )
+    unknown = coefficients.filter(pl.col("bucket_rank").is_null())
+    if unknown.height:
+        names = unknown.select("coef_segment", "variable").unique().sort("variable").rows()
+        raise ValueError(
+            f"{model_tables.model_id}: coefficients without a known bucket in variables.csv: "
+            f"{names[:20]}"
+        )
+    return coefficients
 
 
 def attach_coefficients(variables: pl.DataFrame, model_tables: object) -> pl.DataFrame:
-    """Keep the variables the segment lists, with coefficient, bucket, kind and label."""
-    coefficients = model_tables.coefficients.select(
-        pl.col("segment").cast(pl.Utf8).alias("coef_segment"),
-        pl.col("variable").cast(pl.Utf8),
-        pl.col("coefficient_milli").cast(pl.Int64),
-    )
-    described = model_tables.variables.select(
-        pl.col("variable").cast(pl.Utf8),
-        pl.col("bucket").cast(pl.Utf8),
-        pl.col("kind").cast(pl.Utf8),
-        pl.col("label").cast(pl.Utf8) if "label" in model_tables.variables.columns
-        else pl.lit(None, dtype=pl.Utf8).alias("label"),
-    ).unique(subset="variable", keep="first")
-    return (
-        variables.join(coefficients, on=["coef_segment", "variable"], how="inner")
-        .join(described, on="variable", how="left")
-        .select(SCORED_COLUMNS)
-    )
+    """Keep the variables the segment lists, with coefficient, bucket and display fields."""
+    return variables.join(
+        described_coefficients(model_tables), on=["coef_segment", "variable"], how="inner"
+    ).select(SCORED_COLUMNS)

@@ -38,6 +38,15 @@ import polars as pl
 
 #: Across models, the most specific explanation wins when no model used the code.
 STATUS_PRECEDENCE = ("used", "edit_excluded", "no_hcc", "unknown_code")
+USED = 0
+UNKNOWN = len(STATUS_PRECEDENCE) - 1
+
+
+def status_name(rank: pl.Expr) -> pl.Expr:
+    """``status_rank`` (Int8, index into ``STATUS_PRECEDENCE``) -> its name."""
+    return rank.replace_strict(
+        dict(enumerate(STATUS_PRECEDENCE)), return_dtype=pl.Utf8
+    )
 
 
 def payment_ccs(variables: pl.DataFrame) -> pl.DataFrame:
@@ -66,8 +75,8 @@ def map_codes(
 
     ``dx``: ``dx_index, input_index, code, age, sex``. Returns ``(ccs, status)``:
     ``ccs`` = ``input_index, model, cc, code, dx_index`` (one row per kept
-    code->CC pair); ``status`` = ``dx_index, model, status`` (one row per
-    diagnosis).
+    code->CC pair); ``status`` = ``dx_index, model, status_rank`` (one row per
+    diagnosis; ``status_rank`` indexes ``STATUS_PRECEDENCE``).
     """
     rules = mapping.select(
         pl.col("icd10").cast(pl.Utf8).alias("code"),
@@ -112,36 +121,25 @@ def map_codes(
             "dx_index",
             pl.lit(model).alias("model"),
             pl.when(pl.col("any_kept"))
-            .then(pl.lit("used"))
+            .then(pl.lit(USED, dtype=pl.Int8))
             .when(pl.col("any_payment"))
-            .then(pl.lit("edit_excluded"))
+            .then(pl.lit(STATUS_PRECEDENCE.index("edit_excluded"), dtype=pl.Int8))
             .when(pl.col("any_payment").is_not_null())
-            .then(pl.lit("no_hcc"))
-            .otherwise(pl.lit("unknown_code"))
-            .alias("status"),
+            .then(pl.lit(STATUS_PRECEDENCE.index("no_hcc"), dtype=pl.Int8))
+            .otherwise(pl.lit(UNKNOWN, dtype=pl.Int8))
+            .alias("status_rank"),
         )
     )
     return ccs, status
 
 
 def combine_status(status: pl.DataFrame) -> pl.DataFrame:
-    """One status per diagnosis across the year's models.
+    """One ``status_rank`` per diagnosis across the year's models (lowest wins).
 
     ``used`` if any model used it; otherwise the first of ``edit_excluded``,
     ``no_hcc``, ``unknown_code`` that any model reported. So ``unknown_code``
     means "in no mapping of any model of the year that scores this member"; a
     code V28 dropped but V24 still maps is ``used`` (the trail shows which model
-    used it).
+    used it). Ranks stay Int8 here; names are attached only to ignored rows.
     """
-    rank = {s: i for i, s in enumerate(STATUS_PRECEDENCE)}
-    return (
-        status.with_columns(pl.col("status").replace_strict(rank, return_dtype=pl.Int8).alias("rank"))
-        .group_by("dx_index")
-        .agg(pl.col("rank").min())
-        .select(
-            "dx_index",
-            pl.col("rank")
-            .replace_strict({i: s for s, i in rank.items()}, return_dtype=pl.Utf8)
-            .alias("status"),
-        )
-    )
+    return status.group_by("dx_index").agg(pl.col("status_rank").min())

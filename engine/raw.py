@@ -233,7 +233,7 @@ def score_raw(
     for spec in model_specs:
         model_tables = tables.models[spec.model_id]
         these_members = scored_members.filter(pl.col("model") == spec.label)
-        dx = counted.join(
+        dx = counted.select("dx_index", "input_index", "code").join(
             these_members.filter(pl.col("takes_diagnoses")).select("input_index", "age", "sex"),
             on="input_index",
             how="inner",
@@ -260,9 +260,7 @@ def score_raw(
     scored = (
         pl.concat(scored_parts, how="vertical_relaxed")
         if scored_parts
-        else pl.DataFrame(schema={c: pl.Utf8 for c in coefficients.SCORED_COLUMNS}).with_columns(
-            pl.col("input_index").cast(pl.UInt32), pl.col("coefficient_milli").cast(pl.Int64)
-        )
+        else pl.DataFrame(schema=coefficients.SCORED_SCHEMA)
     )
     rows = (
         _apply_row_hooks(buckets.sum_buckets(scored_members, scored), scored_members, tables, model_specs)
@@ -274,13 +272,15 @@ def score_raw(
     statuses = (
         mapping.combine_status(pl.concat(status_parts))
         if status_parts
-        else pl.DataFrame(schema={"dx_index": pl.UInt32, "status": pl.Utf8})
+        else pl.DataFrame(schema={"dx_index": pl.UInt32, "status_rank": pl.Int8})
     )
-    mapped_out = counted.join(statuses, on="dx_index", how="left").filter(
-        pl.col("status").fill_null("unknown_code") != "used"
+    mapped_out = (
+        counted.join(statuses, on="dx_index", how="left")
+        .with_columns(pl.col("status_rank").fill_null(mapping.UNKNOWN))
+        .filter(pl.col("status_rank") != mapping.USED)
     )
     dropped_parts.append(
-        mapped_out.with_columns(pl.col("status").fill_null("unknown_code").alias("reason")).select(
+        mapped_out.with_columns(mapping.status_name(pl.col("status_rank")).alias("reason")).select(
             diagnoses.DROPPED_COLUMNS
         )
     )

@@ -294,6 +294,10 @@ def build_variables(
     parts.append(_tag(counted, families.COUNT))
 
     if model_spec.extra_variables is not None:
-        parts.append(model_spec.extra_variables(members, model_tables).select(VARIABLE_COLUMNS))
+        parts.append(
+            model_spec.extra_variables(members, model_tables).select(VARIABLE_COLUMNS).unique()
+        )
 
-    return pl.concat(parts, how="vertical_relaxed").unique()
+    # Each family yields distinct (member, model, variable) rows by construction (one
+    # cell, distinct HCCs, unique interactions, one count), so no global de-duplication.
+    return pl.concat(parts, how="vertical_relaxed")

@@ -128,3 +128,10 @@ def test_dropped_dx_is_available_without_detail(tables_2025):
     assert plain.trail == {}
     assert plain.dropped_dx.equals(detailed.trail["dropped_dx"])
     assert plain.dropped_dx.height == dx.height - plain.dx_summary["used"]
+
+
+def test_no_variable_is_counted_twice(tables_2025):
+    members, dx = _population()
+    scored = score_raw(members, dx, tables_2025, detail=True).trail["variables"]
+    keys = ["input_index", "model", "coef_segment", "variable"]
+    assert scored.height == scored.select(keys).unique().height
