@@ -480,8 +480,12 @@ def _with_warnings(valid: pl.DataFrame) -> pl.DataFrame:
     if not has_warning.any():
         return valid.with_columns(no_warnings)
     warned = valid.filter(has_warning).select("input_index", _warning_lists(valid))
-    return valid.join(warned, on="input_index", how="left", maintain_order="left").with_columns(
-        pl.col("warnings").fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
+    # Join on the index column alone (not the wide frame), then attach the aligned column.
+    aligned = valid.select("input_index").join(
+        warned, on="input_index", how="left", maintain_order="left"
+    )
+    return valid.with_columns(
+        aligned["warnings"].fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
     )
 
 
