@@ -114,6 +114,27 @@ def test_population_hits_every_edit_on_both_sides_of_its_condition(payment_year)
     assert min(hit[k] for k in expected) >= 3, hit
 
 
+def test_esrd_population_fires_every_interaction_and_add_on():
+    """Judged on risk-compose's scored terms: every ESRD V24 interaction of CMS's
+    V24_Interactions.csv with a non-zero coefficient, and every graft/LTI add-on."""
+    import csv
+
+    from tests.parity.population import risk_compose_cms_dir
+
+    base = risk_compose_cms_dir() / "ESRD_v24_2026_T_package_v2/software/ESRD_v24/data/input/internal"
+    with open(base / "V24_Interactions.csv", encoding="utf-8-sig", newline="") as fh:
+        interactions = {row[0].strip() for row in list(csv.reader(fh))[1:] if row}
+    with open(base / "V24_CE_Institutional_Graft_Scores.csv", encoding="utf-8-sig", newline="") as fh:
+        add_ons = {row[0].strip().lower() for row in list(csv.reader(fh))[1:] if row}
+    with open(base / "V24_Graft_Duration_Scores.csv", encoding="utf-8-sig", newline="") as fh:
+        add_ons |= {row[0].strip().lower() for row in list(csv.reader(fh))[1:] if row}
+    seen = set(cache.risk_compose_esrd_rows().explode("variables")["variables"].drop_nulls())
+    assert len(interactions) >= 25 and len(add_ons) >= 20  # the files were read
+    zero = {"HCC85_gRenal_V24"}  # 0 in every column of V24_CE_Relative_Factors.csv
+    assert interactions - zero - seen == set()
+    assert add_ons - seen == set()
+
+
 def test_esrd_population_covers_ratypes():
     pop = cache.esrd_population(2026)
     assert pop.members.height >= 2000
