@@ -272,7 +272,12 @@ def build_variables(
     # An interaction can be a term of another (ESRD V24 V24_Interactions.csv:
     # NONAGED_gSubUseDs_gPsych = NonAged x gSubUseDs_gPsych_V24): fired names become
     # tokens for another pass until nothing new fires (passes, not members).
-    for _ in range(interactions.height):
+    # Only needed when the table nests interactions (never in CMS-HCC V24/V28).
+    nested = interactions.filter(
+        pl.col("term_1").is_in(interactions["variable"].implode())
+        | pl.col("term_2").is_in(interactions["variable"].implode())
+    ).height
+    for _ in range(interactions.height if nested else 0):
         more = _fire(pl.concat([tokens, fired.rename({"variable": "token"})]), interactions)
         if more.height == fired.height:
             break
