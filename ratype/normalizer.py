@@ -28,7 +28,7 @@ CN/CP/CF and as "2" for the ESRD codes (``codes.csv`` ``orec0_under65_shown``);
 scoring keeps the given OREC, as CMS's programs do. Hospice is echoed: no CMS
 program reads it. LTIMCAID is read only for RAType I, NEMCAID only for
 E/ED/E1/E2; a Y elsewhere is shown as N and ignored with a warning (as the
-reference API forces it to N). Missing or blank Y/N flags count as N.
+reference API forces it to N). Missing or empty Y/N flags count as N.
 
 Nothing here raises for a bad member: every input row ends up in ``members``
 or, once per rejected MemberID, in ``errors``.
