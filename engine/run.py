@@ -32,10 +32,6 @@ DIAGNOSIS_FIELDS = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
 DX_SUMMARY_KEYS = ("used", *RAW_DX_REASONS)
 DX_COUNTS_SCHEMA = {"MemberID": pl.String, "reason": pl.String, "count": pl.Int64}
 
-NOT_SCORED_MESSAGE = (
-    "the member passed validation but no model of PY{year} produced a score for it "
-    "(segment {segment}, model family {family}); it is reported here instead of being dropped"
-)
 
 
 @dataclass(frozen=True)
@@ -86,7 +82,6 @@ def score_batch(
     detail: bool = False,
 ) -> BatchResult:
     """Score one batch. Raises `reference.UnsupportedPaymentYear` for an unknown year."""
-
     tables = store.year(payment_year)
     params = blend_parameters(tables, payment_year)
 
@@ -96,8 +91,8 @@ def score_batch(
     members, ratype_errors = normalize(memberships, payment_year)
     raw = score_raw(members, diagnoses, tables, detail=detail)
     blended = blend(raw.rows, members, params)
-    trail = dict(getattr(raw, "trail", None) or {}) if detail else {}
-    rows = build_rows(members, raw.rows, blended.active, params, trail if detail else None)
+    trail = dict(raw.trail or {}) if detail else {}
+    rows = build_rows(members, raw.rows, blended.active, params, trail or None)
 
     unscored = _unscored_members(members, raw.rows, payment_year)
     errors = (
@@ -127,9 +122,8 @@ def _unscored_members(members: pl.DataFrame, raw_rows: pl.DataFrame, year: int) 
         "input_index",
         field=pl.lit("RAType"),
         message=pl.format(
-            NOT_SCORED_MESSAGE.replace("{year}", str(year))
-            .replace("{segment}", "{}")
-            .replace("{family}", "{}"),
+            f"the member passed validation but no model of PY{year} produced a score for it "
+            "(segment {}, model family {}); it is reported here instead of being dropped",
             "segment",
             "model_family",
         ),
