@@ -49,8 +49,9 @@ segment        variables (coefficient segment in brackets)
 DI  (D1 D2     age/sex cell, HCCs, interactions incl. ``NONAGED_*`` [DI];
 I3 I4)         ``OriginallyDisabled_{sex}`` (OREC 1, aged), ``Originally_ESRD_{sex}``
                (OREC 2/3, aged), ``LTI_{Aged|NonAged}`` (I3/I4),
-               ``FBDual_{sex}_{Aged|NonAged}`` (full dual), ``PBDual_*`` (partial;
-               all 0) [DI]
+               ``FBDual_{sex}_{Aged|NonAged}`` (full dual), ``PBDual_*`` (partial
+               dual: all 0, and never fires since D2/I4 do not tell partial from
+               non-dual) [DI]
 DNE (ED)       one cell ``{FBD|ND_PBD}_{ORIGDIS|NORIGDIS}_NE{sex}{band}`` [DNE];
                ORIGDIS = OREC 1 at any age; 64 with OREC 0 uses 65_69; no HCCs
 GFA GFN GNPA   age/sex cell, HCCs, interactions, ``OriginallyDisabled_*`` (GFA,
@@ -90,6 +91,11 @@ Composition checks against the two sources (all agree unless noted):
   (``IF AGEF=64 & OREC='0' THEN AGEF=65``); the V24 ports use the plain age for
   continuing-enrollee cells and flags and the 65 cell only for new enrollees.
   We follow the V24 ports (the parity target).
+* Dual status of ED/E1/E2: CMS's input is FBDual; the MMR code does not carry it,
+  so ``ratype`` takes it from NEMCAID (``ratype.md``), an approximation.
+* Peer check: ``tests/parity`` compares every raw bucket with risk-compose's
+  ``esrd_v24_2026`` on 2,200 generated PY2026 members (all agree when this was
+  written).
 * I1 has no 2023 ESRD mapping in CMS's documents; ``ratype`` routes it as I7
   (GI, non-dual, 4-9 months) with a warning (``research/ratype_segments.md`` 1.4).
 """
