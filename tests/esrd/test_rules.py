@@ -59,7 +59,7 @@ def ne_population(store):
         Member(f"{code}-{sex}-{age}-{orec}-{nem}", code, sex, age, orec=str(orec), nemcaid=nem,
                codes=("I509", "E1122"))
         for code, sex, age, orec, nem in itertools.product(
-            ("ED", "E1", "E2"), "FM", range(0, 101), (0, 1, 2, 3), "YN"
+            ("ED", "E1", "E2"), "FM", range(101), (0, 1, 2, 3), "YN"
         )
     ]
     return members, score(store, members, 2026)
@@ -119,7 +119,7 @@ def test_actadj_quotients_never_fall_on_a_half():
     """Why the rounding mode of the GNE quotient cannot matter: 1000*s/905 and
     1000*s/698 are never k + 1/2 for an integer s (905 and 349 are odd)."""
     for divisor in (905, 698):
-        for s in range(0, 20_000):
+        for s in range(20_000):
             assert (2 * 1000 * s) % (2 * divisor) != divisor
 
 
@@ -179,7 +179,7 @@ def test_nonaged_is_age_under_65_not_disabl(store):
 
 def test_renal_hccs_score_zero_but_are_in_the_trail(store):
     result = score(store, [Member("R", "D2", "F", 70, codes=("N186",))], 2026, detail=True)
-    raw, active = rows_of(result, "R")
+    raw, _active = rows_of(result, "R")
     assert raw["RAF_Disease"] == 0 and raw["RA_Variable"] == "DI_F70_74"
     hccs = result.trail["hccs"].filter(pl.col("model") == "ESRD_V24")
     assert hccs.select("hcc", "coefficient_milli").rows() == [(136, 0)]
@@ -207,7 +207,7 @@ def test_esrd_buckets_in_variables_csv(store):
 
 def _esrd_member_models() -> pl.DataFrame:
     """Every ESRD RAType x sex x age 0..100 x OREC x NEMCAID, through ratype.normalize."""
-    rows = list(itertools.product(ESRD_CODES, "FM", range(0, 101), "0123", "YN"))
+    rows = list(itertools.product(ESRD_CODES, "FM", range(101), "0123", "YN"))
     memberships = pl.DataFrame(
         {
             "MemberID": [f"m{i}" for i in range(len(rows))],

@@ -212,7 +212,7 @@ def scored(request, store):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.member.member_id for c in CASES])
 def test_raw_row(scored, case):
-    year, result = scored
+    _year, result = scored
     raw, _ = rows_of(result, case.member.member_id)
     assert raw["RAType"] == case.segment
     assert {f: raw[f] for f in BUCKET_FIELDS.values()} == _expected_raw(case)
