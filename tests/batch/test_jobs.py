@@ -32,7 +32,9 @@ def make_app(service: JobService) -> Litestar:
 
 
 def settings(tmp_path: Path, **overrides) -> JobSettings:
-    return JobSettings(data_dir=tmp_path / "data", poll_seconds=0.05, **overrides)
+    """Thread workers: they see the test's monkeypatched engine (a spawned process would not)."""
+    return JobSettings(data_dir=tmp_path / "data", poll_seconds=0.05,
+                       **{"executor": "thread", **overrides})
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.02):
@@ -310,3 +312,50 @@ def test_health_trixss_async_shape(engine, tmp_path):
         assert output["status"] == "partial" and output["errors"]
         assert list(output["results"][0])[:2] == ["Payment_Year", "Member_Id"]
         assert client.post("/api/risk-assessment", json={"memberships": []}).status_code == 400
+
+
+def _process_service_with_running_job(tmp_path: Path, is_real_engine: bool, n: int = 40_000):
+    if not is_real_engine:
+        pytest.skip("process workers load the real engine; it is not available yet")
+    members, dx = write_roster(tmp_path / "in", n, bad_every=211)
+    service = JobService(settings(tmp_path, executor="process", chunk_members=4_000))
+    job_id = _stage_job(service, members, dx)
+    service.start()
+    wait_for(lambda: (service.store.get(job_id).members_done or 0) > 0, timeout=120)
+    return service, job_id, members, dx
+
+
+@pytest.mark.slow
+def test_process_worker_stop_is_prompt_and_requeues(engine, is_real_engine, tmp_path):
+    service, job_id, members, dx = _process_service_with_running_job(tmp_path, is_real_engine)
+    started = time.monotonic()
+    service.stop()
+    assert time.monotonic() - started < 10  # did not wait for the job to finish
+    job = service.store.get(job_id)
+    assert (job.status, job.attempts) == ("queued", 0)
+
+    again = JobService(settings(tmp_path, executor="process", chunk_members=4_000))
+    again.start()
+    try:
+        wait_for(lambda: again.store.get(job_id).status == "completed", timeout=300)
+    finally:
+        again.stop()
+    expected_rows, _ = cli_scores(tmp_path, members, dx)
+    assert pl.read_parquet(again.store.result_path(job_id)).equals(expected_rows)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_process_requeues_its_job(engine, is_real_engine, tmp_path):
+    import os
+    import signal
+
+    service, job_id, members, dx = _process_service_with_running_job(tmp_path, is_real_engine)
+    try:
+        for process in list(service.runner._executor._processes.values()):
+            os.kill(process.pid, signal.SIGKILL)  # e.g. the OOM killer
+        job = wait_for(lambda: (j := service.store.get(job_id)).status == "completed" and j, timeout=300)
+    finally:
+        service.stop()
+    assert job.attempts == 2
+    expected_rows, _ = cli_scores(tmp_path, members, dx)
+    assert pl.read_parquet(service.store.result_path(job_id)).equals(expected_rows)
