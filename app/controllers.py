@@ -9,6 +9,7 @@ are injected (`app.main` dependencies), which is also how tests swap them.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -87,6 +88,7 @@ class RiskScoreController(Controller):
                 f"{len(data.memberships)} memberships exceed the limit of {settings.max_members} "
                 "members per request (RAF_MAX_MEMBERS); split the batch or use POST /v1/jobs"
             )
+        started = time.perf_counter()
         response, stats = score_request(
             data, detail=detail, store=store, cache=cache, score_batch=score_batch
         )
@@ -101,6 +103,7 @@ class RiskScoreController(Controller):
             cache_hits=stats.cache_hits,
             cache_misses=stats.cache_misses,
             engine_ms=stats.engine_ms,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
         return response
 

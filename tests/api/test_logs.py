@@ -27,6 +27,7 @@ def test_request_log_has_counts_and_no_member_data(make_client, seed_request, ca
     assert event["level"] == "info"
     assert event["member_count"] == 2 and event["row_count"] == 3 and event["error_count"] == 1
     assert event["cache_hits"] == 0 and event["cache_misses"] == 2
+    assert event["duration_ms"] >= event["engine_ms"] > 0
     access = [line for line in lines if line["event"] == "http_request"]
     assert access[0]["status_code"] == 200 and access[0]["duration_ms"] > 0
     assert access[0]["request_id"] == "abc-1"
