@@ -77,6 +77,7 @@ class RosterSource:
     members_label: str
     embedded_payment_year: int | None = None
     diagnoses_line_offset: int = 2
+    diagnoses_label: str = "diagnoses"
 
 
 def input_format(path: Path) -> str:
@@ -119,6 +120,8 @@ def _scan_table(path: Path, fields: tuple[str, ...], required: tuple[str, ...],
         raise
     except Exception as exc:  # polars raises several types for unreadable files
         raise BatchInputError(f"{path}: cannot read {role} file: {exc}") from exc
+    renames = _field_renames(path, names, fields)
+    lf, names = lf.rename(renames), [renames.get(n, n) for n in names]
     missing = [name for name in required if name not in names]
     if missing:
         raise BatchInputError(
@@ -126,6 +129,21 @@ def _scan_table(path: Path, fields: tuple[str, ...], required: tuple[str, ...],
             f"(expected columns {', '.join(fields)}; found {', '.join(n for n in names if n != 'input_index')})"
         )
     return _as_string_columns(lf, fields, names), line_offset
+
+
+def _field_renames(path: Path, names: list[str], fields: tuple[str, ...]) -> dict[str, str]:
+    """Accept header spellings that differ only in case or surrounding spaces
+    (`memberid`, ` DxCode `): spreadsheet exports vary, the meaning does not."""
+    by_key = {field.lower(): field for field in fields}
+    renames: dict[str, str] = {}
+    for name in names:
+        field = by_key.get(name.strip().lower())
+        if field is None or name == field:
+            continue
+        if field in names or field in renames.values():
+            raise BatchInputError(f"{path}: column {name!r} and another column both mean {field!r}")
+        renames[name] = field
+    return renames
 
 
 class _JsonRequest(msgspec.Struct):
@@ -161,6 +179,7 @@ def _read_json_request(path: Path) -> RosterSource:
         members_label=str(path),
         embedded_payment_year=embedded,
         diagnoses_line_offset=1,
+        diagnoses_label=str(path),
     )
 
 
@@ -186,7 +205,8 @@ def open_roster(members: Path, diagnoses: Path | None) -> RosterSource:
             diagnoses, DIAGNOSIS_FIELDS, REQUIRED_DIAGNOSIS_FIELDS, "diagnoses"
         )
     return RosterSource(member_frame, diagnosis_frame, line_offset, str(members),
-                        diagnoses_line_offset=diagnoses_line_offset)
+                        diagnoses_line_offset=diagnoses_line_offset,
+                        diagnoses_label=str(diagnoses) if diagnoses else "diagnoses")
 
 
 # --------------------------------------------------------------------------- chunking
@@ -222,15 +242,23 @@ class ChunkPlan:
         return chain.otherwise(pl.lit(last, pl.UInt32))
 
 
-def plan_chunks(memberships: pl.LazyFrame, chunk_members: int) -> ChunkPlan:
+def plan_chunks(memberships: pl.LazyFrame, chunk_members: int, label: str = "memberships") -> ChunkPlan:
     """Read and sort only the MemberID column to cut the roster into key ranges."""
     if chunk_members < 1:
         raise BatchInputError(f"--chunk-members must be at least 1, got {chunk_members}")
-    ids = memberships.select("MemberID").collect(engine="streaming")["MemberID"]
+    ids = _read(memberships.select("MemberID"), label)["MemberID"]
     lower_bounds = (
         ids.drop_nulls().sort().gather_every(chunk_members).unique(maintain_order=True).to_list()
     )
     return ChunkPlan(ids.len(), lower_bounds)
+
+
+def _read(frame: pl.LazyFrame, label: str) -> pl.DataFrame:
+    """Collect an input, naming the file when its content is unreadable (bad UTF-8, ragged rows)."""
+    try:
+        return frame.collect(engine="streaming")
+    except pl.exceptions.PolarsError as exc:
+        raise BatchInputError(f"{label}: cannot read file: {exc}") from exc
 
 
 @contextlib.contextmanager
@@ -244,15 +272,19 @@ def chunked_frames(source: RosterSource, plan: ChunkPlan,
     Parquet scan instead of a fresh parse of the whole CSV.
     """
     if plan.count == 1:
-        yield iter([(source.memberships.collect(engine="streaming"),
-                     source.diagnoses.collect(engine="streaming"))])
+        yield iter([(_read(source.memberships, source.members_label),
+                     _read(source.diagnoses, source.diagnoses_label))])
         return
     stage = Path(tempfile.mkdtemp(prefix=".raf-stage-", dir=staging_dir))
     try:
         staged = []
-        for name, frame in (("memberships", source.memberships), ("diagnoses", source.diagnoses)):
+        for name, frame, label in (("memberships", source.memberships, source.members_label),
+                                   ("diagnoses", source.diagnoses, source.diagnoses_label)):
             path = stage / f"{name}.parquet"
-            frame.with_columns(plan.chunk_of().alias("_chunk")).sink_parquet(path, row_group_size=64_000)
+            try:
+                frame.with_columns(plan.chunk_of().alias("_chunk")).sink_parquet(path, row_group_size=64_000)
+            except pl.exceptions.PolarsError as exc:
+                raise BatchInputError(f"{label}: cannot read {name} file: {exc}") from exc
             staged.append(pl.scan_parquet(path))
 
         def frames() -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
@@ -395,10 +427,12 @@ class ParquetSink(_StagedFile):
 
 
 class JsonSink(_StagedFile):
-    """Rows streamed as a JSON array; with an envelope, wrapped like the API response."""
+    """Rows streamed as a JSON array; with an envelope, wrapped like the API response
+    (then `errors` is inlined too, as the API does, so the pipeline keeps them for it)."""
 
     def __init__(self, path: Path, envelope: bool) -> None:
         super().__init__(path)
+        self.embeds_errors = envelope
         self._handle = open(self.staging, "wb")
         self._envelope = envelope
         self._first = True
@@ -576,7 +610,7 @@ def response_columns(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def _write_chunk(result: Any, members: pl.DataFrame, source: RosterSource, summary: BatchSummary,
-                 results: TableSink, errors: TableSink, detail: TableSink | None) -> None:
+                 results: TableSink, errors: TableSink, detail: TableSink | None) -> pl.DataFrame:
     """Append one chunk's rows, errors (with input lines) and trail; add up its counts.
 
     Rows are re-sorted by MemberID (stable, so a member's V28, V24, active rows keep
@@ -602,6 +636,7 @@ def _write_chunk(result: Any, members: pl.DataFrame, source: RosterSource, summa
     for reason, count in (result.dx_summary or {}).items():
         summary.diagnoses_summary[reason] = summary.diagnoses_summary.get(reason, 0) + int(count)
     summary.reference = dict(result.reference or {})
+    return rejected
 
 
 def score_roster(
@@ -625,15 +660,18 @@ def score_roster(
     started = time.monotonic()
     summary = BatchSummary(payment_year=payment_year)
     sinks = [s for s in (results, errors, detail) if s is not None]
+    kept_errors: list[pl.DataFrame] | None = [] if getattr(results, "embeds_errors", False) else None
     try:
-        plan = plan_chunks(source.memberships, chunk_members)
+        plan = plan_chunks(source.memberships, chunk_members, source.members_label)
         total = plan.member_total
         if progress:
             progress(0, total)
         with chunked_frames(source, plan, staging_dir) as chunks:
             for members, diagnoses in chunks:
                 result = score_batch(members, diagnoses, payment_year, store, detail=detail is not None)
-                _write_chunk(result, members, source, summary, results, errors, detail)
+                rejected = _write_chunk(result, members, source, summary, results, errors, detail)
+                if kept_errors is not None:
+                    kept_errors.append(rejected)
                 if progress:
                     progress(summary.member_count, total)
         summary.seconds = time.monotonic() - started
@@ -647,6 +685,9 @@ def score_roster(
             "reference": summary.reference,
             "timestamp": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
         }
+        if kept_errors is not None:
+            envelope["errors"] = pl.concat(kept_errors, how="vertical_relaxed").select(
+                "MemberID", "field", "message", "line").to_dicts() if kept_errors else []
         for sink in sinks:
             sink.close(envelope)
     except BaseException:
@@ -734,8 +775,11 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"{getattr(exc, 'filename', None) or ''}: {exc}".lstrip(": "))
-    except pl.exceptions.PolarsError as exc:
-        return _fail(f"{args.members}: cannot read input: {exc}")
+    except Exception as exc:  # a bug, not bad input: say so, keep the traceback for the report
+        import traceback
+
+        traceback.print_exc()
+        return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it with the traceback")
     if not quiet:
         sys.stderr.write(
             f"raf score: {summary.member_count:,} members, {summary.members_scored:,} scored, "

@@ -93,6 +93,9 @@ def test_json_output_is_the_api_envelope(engine, tmp_path):
     assert body["member_count"] == 40
     assert list(body["results"][0])[:2] == ["Payment_Year", "Member_Id"]
     assert body["diagnoses_summary"]
+    errors = pl.read_csv(tmp_path / "scores.errors.csv")
+    assert len(body["errors"]) == errors.height > 0
+    assert {e["MemberID"] for e in body["errors"]} == set(errors["MemberID"])
 
 
 def test_detail_writes_trail_beside_out(engine, tmp_path):
@@ -198,3 +201,47 @@ def test_100k_member_roster_through_the_cli(engine, tmp_path):
     member_ids = pl.scan_csv(members, infer_schema=False).select(pl.col("MemberID").n_unique()).collect().item()
     assert scored + errors["MemberID"].n_unique() >= member_ids
     assert rows.select(pl.len()).collect().item() == 3 * scored
+
+
+def test_header_spelling_is_lenient_but_ambiguity_is_fatal(engine, tmp_path, capsys):
+    members, dx = write_roster(tmp_path, 25)
+    exact = tmp_path / "exact.parquet"
+    assert score(members, exact, diagnoses=dx) == 0
+    lines = members.read_text().splitlines()
+    members.write_text("\n".join([lines[0].replace("MemberID", " memberid ").replace("DOB", "dob")] + lines[1:]) + "\n")
+    relaxed = tmp_path / "relaxed.parquet"
+    assert score(members, relaxed, diagnoses=dx) == 0
+    assert pl.read_parquet(relaxed).equals(pl.read_parquet(exact))
+    members.write_text("\n".join([lines[0] + ",memberid"] + [line + ",x" for line in lines[1:]]) + "\n")
+    assert score(members, tmp_path / "o.csv", diagnoses=dx) == 1
+    assert "both mean 'MemberID'" in capsys.readouterr().err
+
+
+def test_unreadable_content_is_fatal_naming_the_file(engine, tmp_path, capsys):
+    members, dx = write_roster(tmp_path, 10)
+    dx.write_bytes(dx.read_bytes() + b"M0000001,2024-01-01,2024-01-01,\xff\xfe\n")
+    for chunk in ("1000", "3"):  # the one-chunk and the staged paths
+        assert score(members, tmp_path / "o.csv", "--chunk-members", chunk, diagnoses=dx) == 1
+        err = capsys.readouterr().err
+        assert f"{dx}: cannot read" in err, err
+        assert not (tmp_path / "o.csv").exists()
+        assert not list(tmp_path.glob(".raf-stage-*"))
+
+
+def test_empty_roster_scores_nothing_and_exits_0(engine, tmp_path):
+    members, dx = write_roster(tmp_path, 3)
+    members.write_text(members.read_text().splitlines()[0] + "\n")
+    dx.write_text(dx.read_text().splitlines()[0] + "\n")
+    out = tmp_path / "scores.json"
+    assert score(members, out, diagnoses=dx) == 0
+    import json
+
+    body = json.loads(out.read_text())
+    assert body["results"] == [] and body["count"] == 0 and body["errors"] == []
+
+
+def test_member_without_diagnoses_file_scores_demographics_only(engine, tmp_path):
+    members, _ = write_roster(tmp_path, 12)
+    out = tmp_path / "scores.csv"
+    assert score(members, out) == 0
+    assert pl.read_csv(out)["RAF_Disease"].sum() == 0
