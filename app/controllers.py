@@ -10,13 +10,14 @@ are injected (`app.main` dependencies), which is also how tests swap them.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.dto import MsgspecDTO
+from litestar.typing import FieldDefinition
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody
 
@@ -34,6 +35,10 @@ from app.wire import (
     RiskScoreResponse,
     decode_request,
 )
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.openapi.spec import Reference, Schema
 
 log = structlog.get_logger("app.requests")
 
@@ -57,6 +62,17 @@ class StrictRequestDTO(MsgspecDTO[RiskScoreRequest]):
             return decode_request(value)
         except msgspec.MsgspecError as exc:
             raise request_error_from_msgspec(exc) from exc
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
+    ) -> Reference | Schema:
+        """Document the Struct itself (component `RiskScoreRequest`), not a transfer model."""
+        return schema_creator.for_field_definition(
+            FieldDefinition.from_annotation(
+                RiskScoreRequest, kwarg_definition=field_definition.kwarg_definition
+            )
+        )
 
 
 class RiskScoreController(Controller):
