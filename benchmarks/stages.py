@@ -132,9 +132,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="per-stage time and memory of score_batch")
     ap.add_argument("--size", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="score this many distinct rosters; times are per batch",
+    )
     args = ap.parse_args()
 
-    m, d = make_roster(args.size, seed=args.seed, payment_year=PAYMENT_YEAR)
+    rosters = [
+        make_roster(args.size, seed=args.seed + i, payment_year=PAYMENT_YEAR, id_prefix=f"R{i}-")
+        for i in range(args.repeat)
+    ]
+    _m, d = rosters[0]
     from engine import run
 
     store, _ = load_store()
@@ -144,28 +154,33 @@ def main() -> None:
     rss0 = proc_status_mb("VmRSS")
     reset_peak_rss()
     t, c = time.perf_counter(), time.process_time()
-    result = run.score_batch(m, d, PAYMENT_YEAR, store)
-    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    for rm, rd in rosters:
+        result = run.score_batch(rm, rd, PAYMENT_YEAR, store)
+    n = len(rosters)
+    wall, cpu = (time.perf_counter() - t) / n, (time.process_time() - c) / n
     peak = proc_status_mb("VmHWM")
     for s in stats.values():
         peak = max(peak, s["peak"])
     recording = False
     import os
 
+    for st in stats.values():
+        for key in ("calls", "wall", "cpu", "rows"):
+            st[key] /= n
     print(
-        f"score_batch: {args.size:,} members, {d.height:,} dx -> {result.rows.height:,} rows, "
+        f"score_batch (per batch, mean of {n}): {args.size:,} members, {d.height:,} dx -> {result.rows.height:,} rows, "
         f"{result.errors.height:,} errors; wall {wall:.2f} s, CPU {cpu:.2f} s, "
         f"peak RSS {peak:,.0f} MB (+{peak - rss0:,.0f} MB over {rss0:,.0f} MB before scoring); "
         f"load avg {os.getloadavg()[0]:.1f}"
     )
     print()
     print(
-        "| stage (inclusive) | calls | wall s | CPU s | % of batch CPU | peak RSS MB | peak - entry MB | rows out |"
+        "| stage (inclusive) | calls/batch | wall s | CPU s | % of batch CPU | peak RSS MB | peak - entry MB | rows out |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, s in sorted(stats.items(), key=lambda kv: -kv[1]["cpu"]):
         print(
-            f"| {name} | {s['calls']} | {s['wall']:.2f} | {s['cpu']:.2f} | {100 * s['cpu'] / cpu:.0f}% "
+            f"| {name} | {s['calls']:g} | {s['wall']:.4f} | {s['cpu']:.4f} | {100 * s['cpu'] / cpu:.0f}% "
             f"| {s['peak']:,.0f} | {s['delta']:,.0f} | {s['rows']:,} |"
         )
 
