@@ -17,9 +17,9 @@ import structlog
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.dto import MsgspecDTO
-from litestar.typing import FieldDefinition
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody
+from litestar.typing import FieldDefinition
 
 from app.cache import MemberCache
 from app.errors import PayloadTooLarge, request_error_from_msgspec
