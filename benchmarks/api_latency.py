@@ -232,33 +232,42 @@ def run_inproc(
         for b in warm:
             await client.post(PATH, b)
         for size, n in plan:
-            results[size] = await measure(client.post, size, n)
+            results[size] = await measure(client.post, size, n, True)
         await client.shutdown()
 
     asyncio.run(main())
     return results
 
 
-async def measure(post, size: int, n: int) -> dict:
+async def measure(post, size: int, n: int, cpu_is_server: bool) -> dict:
+    """Cold then cached latencies. With `cpu_is_server` (in-process) each request's
+    process CPU time is recorded too: it is the app's own work, whatever the load."""
     cold_bodies = bodies(size, n, "C")
     cached_body = bodies(size, 1, "H")[0]
     out: dict = {"body_mb": round(len(cached_body) / 1e6, 2)}
-    lat = []
+
+    async def timed(body: bytes, lat: list, cpu: list):
+        t, c = time.perf_counter(), time.process_time()
+        result = await post(PATH, body)
+        lat.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+        return result
+
+    lat: list[float] = []
+    cpu: list[float] = []
     facts = None
     for b in cold_bodies:
-        t = time.perf_counter()
-        status, resp = await post(PATH, b)
-        lat.append(time.perf_counter() - t)
-        facts = (status, resp)
+        facts = await timed(b, lat, cpu)
     out["cold"] = summarize(lat) | {"last": response_facts(*facts)}
-    status, resp = await post(PATH, cached_body)  # fill the cache
-    out["cache_fill"] = response_facts(status, resp)
-    lat = []
+    if cpu_is_server:
+        out["cold"]["cpu_p50"] = percentile(sorted(cpu), 50)
+    out["cache_fill"] = response_facts(*(await post(PATH, cached_body)))
+    lat, cpu = [], []
     for _ in range(n):
-        t = time.perf_counter()
-        status, resp = await post(PATH, cached_body)
-        lat.append(time.perf_counter() - t)
-    out["cached"] = summarize(lat) | {"last": response_facts(status, resp)}
+        facts = await timed(cached_body, lat, cpu)
+    out["cached"] = summarize(lat) | {"last": response_facts(*facts)}
+    if cpu_is_server:
+        out["cached"]["cpu_p50"] = percentile(sorted(cpu), 50)
     return out
 
 
@@ -325,7 +334,7 @@ def run_http(
                 for b in warm:
                     await post(PATH, b)
                 for size, n in plan:
-                    results[size] = await measure(post, size, n)
+                    results[size] = await measure(post, size, n, False)
 
             asyncio.run(main())
     finally:
@@ -351,12 +360,15 @@ def ms(x: float) -> str:
 
 def report(all_results: dict, sizes: list[int]) -> str:
     lines = [
-        "| mode | members/request | phase | requests | p50 ms | p95 ms | p99 ms | max ms | cache hits/misses (last) |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---|",
+        (
+            "| mode | members/request | phase | requests | p50 ms | p95 ms | p99 ms | max ms "
+            "| CPU p50 ms | cache hits/misses (last) |"
+        ),
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for mode, res in all_results.items():
         if "error" in res:
-            lines.append(f"| {mode} | | error: {res['error']} | | | | | | |")
+            lines.append(f"| {mode} | | error: {res['error']} | | | | | | | |")
             continue
         for size in sizes:
             r = res.get(size)
@@ -371,7 +383,8 @@ def report(all_results: dict, sizes: list[int]) -> str:
                     note = f"HTTP {last.get('http_status')}: {last.get('message') or last.get('error')}"
                 lines.append(
                     f"| {mode} | {size:,} | {phase} | {s['n']} | {ms(s['p50'])} | {ms(s['p95'])} "
-                    f"| {ms(s['p99'])} | {ms(s['max'])} | {note} |"
+                    f"| {ms(s['p99'])} | {ms(s['max'])} "
+                    f"| {ms(s['cpu_p50']) if 'cpu_p50' in s else '-'} | {note} |"
                 )
     lines.append("")
     for size, (mode, stat, limit) in TARGETS.items():
