@@ -35,6 +35,7 @@ from app.wire import (
     RiskScoreResponse,
 )
 from engine.run import DX_SUMMARY_KEYS
+from reference.store import UnsupportedPaymentYear
 
 ScoreBatch = Callable[..., Any]
 
@@ -59,12 +60,10 @@ def supported_year_tables(store: Any, payment_year: int) -> Any:
     """The year's tables, or a 400 naming `payment_year` with the supported years."""
     try:
         return store.year(payment_year)
-    except Exception as exc:  # reference.UnsupportedPaymentYear (a ValueError/KeyError kind)
-        if type(exc).__name__ == "UnsupportedPaymentYear" or isinstance(exc, (KeyError, ValueError)):
-            raise BadRequest(
-                f"$.payment_year: {exc}", [ErrorItem(field="$.payment_year", message=str(exc))]
-            ) from exc
-        raise
+    except UnsupportedPaymentYear as exc:
+        raise BadRequest(
+            f"$.payment_year: {exc}", [ErrorItem(field="$.payment_year", message=str(exc))]
+        ) from exc
 
 
 def _membership_values(member: Any) -> tuple[str | None, ...]:
@@ -80,6 +79,7 @@ def score_request(
     cache: MemberCache,
     score_batch: ScoreBatch,
 ) -> tuple[RiskScoreResponse, ScoringStats]:
+    """Answer one decoded request (see the module docstring for the flow)."""
     tables = supported_year_tables(store, request.payment_year)
     release_id = getattr(tables, "release_id", None)
     memberships = request.memberships
