@@ -112,9 +112,11 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         if isinstance(item, dict)
     ]
     if status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
-        limit = request.app.state.get("settings").max_body_bytes
+        settings = request.app.state.get("settings")
+        limit = request.route_handler.resolve_request_max_body_size() or settings.max_body_bytes
+        setting = "RAF_MAX_BODY_BYTES" if limit == settings.max_body_bytes else "the route's limit"
         message = (
-            f"request body exceeds the limit of {limit} bytes (RAF_MAX_BODY_BYTES); "
+            f"request body exceeds the limit of {limit} bytes ({setting}); "
             "split the batch or use POST /v1/jobs"
         )
     # keep Litestar's headers: `Allow` on 405 (RFC 9110), `WWW-Authenticate`-style hints
