@@ -14,7 +14,8 @@ A new reference release changes `release_id` and so every key.
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Iterable, Sequence
+import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cachetools import TTLCache
@@ -37,10 +38,12 @@ MemberKey = tuple[Hashable, ...]
 class MemberCache:
     """A bounded TTL cache of `CachedMember`s; `maxsize` 0 turns caching off."""
 
-    def __init__(self, maxsize: int, ttl_seconds: float) -> None:
+    def __init__(
+        self, maxsize: int, ttl_seconds: float, timer: Callable[[], float] = time.monotonic
+    ) -> None:
         self.enabled = maxsize > 0
         self._cache: TTLCache[MemberKey, CachedMember] = TTLCache(
-            maxsize=max(maxsize, 1), ttl=ttl_seconds
+            maxsize=max(maxsize, 1), ttl=ttl_seconds, timer=timer
         )
         self._lock = threading.Lock()
 
