@@ -1,7 +1,8 @@
 """The Litestar application: `create_app(settings=None) -> Litestar`.
 
-* lifespan: builds the `ReferenceStore` once (RAF_DATA_DIR or the bundled
-  data), loads every supported payment year, and the member cache;
+* lifespan: builds the `ReferenceStore` once (`RAF_REFERENCE_DIR` or the
+  bundled data) and parses every supported payment year before the first
+  request; the member cache is built with the app (`RAF_CACHE_SIZE`, `..._TTL_SECONDS`);
 * dependencies: `store`, `cache`, `settings`, `score_batch` (engine.run), read
   from `app.state` so tests can pass fakes to `create_app`;
 * exception handlers: the contract's error table (`app.errors`);
