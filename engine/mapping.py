@@ -25,7 +25,8 @@ Per model, each counted diagnosis gets one status:
 * ``edit_excluded``: the code maps to payment CCs, but no row's conditions hold
   for the member (or MCE age validity fails);
 * ``no_hcc``: the code is in the model's mapping, but none of its CCs is a
-  payment HCC of the model;
+  payment HCC of the model (the bundled mappings carry payment CCs only, so this
+  needs a full code list: see ``recognize_valid_codes``);
 * ``unknown_code``: the code is not in the model's mapping.
 
 ``combine_status`` then gives a diagnosis one reason across the year's models
@@ -131,6 +132,26 @@ def map_codes(
         )
     )
     return ccs, status
+
+
+def recognize_valid_codes(ignored: pl.DataFrame, icd10_codes: pl.DataFrame | None) -> pl.DataFrame:
+    """Turn ``unknown_code`` into ``no_hcc`` for codes the year's ICD-10 list knows.
+
+    The year's mappings list only codes that map to a payment HCC, so without a
+    full ICD-10 code list a valid code with no HCC (``I10``) is indistinguishable
+    from a typo (``S62X5``) and both are ``unknown_code``. When the reference
+    offers ``YearTables.icd10_codes`` (a frame with an ``icd10`` column; not in
+    the contract yet), known codes are reported as ``no_hcc`` instead.
+    """
+    if icd10_codes is None:
+        return ignored
+    known = icd10_codes.select(pl.col("icd10").cast(pl.Utf8)).unique()["icd10"].implode()
+    return ignored.with_columns(
+        pl.when((pl.col("status_rank") == UNKNOWN) & pl.col("code").is_in(known))
+        .then(pl.lit(STATUS_PRECEDENCE.index("no_hcc"), dtype=pl.Int8))
+        .otherwise(pl.col("status_rank"))
+        .alias("status_rank")
+    )
 
 
 def combine_status(status: pl.DataFrame) -> pl.DataFrame:

@@ -274,10 +274,11 @@ def score_raw(
         if status_parts
         else pl.DataFrame(schema={"dx_index": pl.UInt32, "status_rank": pl.Int8})
     )
-    mapped_out = (
+    mapped_out = mapping.recognize_valid_codes(
         counted.join(statuses, on="dx_index", how="left")
         .with_columns(pl.col("status_rank").fill_null(mapping.UNKNOWN))
-        .filter(pl.col("status_rank") != mapping.USED)
+        .filter(pl.col("status_rank") != mapping.USED),
+        getattr(tables, "icd10_codes", None),
     )
     dropped_parts.append(
         mapped_out.with_columns(mapping.status_name(pl.col("status_rank")).alias("reason")).select(

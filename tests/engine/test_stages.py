@@ -96,3 +96,24 @@ def test_payment_year_2024_uses_its_collection_year(tables_2024):
     assert result.dx_summary["used"] == 1
     assert result.dx_summary["outside_collection_year"] == 1
     assert row_of(result, "A", "V28")["disease"] == coef(tables_2024, "cms_hcc_v28", "CPD", "HCC137")
+
+
+class _WithCodeList:
+    """YearTables plus an ICD-10 code list (the hook ``recognize_valid_codes`` reads)."""
+
+    def __init__(self, tables, codes):
+        self._tables = tables
+        self.icd10_codes = pl.DataFrame({"icd10": codes})
+
+    def __getattr__(self, name):
+        return getattr(self._tables, name)
+
+
+def test_valid_code_without_hcc_is_no_hcc_when_a_code_list_is_known(tables_2025):
+    members = make_members([{"MemberID": "A", "segment": "CNA", "age": 70, "sex": "F"}])
+    dx = make_diagnoses(dx_in("A", "I10", "S62X5"))
+    plain = score_raw(members, dx, tables_2025)
+    assert plain.dx_summary["unknown_code"] == 2 and plain.dx_summary["no_hcc"] == 0
+    listed = score_raw(members, dx, _WithCodeList(tables_2025, ["I10", "F13229"]))
+    assert listed.dx_summary["unknown_code"] == 1 and listed.dx_summary["no_hcc"] == 1
+    assert listed.dropped_dx.sort("dx_index")["reason"].to_list() == ["no_hcc", "unknown_code"]
