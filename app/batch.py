@@ -37,14 +37,26 @@ import msgspec
 import polars as pl
 
 MEMBER_FIELDS: tuple[str, ...] = (
-    "MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC",
+    "MemberID",
+    "DOB",
+    "Gender",
+    "RAType",
+    "Hospice",
+    "LTIMCAID",
+    "NEMCAID",
+    "OREC",
 )
 DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
 REQUIRED_MEMBER_FIELDS: tuple[str, ...] = ("MemberID",)
 REQUIRED_DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "DxCode")
 ERROR_COLUMNS: tuple[str, ...] = ("MemberID", "line", "field", "message")
-INPUT_FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
-                 ".json": "json"}
+INPUT_FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+}
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".json": "json"}
 
 EXIT_OK = 0
@@ -90,7 +102,9 @@ def input_format(path: Path) -> str:
     return fmt
 
 
-def _as_string_columns(lf: pl.LazyFrame, fields: tuple[str, ...], present: list[str]) -> pl.LazyFrame:
+def _as_string_columns(
+    lf: pl.LazyFrame, fields: tuple[str, ...], present: list[str]
+) -> pl.LazyFrame:
     """Keep the known columns, as strings, so Parquet ints/dates read like CSV text."""
     return lf.select(
         pl.col("input_index").cast(pl.UInt32),
@@ -98,8 +112,9 @@ def _as_string_columns(lf: pl.LazyFrame, fields: tuple[str, ...], present: list[
     )
 
 
-def _scan_table(path: Path, fields: tuple[str, ...], required: tuple[str, ...],
-                role: str) -> tuple[pl.LazyFrame, int]:
+def _scan_table(
+    path: Path, fields: tuple[str, ...], required: tuple[str, ...], role: str
+) -> tuple[pl.LazyFrame, int]:
     """Scan a CSV or Parquet table lazily; fail fast, naming the file, if it cannot be used."""
     if not path.is_file():
         raise BatchInputError(f"{path}: {role} file not found")
@@ -194,7 +209,9 @@ def open_roster(members: Path, diagnoses: Path | None) -> RosterSource:
         if not members.is_file():
             raise BatchInputError(f"{members}: memberships file not found")
         return _read_json_request(members)
-    member_frame, line_offset = _scan_table(members, MEMBER_FIELDS, REQUIRED_MEMBER_FIELDS, "memberships")
+    member_frame, line_offset = _scan_table(
+        members, MEMBER_FIELDS, REQUIRED_MEMBER_FIELDS, "memberships"
+    )
     diagnoses_line_offset = 2
     if diagnoses is None:
         diagnosis_frame = pl.LazyFrame(
@@ -204,9 +221,14 @@ def open_roster(members: Path, diagnoses: Path | None) -> RosterSource:
         diagnosis_frame, diagnoses_line_offset = _scan_table(
             diagnoses, DIAGNOSIS_FIELDS, REQUIRED_DIAGNOSIS_FIELDS, "diagnoses"
         )
-    return RosterSource(member_frame, diagnosis_frame, line_offset, str(members),
-                        diagnoses_line_offset=diagnoses_line_offset,
-                        diagnoses_label=str(diagnoses) if diagnoses else "diagnoses")
+    return RosterSource(
+        member_frame,
+        diagnosis_frame,
+        line_offset,
+        str(members),
+        diagnoses_line_offset=diagnoses_line_offset,
+        diagnoses_label=str(diagnoses) if diagnoses else "diagnoses",
+    )
 
 
 # --------------------------------------------------------------------------- chunking
@@ -239,7 +261,9 @@ class ChunkPlan:
         )
 
 
-def plan_chunks(memberships: pl.LazyFrame, chunk_members: int, label: str = "memberships") -> ChunkPlan:
+def plan_chunks(
+    memberships: pl.LazyFrame, chunk_members: int, label: str = "memberships"
+) -> ChunkPlan:
     """Read and sort only the MemberID column to cut the roster into key ranges."""
     if chunk_members < 1:
         raise BatchInputError(f"--chunk-members must be at least 1, got {chunk_members}")
@@ -247,10 +271,14 @@ def plan_chunks(memberships: pl.LazyFrame, chunk_members: int, label: str = "mem
     known = ids.drop_nulls()
     lower_bounds = known.sort().gather_every(chunk_members).unique(maintain_order=True)
     distinct = known.unique().sort()
-    chunk_by_member = pl.DataFrame({
-        "MemberID": distinct,
-        "_chunk": (lower_bounds.search_sorted(distinct, side="right").cast(pl.Int64) - 1).cast(pl.UInt32),
-    })
+    chunk_by_member = pl.DataFrame(
+        {
+            "MemberID": distinct,
+            "_chunk": (lower_bounds.search_sorted(distinct, side="right").cast(pl.Int64) - 1).cast(
+                pl.UInt32
+            ),
+        }
+    )
     return ChunkPlan(ids.len(), lower_bounds, chunk_by_member)
 
 
@@ -263,8 +291,9 @@ def _read(frame: pl.LazyFrame, label: str) -> pl.DataFrame:
 
 
 @contextlib.contextmanager
-def chunked_frames(source: RosterSource, plan: ChunkPlan,
-                   staging_dir: Path | None) -> Iterator[Iterator[tuple[pl.DataFrame, pl.DataFrame]]]:
+def chunked_frames(
+    source: RosterSource, plan: ChunkPlan, staging_dir: Path | None
+) -> Iterator[Iterator[tuple[pl.DataFrame, pl.DataFrame]]]:
     """Yield (memberships, diagnoses) per chunk.
 
     One chunk: the inputs as they are. Several: each input is first copied once,
@@ -273,14 +302,22 @@ def chunked_frames(source: RosterSource, plan: ChunkPlan,
     Parquet scan instead of a fresh parse of the whole CSV.
     """
     if plan.count == 1:
-        yield iter([(_read(source.memberships, source.members_label),
-                     _read(source.diagnoses, source.diagnoses_label))])
+        yield iter(
+            [
+                (
+                    _read(source.memberships, source.members_label),
+                    _read(source.diagnoses, source.diagnoses_label),
+                )
+            ]
+        )
         return
     stage = Path(tempfile.mkdtemp(prefix=".raf-stage-", dir=staging_dir))
     try:
         staged = []
-        for name, frame, label in (("memberships", source.memberships, source.members_label),
-                                   ("diagnoses", source.diagnoses, source.diagnoses_label)):
+        for name, frame, label in (
+            ("memberships", source.memberships, source.members_label),
+            ("diagnoses", source.diagnoses, source.diagnoses_label),
+        ):
             path = stage / f"{name}.parquet"
             try:
                 plan.with_chunk(frame).sink_parquet(path, row_group_size=64_000)
@@ -291,7 +328,9 @@ def chunked_frames(source: RosterSource, plan: ChunkPlan,
         def frames() -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
             for k in range(plan.count):
                 yield tuple(  # type: ignore[misc]  (file order within the chunk, as unchunked)
-                    lf.filter(pl.col("_chunk") == k).drop("_chunk").sort("input_index")
+                    lf.filter(pl.col("_chunk") == k)
+                    .drop("_chunk")
+                    .sort("input_index")
                     .collect(engine="streaming")
                     for lf in staged
                 )
@@ -352,7 +391,7 @@ class CsvSink(_StagedFile):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self._handle = open(self.staging, "wb")
+        self._handle = open(self.staging, "wb")  # noqa: SIM115
         self._columns: list[str] | None = None
 
     def write(self, frame: pl.DataFrame) -> None:
@@ -382,8 +421,12 @@ class ParquetSink(_StagedFile):
     column order: those first, the rest by name, so it is the same for any chunk size.
     """
 
-    def __init__(self, path: Path, final_format: str = "parquet",
-                 leading_columns: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        final_format: str = "parquet",
+        leading_columns: tuple[str, ...] | None = None,
+    ) -> None:
         super().__init__(path)
         self.staging.mkdir(parents=True, exist_ok=True)
         self._parts: list[Path] = []
@@ -435,7 +478,7 @@ class JsonSink(_StagedFile):
     def __init__(self, path: Path, envelope: bool) -> None:
         super().__init__(path)
         self.embeds_errors = envelope
-        self._handle = open(self.staging, "wb")
+        self._handle = open(self.staging, "wb")  # noqa: SIM115
         self._envelope = envelope
         self._first = True
         self._handle.write(b'{"results":[' if envelope else b"[")
@@ -453,7 +496,9 @@ class JsonSink(_StagedFile):
         self._handle.write(b"]")
         if self._envelope:
             for key, value in (envelope or {}).items():
-                self._handle.write(b"," + msgspec.json.encode(key) + b":" + msgspec.json.encode(value))
+                self._handle.write(
+                    b"," + msgspec.json.encode(key) + b":" + msgspec.json.encode(value)
+                )
             self._handle.write(b"}")
         self._handle.close()
         self.publish()
@@ -463,18 +508,23 @@ class JsonSink(_StagedFile):
         self.discard()
 
 
-def open_sink(path: Path, envelope: bool = False,
-              varying_columns: tuple[str, ...] | None = None) -> TableSink:
+def open_sink(
+    path: Path, envelope: bool = False, varying_columns: tuple[str, ...] | None = None
+) -> TableSink:
     """A sink by file extension. `varying_columns` (leading column names) marks a table
     whose columns differ between chunks, such as the detail trail."""
     fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt == "csv":
-        return CsvSink(path) if varying_columns is None else ParquetSink(path, "csv", varying_columns)
+        return (
+            CsvSink(path) if varying_columns is None else ParquetSink(path, "csv", varying_columns)
+        )
     if fmt == "parquet":
         return ParquetSink(path, leading_columns=varying_columns)
     if fmt == "json":
         return JsonSink(path, envelope)
-    raise BatchInputError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use .csv, .parquet or .json")
+    raise BatchInputError(
+        f"{path}: unsupported output type {path.suffix or '(none)'!r}; use .csv, .parquet or .json"
+    )
 
 
 def sibling_path(out: Path, tag: str, suffix: str | None = None) -> Path:
@@ -555,13 +605,23 @@ class BatchSummary:
 
 TRAIL_LEADING_COLUMNS = ("MemberID", "line", "Model", "Section")
 _TRAIL_RENAMES = {
-    "hcc": "Code", "name": "Code", "DxCode": "Code", "label": "Label", "model": "Model",
-    "dropped_by": "Dropped_By", "reason": "Reason", "dx_codes": "DxCodes",
+    "hcc": "Code",
+    "name": "Code",
+    "DxCode": "Code",
+    "label": "Label",
+    "model": "Model",
+    "dropped_by": "Dropped_By",
+    "reason": "Reason",
+    "dx_codes": "DxCodes",
 }
 
 
-def trail_rows(trail: dict[str, pl.DataFrame], members: pl.DataFrame, line_offset: int,
-               diagnoses_line_offset: int) -> pl.DataFrame:
+def trail_rows(
+    trail: dict[str, pl.DataFrame],
+    members: pl.DataFrame,
+    line_offset: int,
+    diagnoses_line_offset: int,
+) -> pl.DataFrame:
     """Flatten the engine's trail frames into one long table: one row per model variable,
     HCC, dropped HCC, interaction or dropped diagnosis (`Section` says which), keyed by
     MemberID and the member's input `line`; a diagnosis also carries its `dx_line` in the
@@ -575,15 +635,17 @@ def trail_rows(trail: dict[str, pl.DataFrame], members: pl.DataFrame, line_offse
         if "MemberID" not in part.columns and "input_index" in part.columns:
             part = part.join(ids, on="input_index", how="left")
         if "coefficient_milli" in part.columns:
-            part = part.with_columns((pl.col("coefficient_milli") / 1000).alias("Coefficient")).drop(
-                "coefficient_milli"
-            )
+            part = part.with_columns(
+                (pl.col("coefficient_milli") / 1000).alias("Coefficient")
+            ).drop("coefficient_milli")
         if "dx_index" in part.columns:
             part = part.with_columns(
                 (pl.col("dx_index").cast(pl.Int64) + diagnoses_line_offset).alias("dx_line")
             ).drop("dx_index")
         part = part.rename({k: v for k, v in _TRAIL_RENAMES.items() if k in part.columns})
-        part = part.with_columns(pl.col(c).cast(pl.String) for c in ("Code", "Dropped_By") if c in part.columns)
+        part = part.with_columns(
+            pl.col(c).cast(pl.String) for c in ("Code", "Dropped_By") if c in part.columns
+        )
         parts.append(part)
     if not parts:
         return pl.DataFrame()
@@ -600,8 +662,10 @@ def response_columns(rows: pl.DataFrame) -> pl.DataFrame:
     """The flat response fields: nested per-row detail (`HCCs`, `Interactions`, ... as lists
     of structs) goes to the detail file instead, so `--detail` never changes `--out`."""
     nested = [
-        name for name, dtype in rows.schema.items()
-        if isinstance(dtype, pl.Struct) or (isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct))
+        name
+        for name, dtype in rows.schema.items()
+        if isinstance(dtype, pl.Struct)
+        or (isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct))
     ]
     rows = rows.drop("input_index", *nested)
     if "Warnings" in rows.columns:  # as on the wire: no warnings is null, not []
@@ -611,8 +675,15 @@ def response_columns(rows: pl.DataFrame) -> pl.DataFrame:
     return rows
 
 
-def _write_chunk(result: Any, members: pl.DataFrame, source: RosterSource, summary: BatchSummary,
-                 results: TableSink, errors: TableSink, detail: TableSink | None) -> pl.DataFrame:
+def _write_chunk(
+    result: Any,
+    members: pl.DataFrame,
+    source: RosterSource,
+    summary: BatchSummary,
+    results: TableSink,
+    errors: TableSink,
+    detail: TableSink | None,
+) -> pl.DataFrame:
     """Append one chunk's rows, errors (with input lines) and trail; add up its counts.
 
     Rows are re-sorted by MemberID (stable, so a member's V28, V24, active rows keep
@@ -662,7 +733,9 @@ def score_roster(
     started = time.monotonic()
     summary = BatchSummary(payment_year=payment_year)
     sinks = [s for s in (results, errors, detail) if s is not None]
-    kept_errors: list[pl.DataFrame] | None = [] if getattr(results, "embeds_errors", False) else None
+    kept_errors: list[pl.DataFrame] | None = (
+        [] if getattr(results, "embeds_errors", False) else None
+    )
     try:
         plan = plan_chunks(source.memberships, chunk_members, source.members_label)
         total = plan.member_total
@@ -670,7 +743,9 @@ def score_roster(
             progress(0, total)
         with chunked_frames(source, plan, staging_dir) as chunks:
             for members, diagnoses in chunks:
-                result = score_batch(members, diagnoses, payment_year, store, detail=detail is not None)
+                result = score_batch(
+                    members, diagnoses, payment_year, store, detail=detail is not None
+                )
                 rejected = _write_chunk(result, members, source, summary, results, errors, detail)
                 if kept_errors is not None:
                     kept_errors.append(rejected)
@@ -679,7 +754,8 @@ def score_roster(
         summary.seconds = time.monotonic() - started
         envelope = {
             "status": summary.status,
-            "message": "Data processed successfully" if not summary.members_rejected
+            "message": "Data processed successfully"
+            if not summary.members_rejected
             else f"{summary.members_rejected} member(s) could not be scored; see errors",
             "count": summary.row_count,
             "member_count": summary.member_count,
@@ -688,8 +764,13 @@ def score_roster(
             "timestamp": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
         }
         if kept_errors is not None:
-            envelope["errors"] = pl.concat(kept_errors, how="vertical_relaxed").select(
-                "MemberID", "field", "message", "line").to_dicts() if kept_errors else []
+            envelope["errors"] = (
+                pl.concat(kept_errors, how="vertical_relaxed")
+                .select("MemberID", "field", "message", "line")
+                .to_dicts()
+                if kept_errors
+                else []
+            )
         for sink in sinks:
             sink.close(envelope)
     except BaseException:
@@ -727,7 +808,9 @@ def check_payment_year(store: Any, payment_year: int) -> None:
     try:
         store.year(payment_year)
     except Exception as exc:
-        if type(exc).__name__ == "UnsupportedPaymentYear" or isinstance(exc, (LookupError, ValueError)):
+        if type(exc).__name__ == "UnsupportedPaymentYear" or isinstance(
+            exc, (LookupError, ValueError)
+        ):
             raise BatchInputError(f"--payment-year {payment_year}: {exc}") from exc
         raise
 
@@ -747,9 +830,13 @@ def run(args: argparse.Namespace) -> int:
     quiet = bool(getattr(args, "quiet", False))
     try:
         if OUTPUT_FORMATS.get(out.suffix.lower()) is None:
-            raise BatchInputError(f"{out}: unsupported output type {out.suffix or '(none)'!r}; use .csv, .parquet or .json")
+            raise BatchInputError(
+                f"{out}: unsupported output type {out.suffix or '(none)'!r}; use .csv, .parquet or .json"
+            )
         if OUTPUT_FORMATS.get(errors_path.suffix.lower()) is None:
-            raise BatchInputError(f"{errors_path}: unsupported errors file type; use .csv, .parquet or .json")
+            raise BatchInputError(
+                f"{errors_path}: unsupported errors file type; use .csv, .parquet or .json"
+            )
         score, store = default_engine()
         check_payment_year(store, args.payment_year)
         source = open_roster(Path(args.members), Path(args.diagnoses) if args.diagnoses else None)
@@ -767,7 +854,8 @@ def run(args: argparse.Namespace) -> int:
             results=open_sink(out, envelope=True),
             errors=open_sink(errors_path),
             detail=open_sink(sibling_path(out, "detail"), varying_columns=TRAIL_LEADING_COLUMNS)
-            if args.detail else None,
+            if args.detail
+            else None,
             chunk_members=args.chunk_members,
             progress=progress,
             staging_dir=out.parent,
@@ -777,11 +865,13 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"{getattr(exc, 'filename', None) or ''}: {exc}".lstrip(": "))
-    except Exception as exc:  # a bug, not bad input: say so, keep the traceback for the report
+    except Exception as exc:  # a bug, not bad input: say so, keep the traceback for the report  # noqa: BLE001
         import traceback
 
         traceback.print_exc()
-        return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it with the traceback")
+        return _fail(
+            f"internal error ({type(exc).__name__}: {exc}); please report it with the traceback"
+        )
     if not quiet:
         sys.stderr.write(
             f"raf score: {summary.member_count:,} members, {summary.members_scored:,} scored, "
@@ -789,4 +879,3 @@ def run(args: argparse.Namespace) -> int:
             f"; errors → {errors_path} ({summary.seconds:.1f}s)\n"
         )
     return EXIT_REJECTED if summary.members_rejected else EXIT_OK
-

@@ -47,7 +47,13 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    BrokenExecutor,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -68,6 +74,9 @@ log = logging.getLogger("app.jobs")
 JobStatus = Literal["queued", "running", "completed", "failed"]
 RESTART_REASON = "interrupted by server restart"
 DEFAULT_MAX_UPLOAD_BYTES = 4 * 1024**3
+# Route-level body limit for uploads (the app-wide limit is sized for JSON requests);
+# read once at import because Litestar fixes it when the route is declared.
+MAX_UPLOAD_BYTES = int(os.environ.get("RAF_JOB_MAX_UPLOAD_BYTES", str(DEFAULT_MAX_UPLOAD_BYTES)))
 
 
 # --------------------------------------------------------------------------- settings
@@ -99,7 +108,9 @@ class JobSettings:
             executor=executor,  # type: ignore[arg-type]
             chunk_members=int(env.get("RAF_JOB_CHUNK_MEMBERS", "50000")),
             max_attempts=int(env.get("RAF_JOB_MAX_ATTEMPTS", "3")),
-            max_upload_bytes=int(env.get("RAF_JOB_MAX_UPLOAD_BYTES", str(DEFAULT_MAX_UPLOAD_BYTES))),
+            max_upload_bytes=int(
+                env.get("RAF_JOB_MAX_UPLOAD_BYTES", str(DEFAULT_MAX_UPLOAD_BYTES))
+            ),
             worker_threads=int(env.get("RAF_JOB_THREADS", "0")),
             worker_niceness=int(env.get("RAF_JOB_NICE", "10")),
         )
@@ -198,8 +209,14 @@ class JobStore:
         directory.mkdir(parents=True)
         return job_id, directory
 
-    def create(self, job_id: str, payment_year: int, members_file: str,
-               diagnoses_file: str | None, kind: str = "v1") -> JobRecord:
+    def create(
+        self,
+        job_id: str,
+        payment_year: int,
+        members_file: str,
+        diagnoses_file: str | None,
+        kind: str = "v1",
+    ) -> JobRecord:
         """Record a job whose inputs are already on disk: from here on it cannot be lost."""
         now = _now()
         with self._connect() as conn:
@@ -251,47 +268,71 @@ class JobStore:
     # an orphaned worker of a dead server (still finishing attempt 1 while attempt 2
     # runs) cannot overwrite the status of the live attempt.
 
-    def progress(self, job_id: str, members_done: int, members_total: int,
-                 attempt: int | None = None) -> None:
+    def progress(
+        self, job_id: str, members_done: int, members_total: int, attempt: int | None = None
+    ) -> None:
         self._update_running(
-            job_id, attempt, "members_done = ?, members_total = ?, updated_at = ?",
+            job_id,
+            attempt,
+            "members_done = ?, members_total = ?, updated_at = ?",
             (members_done, members_total, _now()),
         )
 
-    def complete(self, job_id: str, summary: batch.BatchSummary, attempt: int | None = None) -> None:
+    def complete(
+        self, job_id: str, summary: batch.BatchSummary, attempt: int | None = None
+    ) -> None:
         now = _now()
         self._update_running(
-            job_id, attempt,
+            job_id,
+            attempt,
             "status = 'completed', finished_at = ?, updated_at = ?, members_done = ?,"
             " members_total = ?, summary = ?, errors_count = ?",
-            (now, now, summary.member_count, summary.member_count,
-             json.dumps(summary.as_dict()), summary.members_rejected),
+            (
+                now,
+                now,
+                summary.member_count,
+                summary.member_count,
+                json.dumps(summary.as_dict()),
+                summary.members_rejected,
+            ),
         )
 
     def fail(self, job_id: str, reason: str, attempt: int | None = None) -> None:
         now = _now()
         self._update_running(
-            job_id, attempt, "status = 'failed', finished_at = ?, updated_at = ?, reason = ?",
-            (now, now, reason), statuses=("queued", "running"),
+            job_id,
+            attempt,
+            "status = 'failed', finished_at = ?, updated_at = ?, reason = ?",
+            (now, now, reason),
+            statuses=("queued", "running"),
         )
 
     def requeue(self, job_id: str, attempt: int | None = None) -> None:
         """running → queued after a graceful stop; the attempt does not count."""
         self._update_running(
-            job_id, attempt,
+            job_id,
+            attempt,
             "status = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ?, members_done = 0",
             (_now(),),
         )
 
-    def _update_running(self, job_id: str, attempt: int | None, assignments: str,
-                        values: tuple[Any, ...], statuses: tuple[str, ...] = ("running",)) -> bool:
+    def _update_running(
+        self,
+        job_id: str,
+        attempt: int | None,
+        assignments: str,
+        values: tuple[Any, ...],
+        statuses: tuple[str, ...] = ("running",),
+    ) -> bool:
         where = f"job_id = ? AND status IN ({', '.join('?' * len(statuses))})"
         params: tuple[Any, ...] = (*values, job_id, *statuses)
         if attempt is not None:
             where += " AND attempts = ?"
             params += (attempt,)
         with self._connect() as conn:
-            return conn.execute(f"UPDATE jobs SET {assignments} WHERE {where}", params).rowcount == 1
+            return (
+                conn.execute(f"UPDATE jobs SET {assignments} WHERE {where}", params).rowcount == 1
+            )
 
     def recover(self, max_attempts: int) -> list[str]:
         """At runner start: jobs left `running` belong to a dead runner.
@@ -305,9 +346,13 @@ class JobStore:
                 "SELECT job_id, attempts, members_file, diagnoses_file FROM jobs WHERE status = 'running'"
             ).fetchall()
         for job_id, attempts, members_file, diagnoses_file in orphans:
-            inputs = [self.job_dir(job_id) / name for name in (members_file, diagnoses_file) if name]
+            inputs = [
+                self.job_dir(job_id) / name for name in (members_file, diagnoses_file) if name
+            ]
             if not all(path.is_file() for path in inputs):
-                self._force_fail(job_id, f"{RESTART_REASON}; its uploaded files are missing, resubmit it")
+                self._force_fail(
+                    job_id, f"{RESTART_REASON}; its uploaded files are missing, resubmit it"
+                )
             elif attempts >= max_attempts:
                 self._force_fail(
                     job_id, f"{RESTART_REASON} {attempts} times while running; not retried again"
@@ -319,18 +364,24 @@ class JobStore:
                         " WHERE job_id = ? AND status = 'running'",
                         (_now(), job_id),
                     )
-                log.warning("job re-queued after restart", extra={"job_id": job_id, "attempts": attempts})
+                log.warning(
+                    "job re-queued after restart", extra={"job_id": job_id, "attempts": attempts}
+                )
         return self.queued_ids()
 
     def worker_died(self, job_id: str, attempt: int, max_attempts: int) -> None:
         """The worker process running this attempt died (killed, out of memory): queue the
         job again while it has attempts left, else fail it saying so."""
         if attempt >= max_attempts:
-            self.fail(job_id, f"its worker process died {attempt} times (out of memory?); not retried again",
-                      attempt)
+            self.fail(
+                job_id,
+                f"its worker process died {attempt} times (out of memory?); not retried again",
+                attempt,
+            )
             return
-        self._update_running(job_id, attempt, "status = 'queued', members_done = 0, updated_at = ?",
-                             (_now(),))
+        self._update_running(
+            job_id, attempt, "status = 'queued', members_done = 0, updated_at = ?", (_now(),)
+        )
 
     def _force_fail(self, job_id: str, reason: str) -> None:
         self.fail(job_id, reason)
@@ -347,8 +398,12 @@ class JobInterrupted(Exception):
 _STOPPING = threading.Event()
 
 
-def execute_job(data_dir: str, job_id: str, chunk_members: int,
-                engine: tuple[batch.ScoreBatch, Any] | None = None) -> JobStatus:
+def execute_job(
+    data_dir: str,
+    job_id: str,
+    chunk_members: int,
+    engine: tuple[batch.ScoreBatch, Any] | None = None,
+) -> JobStatus:
     """Run one claimed job to `completed` or `failed` (or back to `queued` on shutdown).
 
     Top-level and argument-light so a process pool can pickle it; reads
@@ -365,7 +420,9 @@ def execute_job(data_dir: str, job_id: str, chunk_members: int,
     directory = store.job_dir(job_id)
     attempt = job.attempts
     for leftover in [*directory.glob("*.partial"), *directory.glob(".raf-stage-*")]:
-        shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+        shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(
+            missing_ok=True
+        )
 
     def report(done: int, total: int) -> None:
         if _STOPPING.is_set():
@@ -417,8 +474,12 @@ class JobRunner:
     polling, so jobs submitted to another server process are picked up too.
     """
 
-    def __init__(self, store: JobStore, settings: JobSettings,
-                 engine: tuple[batch.ScoreBatch, Any] | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        settings: JobSettings,
+        engine: tuple[batch.ScoreBatch, Any] | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.engine = engine if settings.executor == "thread" else None
@@ -435,7 +496,9 @@ class JobRunner:
     def start(self) -> None:
         _STOPPING.clear()
         self._stop.clear()
-        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="raf-job-dispatcher", daemon=True)
+        self._dispatcher = threading.Thread(
+            target=self._dispatch_loop, name="raf-job-dispatcher", daemon=True
+        )
         self._dispatcher.start()
 
     def notify(self) -> None:
@@ -444,7 +507,7 @@ class JobRunner:
     def _try_become_runner(self) -> bool:
         if self.is_runner:
             return True
-        handle = open(self.store.data_dir / "runner.lock", "a+")
+        handle = open(self.store.data_dir / "runner.lock", "a+")  # noqa: SIM115
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -454,7 +517,9 @@ class JobRunner:
         self.is_runner = True
         self._executor = self._new_executor()
         recovered = self.store.recover(self.settings.max_attempts)
-        log.info("job runner started", extra={"queued": len(recovered), "workers": self.settings.workers})
+        log.info(
+            "job runner started", extra={"queued": len(recovered), "workers": self.settings.workers}
+        )
         return True
 
     def _new_executor(self) -> Executor:
@@ -492,7 +557,11 @@ class JobRunner:
                 self._executor = self._new_executor()
             with self._in_flight_lock:
                 future = self._executor.submit(
-                    execute_job, str(self.store.data_dir), job_id, self.settings.chunk_members, self.engine
+                    execute_job,
+                    str(self.store.data_dir),
+                    job_id,
+                    self.settings.chunk_members,
+                    self.engine,
                 )
                 self._in_flight[future] = (job_id, attempt)
             future.add_done_callback(self._job_done)
@@ -547,7 +616,9 @@ class JobService:
     `engine` is `(score_batch, ReferenceStore)`; None means `batch.default_engine()`.
     """
 
-    def __init__(self, settings: JobSettings, engine: tuple[batch.ScoreBatch, Any] | None = None) -> None:
+    def __init__(
+        self, settings: JobSettings, engine: tuple[batch.ScoreBatch, Any] | None = None
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.store = JobStore(settings.data_dir)
@@ -587,7 +658,9 @@ async def jobs_lifespan(app: Litestar) -> AsyncIterator[None]:
         if getattr(app_settings, "data_dir", None):
             settings = replace(settings, data_dir=Path(app_settings.data_dir))
         score, store = app.state.get("score_batch"), app.state.get("store")
-        service = JobService(settings, engine=(score, store) if score and store is not None else None)
+        service = JobService(
+            settings, engine=(score, store) if score and store is not None else None
+        )
     app.state.jobs = service
     service.start()
     try:
@@ -650,9 +723,14 @@ def job_urls(job_id: str) -> dict[str, str]:
 
 def job_view(job: JobRecord) -> JobView:
     view = JobView(
-        job_id=job.job_id, status=job.status, payment_year=job.payment_year,
-        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
-        attempts=job.attempts, **job_urls(job.job_id),
+        job_id=job.job_id,
+        status=job.status,
+        payment_year=job.payment_year,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        attempts=job.attempts,
+        **job_urls(job.job_id),
     )
     if job.status == "running":
         view.progress = JobProgress(job.members_done, job.members_total)
@@ -704,9 +782,12 @@ def _upload_name(upload: UploadFile, role: str) -> str:
     """Stored as `<role>.<ext>`: the extension picks the reader, the client's name is not trusted."""
     suffix = Path(upload.filename or "").suffix.lower()
     if suffix not in batch.INPUT_FORMATS and upload.content_type:
-        suffix = {"text/csv": ".csv", "application/json": ".json",
-                  "application/vnd.apache.parquet": ".parquet",
-                  "application/x-parquet": ".parquet"}.get(upload.content_type.split(";")[0], suffix)
+        suffix = {
+            "text/csv": ".csv",
+            "application/json": ".json",
+            "application/vnd.apache.parquet": ".parquet",
+            "application/x-parquet": ".parquet",
+        }.get(upload.content_type.split(";")[0], suffix)
     if suffix not in batch.INPUT_FORMATS:
         raise SubmissionError(
             f"{role}: unsupported file type {upload.filename!r}; send .csv, .parquet or .json", role
@@ -720,8 +801,12 @@ def _save_upload(upload: UploadFile, target: Path) -> None:
         shutil.copyfileobj(upload.file, handle, 1024 * 1024)
 
 
-def accept_job(service: JobService, payment_year: Any, write_inputs: Callable[[Path], tuple[str, str | None]],
-               kind: str = "v1") -> JobRecord:
+def accept_job(
+    service: JobService,
+    payment_year: Any,
+    write_inputs: Callable[[Path], tuple[str, str | None]],
+    kind: str = "v1",
+) -> JobRecord:
     """Validate cheaply (year, readable files, required columns), then record the job.
 
     Runs in a worker thread. Anything wrong is a `SubmissionError` naming the
@@ -734,10 +819,13 @@ def accept_job(service: JobService, payment_year: Any, write_inputs: Callable[[P
         try:
             batch.check_payment_year(service.reference_store(), year)
         except batch.BatchInputError as exc:
-            raise SubmissionError(str(exc).replace("--payment-year", "payment_year"), "payment_year") from exc
+            raise SubmissionError(
+                str(exc).replace("--payment-year", "payment_year"), "payment_year"
+            ) from exc
         try:
-            source = batch.open_roster(directory / members_file,
-                                       directory / diagnoses_file if diagnoses_file else None)
+            source = batch.open_roster(
+                directory / members_file, directory / diagnoses_file if diagnoses_file else None
+            )
         except batch.BatchInputError as exc:
             message = str(exc).replace(str(directory) + os.sep, "")
             field = "diagnoses" if message.startswith("diagnoses") else "memberships"
@@ -745,7 +833,9 @@ def accept_job(service: JobService, payment_year: Any, write_inputs: Callable[[P
         if source.embedded_payment_year not in (None, year):
             raise SubmissionError(
                 f"payment_year {year} differs from `payment_year` {source.embedded_payment_year} "
-                "inside the request", "payment_year")
+                "inside the request",
+                "payment_year",
+            )
         record = service.store.create(job_id, year, members_file, diagnoses_file, kind=kind)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
@@ -761,7 +851,8 @@ def _inputs_from_form(data: JobForm) -> Callable[[Path], tuple[str, str | None]]
         if members_name.endswith(".json") and diagnoses_name:
             raise SubmissionError(
                 "diagnoses: omit it when memberships is a JSON request (it carries its own diagnoses)",
-                "diagnoses")
+                "diagnoses",
+            )
         _save_upload(data.memberships, directory / members_name)
         if data.diagnoses and diagnoses_name:
             _save_upload(data.diagnoses, directory / diagnoses_name)
@@ -774,7 +865,8 @@ def _lists_as_text(frame: pl.LazyFrame) -> pl.LazyFrame:
     schema = frame.collect_schema()
     return frame.with_columns(
         pl.col(name).cast(pl.List(pl.String)).list.join("; ")
-        for name, dtype in schema.items() if isinstance(dtype, pl.List)
+        for name, dtype in schema.items()
+        if isinstance(dtype, pl.List)
     )
 
 
@@ -788,17 +880,30 @@ def _as_csv(parquet: Path) -> Path:
     return target
 
 
-def _download(service: JobService, job_id: str, which: Literal["result", "errors"],
-              fmt: str) -> Response[Any] | File:
+def _download(
+    service: JobService, job_id: str, which: Literal["result", "errors"], fmt: str
+) -> Response[Any] | File:
     job = service.store.get(job_id)
     if job is None:
         return failure(404, f"job {job_id} not found")
     if job.status != "completed":
-        return failure(409, f"job {job_id} is {job.status}; its {which} is available once completed",
-                       job_status=job.status, status_url=f"/v1/jobs/{job_id}")
-    parquet = service.store.result_path(job_id) if which == "result" else service.store.errors_path(job_id)
+        return failure(
+            409,
+            f"job {job_id} is {job.status}; its {which} is available once completed",
+            job_status=job.status,
+            status_url=f"/v1/jobs/{job_id}",
+        )
+    parquet = (
+        service.store.result_path(job_id)
+        if which == "result"
+        else service.store.errors_path(job_id)
+    )
     if fmt == "parquet":
-        return File(parquet, filename=f"{job_id}.{which}.parquet", media_type="application/vnd.apache.parquet")
+        return File(
+            parquet,
+            filename=f"{job_id}.{which}.parquet",
+            media_type="application/vnd.apache.parquet",
+        )
     if fmt == "csv":
         return File(_as_csv(parquet), filename=f"{job_id}.{which}.csv", media_type="text/csv")
     return failure(400, f"format: {fmt!r} is not one of csv, parquet")
@@ -811,13 +916,13 @@ class JobsController(Controller):
     """`/v1/jobs`: submit a roster, poll it, download results and errors."""
 
     path = "/v1/jobs"
-    tags = ["jobs"]
-    dependencies = {"jobs": Provide(provide_jobs, sync_to_thread=False)}
+    tags = ["jobs"]  # noqa: RUF012
+    dependencies = {"jobs": Provide(provide_jobs, sync_to_thread=False)}  # noqa: RUF012
 
     @post(
         "/",
         status_code=202,
-        request_max_body_size=JobSettings.from_env().max_upload_bytes,
+        request_max_body_size=MAX_UPLOAD_BYTES,
         summary="Submit a roster for asynchronous scoring",
         description="Multipart form: `payment_year`, `memberships` (CSV, Parquet, or the JSON "
         "request of POST /v1/risk-scores), `diagnoses` (CSV or Parquet; omit with JSON).",
@@ -830,18 +935,25 @@ class JobsController(Controller):
         from litestar.concurrency import sync_to_thread
 
         try:
-            record = await sync_to_thread(accept_job, jobs, data.payment_year, _inputs_from_form(data))
+            record = await sync_to_thread(
+                accept_job, jobs, data.payment_year, _inputs_from_form(data)
+            )
         except SubmissionError as exc:
             return failure(400, str(exc), errors=[{"field": exc.field, "message": str(exc)}])
         finally:
             for upload in (data.memberships, data.diagnoses):
                 if upload is not None:
                     await upload.close()
-        accepted = JobAccepted(job_id=record.job_id, status=record.status, **job_urls(record.job_id))
+        accepted = JobAccepted(
+            job_id=record.job_id, status=record.status, **job_urls(record.job_id)
+        )
         return Response(accepted, status_code=202, headers={"Location": accepted.status_url})
 
-    @get("/{job_id:str}", summary="Job status: queued, running (with progress), completed, failed",
-         sync_to_thread=True)
+    @get(
+        "/{job_id:str}",
+        summary="Job status: queued, running (with progress), completed, failed",
+        sync_to_thread=True,
+    )
     def status(self, jobs: NamedDependency[JobService], job_id: FromPath[str]) -> Response[Any]:
         job = jobs.store.get(job_id)
         if job is None:
@@ -849,18 +961,36 @@ class JobsController(Controller):
         return Response(job_view(job))
 
     @get("/{job_id:str}/result", summary="Scored rows of a completed job", sync_to_thread=True)
-    def result(self, jobs: NamedDependency[JobService], job_id: FromPath[str], format: FromQuery[str] = "csv") -> Response[Any] | File:
+    def result(
+        self,
+        jobs: NamedDependency[JobService],
+        job_id: FromPath[str],
+        format: FromQuery[str] = "csv",
+    ) -> Response[Any] | File:
         return _download(jobs, job_id, "result", format)
 
-    @get("/{job_id:str}/errors", summary="Rejected members of a completed job (with input line numbers)",
-         sync_to_thread=True)
-    def errors(self, jobs: NamedDependency[JobService], job_id: FromPath[str], format: FromQuery[str] = "csv") -> Response[Any] | File:
+    @get(
+        "/{job_id:str}/errors",
+        summary="Rejected members of a completed job (with input line numbers)",
+        sync_to_thread=True,
+    )
+    def errors(
+        self,
+        jobs: NamedDependency[JobService],
+        job_id: FromPath[str],
+        format: FromQuery[str] = "csv",
+    ) -> Response[Any] | File:
         return _download(jobs, job_id, "errors", format)
 
 
 # --------------------------------------------------------------------------- Health Trixss shape
 
-_TRIXSS_STATUS = {"queued": "Pending", "running": "Running", "completed": "Completed", "failed": "Failed"}
+_TRIXSS_STATUS = {
+    "queued": "Pending",
+    "running": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+}
 
 
 class TrixssJobsController(Controller):
@@ -869,13 +999,18 @@ class TrixssJobsController(Controller):
     `GET /api/orchestrators/{instanceId}` until `runtimeStatus` is Completed."""
 
     path = "/api"
-    tags = ["jobs"]
-    dependencies = {"jobs": Provide(provide_jobs, sync_to_thread=False)}
+    tags = ["jobs"]  # noqa: RUF012
+    dependencies = {"jobs": Provide(provide_jobs, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/risk-assessment", status_code=202,
-          request_max_body_size=JobSettings.from_env().max_upload_bytes,
-          summary="Submit a JSON risk-score request asynchronously (Health Trixss shape)")
-    async def submit(self, jobs: NamedDependency[JobService], request: Request[Any, Any, Any]) -> Response[Any]:
+    @post(
+        "/risk-assessment",
+        status_code=202,
+        request_max_body_size=MAX_UPLOAD_BYTES,
+        summary="Submit a JSON risk-score request asynchronously (Health Trixss shape)",
+    )
+    async def submit(
+        self, jobs: NamedDependency[JobService], request: Request[Any, Any, Any]
+    ) -> Response[Any]:
         from litestar.concurrency import sync_to_thread
 
         body = await request.body()
@@ -897,12 +1032,18 @@ class TrixssJobsController(Controller):
         status_uri = str(request.base_url).rstrip("/") + f"/api/orchestrators/{record.job_id}"
         return Response(
             {"id": record.job_id, "instanceId": record.job_id, "statusQueryGetUri": status_uri},
-            status_code=202, headers={"Location": status_uri},
+            status_code=202,
+            headers={"Location": status_uri},
         )
 
-    @get("/orchestrators/{instance_id:str}", sync_to_thread=True,
-         summary="Orchestration status; `output` carries the risk-score response once Completed")
-    def orchestration(self, jobs: NamedDependency[JobService], instance_id: FromPath[str]) -> Response[Any]:
+    @get(
+        "/orchestrators/{instance_id:str}",
+        sync_to_thread=True,
+        summary="Orchestration status; `output` carries the risk-score response once Completed",
+    )
+    def orchestration(
+        self, jobs: NamedDependency[JobService], instance_id: FromPath[str]
+    ) -> Response[Any]:
         job = jobs.store.get(instance_id)
         if job is None:
             return failure(404, f"instance {instance_id} not found")
@@ -918,8 +1059,9 @@ class TrixssJobsController(Controller):
             return Response({**head, "output": job.reason}, status_code=200)
         if job.status != "completed":
             return Response({**head, "output": None}, status_code=202)
-        return Response(_completed_body(jobs.store, job, head), status_code=200,
-                        media_type="application/json")
+        return Response(
+            _completed_body(jobs.store, job, head), status_code=200, media_type="application/json"
+        )
 
 
 def _completed_body(store: JobStore, job: JobRecord, head: dict[str, Any]) -> bytes:
@@ -929,7 +1071,8 @@ def _completed_body(store: JobStore, job: JobRecord, head: dict[str, Any]) -> by
     errors = pl.read_parquet(store.errors_path(job.job_id)).select("MemberID", "field", "message")
     output_head = {
         "status": "partial" if summary.get("members_rejected") else "success",
-        "message": "Data processed successfully" if not summary.get("members_rejected")
+        "message": "Data processed successfully"
+        if not summary.get("members_rejected")
         else f"{summary['members_rejected']} member(s) could not be scored; see errors",
         "cache_status": "Cache miss",
         "count": rows.height,
@@ -942,8 +1085,14 @@ def _completed_body(store: JobStore, job: JobRecord, head: dict[str, Any]) -> by
     }
     encode = msgspec.json.encode
     return (
-        encode(head)[:-1] + b',"output":' + encode(output_head)[:-1]
-        + b',"results":' + rows.write_json().encode()
-        + b',"errors":' + errors.write_json().encode()
-        + b"," + encode(output_tail)[1:] + b"}"
+        encode(head)[:-1]
+        + b',"output":'
+        + encode(output_head)[:-1]
+        + b',"results":'
+        + rows.write_json().encode()
+        + b',"errors":'
+        + errors.write_json().encode()
+        + b","
+        + encode(output_tail)[1:]
+        + b"}"
     )

@@ -30,7 +30,7 @@ def _real_engine() -> tuple[Callable[..., Any], Any] | None:
 
         store = ReferenceStore()
         store.year(2025)
-    except Exception:  # engine or reference data not there yet
+    except Exception:  # engine or reference data not there yet  # noqa: BLE001
         return None
     return score_batch, store
 
@@ -50,7 +50,9 @@ def is_real_engine() -> bool:
     return _REAL is not None
 
 
-def write_roster(directory: Path, n: int, bad_every: int | None = None, fmt: str = "csv") -> tuple[Path, Path]:
+def write_roster(
+    directory: Path, n: int, bad_every: int | None = None, fmt: str = "csv"
+) -> tuple[Path, Path]:
     members, diagnoses = roster(n, bad_every)
     directory.mkdir(parents=True, exist_ok=True)
     members_path = directory / f"members.{fmt}"

@@ -12,13 +12,37 @@ from dataclasses import dataclass, field
 import polars as pl
 
 SEED_FIELDS = [
-    "Payment_Year", "Member_Id", "BirthDate_Org", "BirthDate", "Age", "Age_Band", "Gender_Org",
-    "Gender", "RAType_Org", "RAType", "Hospice_Org", "Hospice", "LTIMCAID_Org", "LTIMCAID",
-    "NEMCAID_Org", "NEMCAID", "OREC_Org", "OREC", "Originally_Disabled", "Originally_ESRD",
-    "RA_Variable", "RAF_Demographic", "RAF_Demographic_Interaction_With_Medicaid_Or_OREC",
-    "RAF_Disease", "RAF_Disease_Count", "RAF_Disease_Interaction_With_Disease",
-    "RAF_Disease_Interaction_With_Disability_Or_NonAged", "RAF_Total", "Model",
-    "Clinical_Version", "Active_Score",
+    "Payment_Year",
+    "Member_Id",
+    "BirthDate_Org",
+    "BirthDate",
+    "Age",
+    "Age_Band",
+    "Gender_Org",
+    "Gender",
+    "RAType_Org",
+    "RAType",
+    "Hospice_Org",
+    "Hospice",
+    "LTIMCAID_Org",
+    "LTIMCAID",
+    "NEMCAID_Org",
+    "NEMCAID",
+    "OREC_Org",
+    "OREC",
+    "Originally_Disabled",
+    "Originally_ESRD",
+    "RA_Variable",
+    "RAF_Demographic",
+    "RAF_Demographic_Interaction_With_Medicaid_Or_OREC",
+    "RAF_Disease",
+    "RAF_Disease_Count",
+    "RAF_Disease_Interaction_With_Disease",
+    "RAF_Disease_Interaction_With_Disability_Or_NonAged",
+    "RAF_Total",
+    "Model",
+    "Clinical_Version",
+    "Active_Score",
 ]
 MEMBER_FIELDS = ["MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC"]
 
@@ -48,13 +72,20 @@ class FakeBatchResult:
     member_count: int = 0
 
 
-def fake_score_batch(memberships: pl.DataFrame, diagnoses: pl.DataFrame, payment_year: int,
-                     store: object, detail: bool = False) -> FakeBatchResult:
+def fake_score_batch(
+    memberships: pl.DataFrame,
+    diagnoses: pl.DataFrame,
+    payment_year: int,
+    store: object,
+    detail: bool = False,
+) -> FakeBatchResult:
     store.year(payment_year)
     m = memberships
     if "input_index" not in m.columns:
         m = m.with_row_index("input_index")
-    m = m.with_columns(pl.lit(None, pl.String).alias(c) for c in MEMBER_FIELDS if c not in m.columns)
+    m = m.with_columns(
+        pl.lit(None, pl.String).alias(c) for c in MEMBER_FIELDS if c not in m.columns
+    )
     dob = pl.col("DOB").str.to_date("%Y-%m-%d", strict=False)
     checked = m.with_columns(
         dup=pl.col("MemberID").is_duplicated(),
@@ -81,13 +112,20 @@ def fake_score_batch(memberships: pl.DataFrame, diagnoses: pl.DataFrame, payment
     )
     good = checked.filter(pl.col("field").is_null())
     dx = diagnoses.join(good.select("MemberID"), on="MemberID", how="semi")
-    dx_counts = dx.group_by("MemberID").agg(n=pl.len(), codes=pl.col("DxCode").sort().str.join(", "))
+    dx_counts = dx.group_by("MemberID").agg(
+        n=pl.len(), codes=pl.col("DxCode").sort().str.join(", ")
+    )
     scored = good.join(dx_counts, on="MemberID", how="left").with_columns(
         n=pl.col("n").fill_null(0),
         age=(pl.lit(payment_year) - dob.dt.year()).cast(pl.Int64),
     )
-    models = pl.DataFrame({"Clinical_Version": ["V28", "V24", "V28 / V24"],
-                           "Active_Score": pl.Series([0, 0, 1], dtype=pl.Int8), "model_rank": [0, 1, 2]})
+    models = pl.DataFrame(
+        {
+            "Clinical_Version": ["V28", "V24", "V28 / V24"],
+            "Active_Score": pl.Series([0, 0, 1], dtype=pl.Int8),
+            "model_rank": [0, 1, 2],
+        }
+    )
     rows = (
         scored.join(models, how="cross")
         .with_columns(
@@ -102,10 +140,20 @@ def fake_score_batch(memberships: pl.DataFrame, diagnoses: pl.DataFrame, payment
             BirthDate="DOB",
             Age="age",
             Age_Band=pl.lit("65_69"),
-            Gender_Org="Gender", Gender="Gender", RAType_Org="RAType", RAType="RAType",
-            Hospice_Org="Hospice", Hospice="Hospice", LTIMCAID_Org="LTIMCAID", LTIMCAID="LTIMCAID",
-            NEMCAID_Org="NEMCAID", NEMCAID="NEMCAID", OREC_Org="OREC", OREC="OREC",
-            Originally_Disabled=pl.lit("N"), Originally_ESRD=pl.lit("0"),
+            Gender_Org="Gender",
+            Gender="Gender",
+            RAType_Org="RAType",
+            RAType="RAType",
+            Hospice_Org="Hospice",
+            Hospice="Hospice",
+            LTIMCAID_Org="LTIMCAID",
+            LTIMCAID="LTIMCAID",
+            NEMCAID_Org="NEMCAID",
+            NEMCAID="NEMCAID",
+            OREC_Org="OREC",
+            OREC="OREC",
+            Originally_Disabled=pl.lit("N"),
+            Originally_ESRD=pl.lit("0"),
             RA_Variable=pl.col("codes").fill_null(""),
             RAF_Demographic=pl.col("demographic_milli") / 1000,
             RAF_Demographic_Interaction_With_Medicaid_Or_OREC=pl.lit(0.0),
@@ -117,8 +165,9 @@ def fake_score_batch(memberships: pl.DataFrame, diagnoses: pl.DataFrame, payment
             Model=pl.lit("HCC Model-Regular"),
             Clinical_Version="Clinical_Version",
             Active_Score="Active_Score",
-            Warnings=pl.when(pl.col("n") == 0).then(pl.lit(["no diagnoses"])).otherwise(
-                pl.lit(None, pl.List(pl.String))),
+            Warnings=pl.when(pl.col("n") == 0)
+            .then(pl.lit(["no diagnoses"]))
+            .otherwise(pl.lit(None, pl.List(pl.String))),
             model_rank="model_rank",
         )
         .sort("input_index", "model_rank")
@@ -127,13 +176,25 @@ def fake_score_batch(memberships: pl.DataFrame, diagnoses: pl.DataFrame, payment
     trail = {}
     if detail:
         trail = {
-            "hccs": dx.drop("input_index", strict=False).join(good.select("MemberID", "input_index"), on="MemberID")
-            .select("input_index", model=pl.lit("V28"), hcc=pl.col("DxCode").str.len_chars(),
-                    label=pl.lit("fake"), coefficient_milli=pl.lit(311, pl.Int64),
-                    dx_codes=pl.concat_list("DxCode")),
-            "dropped_dx": diagnoses.join(good.select("MemberID"), on="MemberID", how="anti")
-            .select(pl.lit(None, pl.UInt32).alias("input_index"), pl.col("input_index").alias("dx_index"),
-                    "MemberID", "DxCode", "FromDOS", "ThruDOS", reason=pl.lit("unknown_member")),
+            "hccs": dx.drop("input_index", strict=False)
+            .join(good.select("MemberID", "input_index"), on="MemberID")
+            .select(
+                "input_index",
+                model=pl.lit("V28"),
+                hcc=pl.col("DxCode").str.len_chars(),
+                label=pl.lit("fake"),
+                coefficient_milli=pl.lit(311, pl.Int64),
+                dx_codes=pl.concat_list("DxCode"),
+            ),
+            "dropped_dx": diagnoses.join(good.select("MemberID"), on="MemberID", how="anti").select(
+                pl.lit(None, pl.UInt32).alias("input_index"),
+                pl.col("input_index").alias("dx_index"),
+                "MemberID",
+                "DxCode",
+                "FromDOS",
+                "ThruDOS",
+                reason=pl.lit("unknown_member"),
+            ),
         }
     return FakeBatchResult(
         rows=rows,

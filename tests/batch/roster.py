@@ -10,8 +10,24 @@ from __future__ import annotations
 import polars as pl
 
 RATYPES = ["CN", "CP", "CF", "CN", "CP", "I", "CN", "E"]
-DX_CODES = ["E119", "I509", "F13229", "N184", "J449", "E1122", "I4820", "C50911",
-            "E1165", "I10", "Z0000", "F329", "G20", "M069", "R69", "BADCODE"]
+DX_CODES = [
+    "E119",
+    "I509",
+    "F13229",
+    "N184",
+    "J449",
+    "E1122",
+    "I4820",
+    "C50911",
+    "E1165",
+    "I10",
+    "Z0000",
+    "F329",
+    "G20",
+    "M069",
+    "R69",
+    "BADCODE",
+]
 DX_PER_MEMBER_MAX = 5
 
 
@@ -61,8 +77,11 @@ def diagnoses_frame(members: pl.DataFrame) -> pl.DataFrame:
     codes = pl.Series(DX_CODES)
     return (
         long.with_columns(
-            FromDOS=pl.format("2024-{}-{}", (1 + pl.col("seq") % 12).cast(pl.String).str.zfill(2),
-                              (1 + pl.col("seq") % 27).cast(pl.String).str.zfill(2)),
+            FromDOS=pl.format(
+                "2024-{}-{}",
+                (1 + pl.col("seq") % 12).cast(pl.String).str.zfill(2),
+                (1 + pl.col("seq") % 27).cast(pl.String).str.zfill(2),
+            ),
             DxCode=pl.lit(codes).gather(pl.col("seq") % len(DX_CODES)),
             order=(pl.col("seq") * 2654435761) % 4294967291,
         )

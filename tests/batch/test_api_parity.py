@@ -39,16 +39,32 @@ def roster_files(tmp_path):
 def _cli(tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     from app.cli import main
 
-    code = main(["score", "--payment-year", "2025", "--members", str(tmp_path / "members.csv"),
-                 "--diagnoses", str(tmp_path / "dx.csv"), "--out", str(tmp_path / "cli.json"),
-                 "--errors", str(tmp_path / "cli.errors.csv"), "--chunk-members", "300", "--quiet"])
+    code = main(
+        [
+            "score",
+            "--payment-year",
+            "2025",
+            "--members",
+            str(tmp_path / "members.csv"),
+            "--diagnoses",
+            str(tmp_path / "dx.csv"),
+            "--out",
+            str(tmp_path / "cli.json"),
+            "--errors",
+            str(tmp_path / "cli.errors.csv"),
+            "--chunk-members",
+            "300",
+            "--quiet",
+        ]
+    )
     assert code == 2
     import json
 
     body = json.loads((tmp_path / "cli.json").read_text())
     assert body["count"] == len(body["results"])
     return pl.DataFrame(body["results"], infer_schema_length=None), pl.read_csv(
-        tmp_path / "cli.errors.csv", infer_schema=False)
+        tmp_path / "cli.errors.csv", infer_schema=False
+    )
 
 
 def _in_member_order(rows: pl.DataFrame) -> pl.DataFrame:
@@ -63,8 +79,14 @@ def test_cli_and_api_agree_row_for_row(engine, is_real_engine, tmp_path, roster_
     app = _app_or_skip(tmp_path, is_real_engine)
     members, diagnoses = roster_files
     with TestClient(app) as client:
-        response = client.post("/v1/risk-scores", json={
-            "payment_year": 2025, "memberships": members.to_dicts(), "diagnoses": diagnoses.to_dicts()})
+        response = client.post(
+            "/v1/risk-scores",
+            json={
+                "payment_year": 2025,
+                "memberships": members.to_dicts(),
+                "diagnoses": diagnoses.to_dicts(),
+            },
+        )
     assert response.status_code == 200, response.text[:500]
     body = response.json()
     api_rows = pl.DataFrame(body["results"], infer_schema_length=None)
@@ -72,7 +94,10 @@ def test_cli_and_api_agree_row_for_row(engine, is_real_engine, tmp_path, roster_
 
     shared = [c for c in api_rows.columns if c in cli_rows.columns]
     assert shared[:31] == api_rows.columns[:31]  # every seed field is in both, same order
-    api_sorted, cli_sorted = _in_member_order(api_rows.select(shared)), _in_member_order(cli_rows.select(shared))
+    api_sorted, cli_sorted = (
+        _in_member_order(api_rows.select(shared)),
+        _in_member_order(cli_rows.select(shared)),
+    )
     assert api_sorted.height == cli_sorted.height == body["count"]
     assert api_sorted.equals(cli_sorted)
 
@@ -86,10 +111,18 @@ def test_a_job_through_the_app_matches_the_api(engine, is_real_engine, tmp_path,
     app = _app_or_skip(tmp_path, is_real_engine)
     members, diagnoses = roster_files
     with TestClient(app) as client:
-        api = client.post("/v1/risk-scores", json={
-            "payment_year": 2025, "memberships": members.to_dicts(), "diagnoses": diagnoses.to_dicts()}).json()
-        files = {"memberships": ("members.csv", (tmp_path / "members.csv").read_bytes(), "text/csv"),
-                 "diagnoses": ("dx.csv", (tmp_path / "dx.csv").read_bytes(), "text/csv")}
+        api = client.post(
+            "/v1/risk-scores",
+            json={
+                "payment_year": 2025,
+                "memberships": members.to_dicts(),
+                "diagnoses": diagnoses.to_dicts(),
+            },
+        ).json()
+        files = {
+            "memberships": ("members.csv", (tmp_path / "members.csv").read_bytes(), "text/csv"),
+            "diagnoses": ("dx.csv", (tmp_path / "dx.csv").read_bytes(), "text/csv"),
+        }
         job = client.post("/v1/jobs", data={"payment_year": "2025"}, files=files)
         assert job.status_code == 202, job.text
         status_url = job.json()["status_url"]
@@ -104,5 +137,10 @@ def test_a_job_through_the_app_matches_the_api(engine, is_real_engine, tmp_path,
     assert status["count"] == api["count"] == job_rows.height
     assert status["diagnoses_summary"] == api["diagnoses_summary"]
     api_rows = pl.DataFrame(api["results"], infer_schema_length=None)
-    numbers = [c for c in api_rows.columns if c.startswith("RAF_")] + ["Member_Id", "Clinical_Version"]
-    assert _in_member_order(job_rows.select(numbers)).equals(_in_member_order(api_rows.select(numbers)))
+    numbers = [c for c in api_rows.columns if c.startswith("RAF_")] + [
+        "Member_Id",
+        "Clinical_Version",
+    ]
+    assert _in_member_order(job_rows.select(numbers)).equals(
+        _in_member_order(api_rows.select(numbers))
+    )

@@ -13,8 +13,19 @@ from tests.batch.conftest import read_table, write_roster
 from tests.batch.roster import roster
 
 
-def score(members: Path, out: Path, *extra: str, diagnoses: Path | None = None, year: int = 2025) -> int:
-    argv = ["score", "--payment-year", str(year), "--members", str(members), "--out", str(out), "--quiet"]
+def score(
+    members: Path, out: Path, *extra: str, diagnoses: Path | None = None, year: int = 2025
+) -> int:
+    argv = [
+        "score",
+        "--payment-year",
+        str(year),
+        "--members",
+        str(members),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     if diagnoses is not None:
         argv += ["--diagnoses", str(diagnoses)]
     return main(argv + list(extra))
@@ -29,7 +40,10 @@ def test_all_members_scored_exit_0_and_three_rows_per_member(engine, tmp_path):
     assert rows["Member_Id"].n_unique() == 120
     assert rows.columns[:3] == ["Payment_Year", "Member_Id", "BirthDate_Org"]
     assert "input_index" not in rows.columns
-    assert rows.group_by("Member_Id").agg(pl.col("Active_Score").sum())["Active_Score"].to_list() == [1] * 120
+    assert (
+        rows.group_by("Member_Id").agg(pl.col("Active_Score").sum())["Active_Score"].to_list()
+        == [1] * 120
+    )
     errors = read_table(tmp_path / "scores.errors.csv")
     assert errors.height == 0 and errors.columns == ["MemberID", "line", "field", "message"]
 
@@ -61,7 +75,18 @@ def test_chunked_output_is_identical_to_one_chunk(engine, tmp_path, n, chunk):
     for size in (1_000_000, chunk):
         out = tmp_path / f"scores-{size}.csv"
         errors_path = tmp_path / f"errors-{size}.csv"
-        assert score(members, out, "--errors", str(errors_path), "--chunk-members", str(size), diagnoses=dx) == 2
+        assert (
+            score(
+                members,
+                out,
+                "--errors",
+                str(errors_path),
+                "--chunk-members",
+                str(size),
+                diagnoses=dx,
+            )
+            == 2
+        )
         outputs[size] = (out.read_bytes(), errors_path.read_bytes())
     assert outputs[chunk][0] == outputs[1_000_000][0]
     assert outputs[chunk][1] == outputs[1_000_000][1]
@@ -73,9 +98,15 @@ def test_parquet_csv_and_json_request_inputs_agree(engine, tmp_path):
     members_pq, dx_pq = write_roster(tmp_path / "pq", 90, bad_every=30, fmt="parquet")
     m, d = roster(90, bad_every=30)
     request = tmp_path / "request.json"
-    request.write_text(json.dumps({"payment_year": 2025, "memberships": m.to_dicts(), "diagnoses": d.to_dicts()}))
+    request.write_text(
+        json.dumps({"payment_year": 2025, "memberships": m.to_dicts(), "diagnoses": d.to_dicts()})
+    )
     results = {}
-    for name, (mem, dx) in {"csv": (members_csv, dx_csv), "pq": (members_pq, dx_pq), "json": (request, None)}.items():
+    for name, (mem, dx) in {
+        "csv": (members_csv, dx_csv),
+        "pq": (members_pq, dx_pq),
+        "json": (request, None),
+    }.items():
         out = tmp_path / f"{name}.parquet"
         assert score(mem, out, diagnoses=dx) == 2
         results[name] = pl.read_parquet(out)
@@ -124,7 +155,9 @@ def test_detail_lists_ignored_diagnoses_with_their_diagnoses_file_line(engine, t
         assert dx_lines[int(dx_line) - 1].endswith("," + code)
     # the trail, too, does not depend on the chunk size
     assert score(members, tmp_path / "one.csv", "--detail", diagnoses=dx) == 2
-    assert (tmp_path / "one.detail.csv").read_bytes() == (tmp_path / "scores.detail.csv").read_bytes()
+    assert (tmp_path / "one.detail.csv").read_bytes() == (
+        tmp_path / "scores.detail.csv"
+    ).read_bytes()
 
 
 def test_json_request_with_conflicting_year_is_fatal(engine, tmp_path, capsys):
@@ -168,8 +201,17 @@ def test_fatal_errors_exit_1_naming_the_file_or_field(engine, tmp_path, capsys, 
 
 def test_progress_is_silent_when_piped(engine, tmp_path, capsys):
     members, dx = write_roster(tmp_path, 20)
-    argv = ["score", "--payment-year", "2025", "--members", str(members), "--diagnoses", str(dx),
-            "--out", str(tmp_path / "o.csv")]
+    argv = [
+        "score",
+        "--payment-year",
+        "2025",
+        "--members",
+        str(members),
+        "--diagnoses",
+        str(dx),
+        "--out",
+        str(tmp_path / "o.csv"),
+    ]
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "\r[" not in err  # no bar: stderr is not a terminal under pytest
@@ -198,7 +240,12 @@ def test_100k_member_roster_through_the_cli(engine, tmp_path):
     rows = pl.scan_parquet(out)
     errors = pl.read_csv(tmp_path / "scores.errors.csv", infer_schema=False)
     scored = rows.select(pl.col("Member_Id").n_unique()).collect().item()
-    member_ids = pl.scan_csv(members, infer_schema=False).select(pl.col("MemberID").n_unique()).collect().item()
+    member_ids = (
+        pl.scan_csv(members, infer_schema=False)
+        .select(pl.col("MemberID").n_unique())
+        .collect()
+        .item()
+    )
     assert scored + errors["MemberID"].n_unique() >= member_ids
     assert rows.select(pl.len()).collect().item() == 3 * scored
 
@@ -208,11 +255,16 @@ def test_header_spelling_is_lenient_but_ambiguity_is_fatal(engine, tmp_path, cap
     exact = tmp_path / "exact.parquet"
     assert score(members, exact, diagnoses=dx) == 0
     lines = members.read_text().splitlines()
-    members.write_text("\n".join([lines[0].replace("MemberID", " memberid ").replace("DOB", "dob")] + lines[1:]) + "\n")
+    members.write_text(
+        "\n".join([lines[0].replace("MemberID", " memberid ").replace("DOB", "dob")] + lines[1:])
+        + "\n"
+    )
     relaxed = tmp_path / "relaxed.parquet"
     assert score(members, relaxed, diagnoses=dx) == 0
     assert pl.read_parquet(relaxed).equals(pl.read_parquet(exact))
-    members.write_text("\n".join([lines[0] + ",memberid"] + [line + ",x" for line in lines[1:]]) + "\n")
+    members.write_text(
+        "\n".join([lines[0] + ",memberid"] + [line + ",x" for line in lines[1:]]) + "\n"
+    )
     assert score(members, tmp_path / "o.csv", diagnoses=dx) == 1
     assert "both mean 'MemberID'" in capsys.readouterr().err
 

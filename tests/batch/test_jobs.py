@@ -15,9 +15,9 @@ from app import batch
 from app.cli import main
 from app.jobs import (
     RESTART_REASON,
+    JobsController,
     JobService,
     JobSettings,
-    JobsController,
     TrixssJobsController,
     jobs_lifespan,
 )
@@ -33,8 +33,9 @@ def make_app(service: JobService) -> Litestar:
 
 def settings(tmp_path: Path, **overrides) -> JobSettings:
     """Thread workers: they see the test's monkeypatched engine (a spawned process would not)."""
-    return JobSettings(data_dir=tmp_path / "data", poll_seconds=0.05,
-                       **{"executor": "thread", **overrides})
+    return JobSettings(
+        data_dir=tmp_path / "data", poll_seconds=0.05, **{"executor": "thread", **overrides}
+    )
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.02):
@@ -50,16 +51,29 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.02):
 def cli_scores(tmp_path: Path, members: Path, dx: Path | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     out = tmp_path / "cli" / "scores.parquet"
     errors = tmp_path / "cli" / "errors.parquet"
-    argv = ["score", "--payment-year", "2025", "--members", str(members), "--out", str(out),
-            "--errors", str(errors), "--quiet"]
+    argv = [
+        "score",
+        "--payment-year",
+        "2025",
+        "--members",
+        str(members),
+        "--out",
+        str(out),
+        "--errors",
+        str(errors),
+        "--quiet",
+    ]
     if dx is not None:
         argv += ["--diagnoses", str(dx)]
     assert main(argv) in (0, 2)
     return pl.read_parquet(out), pl.read_parquet(errors)
 
 
-CONTENT_TYPES = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet",
-                 ".json": "application/json"}
+CONTENT_TYPES = {
+    ".csv": "text/csv",
+    ".parquet": "application/vnd.apache.parquet",
+    ".json": "application/json",
+}
 
 
 def upload(path: Path) -> tuple[str, bytes, str]:
@@ -82,7 +96,9 @@ def test_submit_poll_and_download_match_the_cli(engine, tmp_path):
         body = accepted.json()
         assert body["status"] == "queued"
         assert body["status_url"] == f"/v1/jobs/{body['job_id']}"
-        status = wait_for(lambda: (s := client.get(body["status_url"]).json())["status"] == "completed" and s)
+        status = wait_for(
+            lambda: (s := client.get(body["status_url"]).json())["status"] == "completed" and s
+        )
         assert status["member_count"] == 150
         assert status["members_rejected"] == status["errors_count"] > 0
         assert status["progress"] == {"members_done": 150, "members_total": 150}
@@ -107,8 +123,9 @@ def test_submit_poll_and_download_match_the_cli(engine, tmp_path):
         ("2025", "members.xlsx", "memberships", "unsupported file type"),
     ],
 )
-def test_bad_submission_is_400_naming_the_field_and_leaves_nothing(engine, tmp_path, year, member_name,
-                                                                   field, fragment):
+def test_bad_submission_is_400_naming_the_field_and_leaves_nothing(
+    engine, tmp_path, year, member_name, field, fragment
+):
     members, dx = write_roster(tmp_path / "in", 5)
     renamed = members.rename(members.with_name(member_name))
     service = JobService(settings(tmp_path))
@@ -144,8 +161,11 @@ def test_unknown_job_is_404_and_unfinished_result_is_409(engine, tmp_path, monke
         assert client.get("/v1/jobs/nope").status_code == 404
         job = submit_files(client, members, dx).json()
         running = wait_for(
-            lambda: (s := client.get(job["status_url"]).json())["status"] == "running"
-            and s["progress"]["members_total"] is not None and s
+            lambda: (
+                (s := client.get(job["status_url"]).json())["status"] == "running"
+                and s["progress"]["members_total"] is not None
+                and s
+            )
         )
         assert running["progress"] == {"members_done": 0, "members_total": 10}
         early = client.get(job["result_url"])
@@ -260,7 +280,10 @@ def test_unrecoverable_interrupted_jobs_fail_explicitly(engine, tmp_path):
         assert job.status == "failed"
         assert job.reason.startswith(RESTART_REASON)
     # nothing vanished
-    assert {restarted.store.get(j).status for j in (gone, poison, queued)} == {"failed", "completed"}
+    assert {restarted.store.get(j).status for j in (gone, poison, queued)} == {
+        "failed",
+        "completed",
+    }
 
 
 def test_concurrency_is_bounded_by_workers(engine, tmp_path, monkeypatch):
@@ -302,8 +325,13 @@ def test_health_trixss_async_shape(engine, tmp_path):
         body = accepted.json()
         assert body["statusQueryGetUri"].endswith(f"/api/orchestrators/{body['instanceId']}")
         done = wait_for(
-            lambda: (r := client.get(f"/api/orchestrators/{body['instanceId']}")).json()["runtimeStatus"]
-            == "Completed" and r
+            lambda: (
+                (r := client.get(f"/api/orchestrators/{body['instanceId']}")).json()[
+                    "runtimeStatus"
+                ]
+                == "Completed"
+                and r
+            )
         )
         assert done.status_code == 200
         doc = done.json()
@@ -353,7 +381,9 @@ def test_a_killed_worker_process_requeues_its_job(engine, is_real_engine, tmp_pa
     try:
         for process in list(service.runner._executor._processes.values()):
             os.kill(process.pid, signal.SIGKILL)  # e.g. the OOM killer
-        job = wait_for(lambda: (j := service.store.get(job_id)).status == "completed" and j, timeout=300)
+        job = wait_for(
+            lambda: (j := service.store.get(job_id)).status == "completed" and j, timeout=300
+        )
     finally:
         service.stop()
     assert job.attempts == 2

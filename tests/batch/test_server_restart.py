@@ -30,12 +30,20 @@ def _free_port() -> int:
 
 
 def _serve(data_dir: Path, port: int, executor: str) -> subprocess.Popen:
-    env = {**os.environ, "RAF_DATA_DIR": str(data_dir), "RAF_JOB_CHUNK_MEMBERS": "5000",
-           "RAF_JOB_EXECUTOR": executor, "RAF_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "RAF_DATA_DIR": str(data_dir),
+        "RAF_JOB_CHUNK_MEMBERS": "5000",
+        "RAF_JOB_EXECUTOR": executor,
+        "RAF_LOG_LEVEL": "WARNING",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        env=env, cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -68,9 +76,15 @@ def test_server_killed_mid_job_resumes_it_after_restart(engine, is_real_engine, 
     server = _serve(tmp_path / "data", port, executor)
     try:
         with members.open("rb") as m, dx.open("rb") as d:
-            accepted = httpx.post(f"{base}/v1/jobs", data={"payment_year": "2025"},
-                                  files={"memberships": ("members.csv", m, "text/csv"),
-                                         "diagnoses": ("dx.csv", d, "text/csv")}, timeout=60)
+            accepted = httpx.post(
+                f"{base}/v1/jobs",
+                data={"payment_year": "2025"},
+                files={
+                    "memberships": ("members.csv", m, "text/csv"),
+                    "diagnoses": ("dx.csv", d, "text/csv"),
+                },
+                timeout=60,
+            )
         assert accepted.status_code == 202, accepted.text
         status_url = base + accepted.json()["status_url"]
         deadline = time.monotonic() + 120
@@ -87,16 +101,36 @@ def test_server_killed_mid_job_resumes_it_after_restart(engine, is_real_engine, 
     server = _serve(tmp_path / "data", port, executor)
     try:
         deadline = time.monotonic() + 300
-        while (status := httpx.get(status_url, timeout=5).json())["status"] in ("queued", "running"):
+        while (status := httpx.get(status_url, timeout=5).json())["status"] in (
+            "queued",
+            "running",
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert status["status"] == "completed", status
         assert status["attempts"] == 2
-        result = httpx.get(base + accepted.json()["result_url"], params={"format": "parquet"}, timeout=60)
+        result = httpx.get(
+            base + accepted.json()["result_url"], params={"format": "parquet"}, timeout=60
+        )
     finally:
         _kill(server)
     (tmp_path / "job.parquet").write_bytes(result.content)
     out = tmp_path / "cli.parquet"
-    assert main(["score", "--payment-year", "2025", "--members", str(members), "--diagnoses", str(dx),
-                 "--out", str(out), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "score",
+                "--payment-year",
+                "2025",
+                "--members",
+                str(members),
+                "--diagnoses",
+                str(dx),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert pl.read_parquet(tmp_path / "job.parquet").equals(pl.read_parquet(out))
