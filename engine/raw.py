@@ -368,5 +368,5 @@ def _trail(
         "hccs": hccs,
         "hierarchy_dropped": dropped,
         "interactions": interactions,
-        "variables": scored.sort("input_index", "model", "variable"),
+        "variables": scored.sort("input_index", "model", "display_order"),
     }
