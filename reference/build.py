@@ -43,6 +43,8 @@ from pathlib import Path
 
 import polars as pl
 
+from reference.store import MAPPING_SCHEMA, MCE_SCHEMA
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # Bump when the build logic changes the meaning of the generated files; it is
@@ -223,14 +225,6 @@ CMS_SEX = (
     .replace_strict({"": None, "1": "M", "2": "F"}, default=None, return_dtype=pl.Utf8)
 )
 
-MAPPING_SCHEMA = {
-    "icd10": pl.Utf8,
-    "cc": pl.Int16,
-    "age_min": pl.Int16,
-    "age_max": pl.Int16,
-    "sex": pl.Utf8,
-}
-MCE_SCHEMA = {"icd10": pl.Utf8, "age_min": pl.Int16, "age_max": pl.Int16}
 
 
 def clean_code(col: str) -> pl.Expr:
@@ -628,6 +622,36 @@ class Model:
     notes: dict[str, str]
 
 
+def cms_structure_tables(
+    wheel: Wheel, package_dir: str, prefix: str
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Hierarchies, diagnosis groups and interactions of a CMS 2026 Python package.
+
+    The V28 and ESRD V24 packages ship them in the same three layouts:
+    ``{prefix}_HCC_Hierarchies.csv`` (HCC, SecondaryHCC_1..n),
+    ``{prefix}_Diagnosis_Categories.csv`` (diag_category, hcc_1..n) and
+    ``{prefix}_Interactions.csv`` (interaction, var_1, var_2).
+    """
+    hier = read_csv(wheel, f"{package_dir}/{prefix}_HCC_Hierarchies.csv")
+    hierarchies = (
+        wide_list(hier, "HCC", "parent", "child")
+        .select(hcc_number("parent").alias("parent_hcc"), hcc_number("child").alias("child_hcc"))
+        .sort("parent_hcc", "child_hcc")
+    )
+    cats = read_csv(wheel, f"{package_dir}/{prefix}_Diagnosis_Categories.csv")
+    groups = (
+        wide_list(cats, "diag_category", "group", "hcc")
+        .select("group", hcc_number("hcc").alias("hcc"))
+        .sort("group", "hcc")
+    )
+    interactions = (
+        read_csv(wheel, f"{package_dir}/{prefix}_Interactions.csv")
+        .select("interaction", pl.col("var_1").alias("term_1"), pl.col("var_2").alias("term_2"))
+        .sort("interaction")
+    )
+    return hierarchies, groups, interactions
+
+
 def model_v28(rc: Wheel, hp: Wheel) -> Model:
     ce = read_csv(rc, f"{CMS_V28}/V28_CE_Relative_Factors.csv")
     ne = read_csv(rc, f"{CMS_V28}/V28_NE_Relative_Factors.csv").rename({"New Enrollees": "Label"})
@@ -641,25 +665,7 @@ def model_v28(rc: Wheel, hp: Wheel) -> Model:
         on="variable",
         how="left",
     )
-    hier = read_csv(rc, f"{CMS_V28}/V28_HCC_Hierarchies.csv")
-    hierarchies = (
-        wide_list(hier, "HCC", "parent", "child")
-        .select(hcc_number("parent").alias("parent_hcc"), hcc_number("child").alias("child_hcc"))
-        .sort("parent_hcc", "child_hcc")
-    )
-    cats = read_csv(rc, f"{CMS_V28}/V28_Diagnosis_Categories.csv")
-    groups = (
-        wide_list(cats, "diag_category", "group", "hcc")
-        .select("group", hcc_number("hcc").alias("hcc"))
-        .sort("group", "hcc")
-    )
-    interactions = (
-        read_csv(rc, f"{CMS_V28}/V28_Interactions.csv")
-        .select(
-            pl.col("interaction"), pl.col("var_1").alias("term_1"), pl.col("var_2").alias("term_2")
-        )
-        .sort("interaction")
-    )
+    hierarchies, groups, interactions = cms_structure_tables(rc, CMS_V28, "V28")
     labels = sas_labels(hp.text(f"{HP}/V28115L3.TXT"))
     return Model(
         "cms_hcc_v28",
@@ -802,23 +808,7 @@ def model_esrd(rc: Wheel) -> Model:
             ]
         )
     ).join(labels_by_var, on="variable", how="left")
-    hier = read_csv(rc, f"{CMS_ESRD}/V24_HCC_Hierarchies.csv")
-    hierarchies = (
-        wide_list(hier, "HCC", "parent", "child")
-        .select(hcc_number("parent").alias("parent_hcc"), hcc_number("child").alias("child_hcc"))
-        .sort("parent_hcc", "child_hcc")
-    )
-    cats = read_csv(rc, f"{CMS_ESRD}/V24_Diagnosis_Categories.csv")
-    groups = (
-        wide_list(cats, "diag_category", "group", "hcc")
-        .select("group", hcc_number("hcc").alias("hcc"))
-        .sort("group", "hcc")
-    )
-    interactions = (
-        read_csv(rc, f"{CMS_ESRD}/V24_Interactions.csv")
-        .select("interaction", pl.col("var_1").alias("term_1"), pl.col("var_2").alias("term_2"))
-        .sort("interaction")
-    )
+    hierarchies, groups, interactions = cms_structure_tables(rc, CMS_ESRD, "V24")
     labels = (
         ce.filter(pl.col("Variable").str.contains(r"^HCC\d+$"))
         .select(
