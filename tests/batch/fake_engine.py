@@ -11,39 +11,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-SEED_FIELDS = [
-    "Payment_Year",
-    "Member_Id",
-    "BirthDate_Org",
-    "BirthDate",
-    "Age",
-    "Age_Band",
-    "Gender_Org",
-    "Gender",
-    "RAType_Org",
-    "RAType",
-    "Hospice_Org",
-    "Hospice",
-    "LTIMCAID_Org",
-    "LTIMCAID",
-    "NEMCAID_Org",
-    "NEMCAID",
-    "OREC_Org",
-    "OREC",
-    "Originally_Disabled",
-    "Originally_ESRD",
-    "RA_Variable",
-    "RAF_Demographic",
-    "RAF_Demographic_Interaction_With_Medicaid_Or_OREC",
-    "RAF_Disease",
-    "RAF_Disease_Count",
-    "RAF_Disease_Interaction_With_Disease",
-    "RAF_Disease_Interaction_With_Disability_Or_NonAged",
-    "RAF_Total",
-    "Model",
-    "Clinical_Version",
-    "Active_Score",
-]
+from engine.rows import ROW_FIELDS
+
+# The row layout is the real engine's: the fake must not drift from it.
+SEED_FIELDS = list(ROW_FIELDS)
 MEMBER_FIELDS = ["MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC"]
 
 
