@@ -24,6 +24,7 @@ from __future__ import annotations
 import polars as pl
 
 from engine.buckets import BUCKETS, CELL_KINDS
+from engine.memo import derived
 
 SCORED_SCHEMA = {
     "input_index": pl.UInt32,
@@ -48,7 +49,12 @@ def described_coefficients(model_tables: object) -> pl.DataFrame:
 
     Raises ``ValueError`` when a coefficient's variable has no known bucket in
     ``variables.csv`` (a reference-data bug that would otherwise drop money silently).
+    Built once per model table (``engine.memo``).
     """
+    return derived(model_tables, "described_coefficients", lambda: _described(model_tables))
+
+
+def _described(model_tables: object) -> pl.DataFrame:
     table = model_tables.variables
     bucket_rank = pl.DataFrame(
         {"bucket": list(BUCKETS), "bucket_rank": list(range(len(BUCKETS)))},

@@ -107,6 +107,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from engine.blend import round_half_away_from_zero
+from engine.memo import derived
 
 MODEL_ID = "esrd_v24"
 LABEL = "ESRD_V24"
@@ -271,6 +272,11 @@ def addon_variables(members: pl.DataFrame) -> pl.DataFrame:
 
 
 def ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
+    """Cached ``_ne_cells`` (built once per variables table)."""
+    return derived(variables, "esrd_ne_cells", lambda: _ne_cells(variables))
+
+
+def _ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
     """``segment, fbd, ne_origds, sex, ne_age, variable`` from the ESRD ``ne_cell`` names.
 
     ``{FBD|ND_PBD}_{ORIGDIS|NORIGDIS}_NE{sex}{band}`` -> DNE,
@@ -337,11 +343,11 @@ def extra_variables(members: pl.DataFrame, model_tables: object) -> pl.DataFrame
 
 def actadj_divisors(model_tables: object) -> pl.DataFrame:
     """``graft_duration, actadj_milli`` from the ACTADJ rows (``ActAdj_DUR4_9`` -> ``4_9``)."""
-    return model_tables.coefficients.filter(pl.col("segment") == ACTADJ_SEGMENT).select(
+    return derived(model_tables, "actadj_divisors", lambda: model_tables.coefficients.filter(pl.col("segment") == ACTADJ_SEGMENT).select(
         pl.col("variable").str.strip_prefix("ActAdj_DUR").alias("graft_duration"),
         pl.col("variable").alias("actadj_variable"),
         pl.col("coefficient_milli").cast(pl.Int64).alias("actadj_milli"),
-    )
+    ))
 
 
 BUCKETS = (

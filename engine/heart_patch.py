@@ -14,6 +14,8 @@ only, so V24 and ESRD never see it.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import polars as pl
 
 from engine.spec import CcPatch
@@ -21,6 +23,7 @@ from engine.spec import CcPatch
 DROPPED_COLUMNS = ["input_index", "model", "hcc", "dropped_by", "rule"]
 
 
+@lru_cache(maxsize=16)
 def _rules(patches: tuple[CcPatch, ...]) -> pl.DataFrame:
     return pl.DataFrame(
         {
@@ -30,6 +33,15 @@ def _rules(patches: tuple[CcPatch, ...]) -> pl.DataFrame:
         },
         schema={"cc": pl.Int32, "rule": pl.Utf8, "requires_any": pl.List(pl.Int32)},
     )
+
+
+@lru_cache(maxsize=16)
+def _rules_and_companions(patches: tuple[CcPatch, ...]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rules = _rules(patches)
+    companions = rules.explode("requires_any", empty_as_null=False).rename(
+        {"requires_any": "companion"}
+    )
+    return rules, companions
 
 
 def apply_cc_patches(
@@ -51,8 +63,7 @@ def apply_cc_patches(
     )
     if not patches:
         return ccs, empty
-    rules = _rules(patches)
-    companions = rules.explode("requires_any", empty_as_null=False).rename({"requires_any": "companion"})
+    rules, companions = _rules_and_companions(patches)
     patched = ccs.join(rules.select("cc", "rule"), on="cc", how="inner")
     with_companion = (
         patched.join(companions, on=["cc", "rule"], how="inner")

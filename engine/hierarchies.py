@@ -22,13 +22,14 @@ from __future__ import annotations
 import polars as pl
 
 from engine.heart_patch import DROPPED_COLUMNS
+from engine.memo import derived
 
 
 def _pairs(hierarchies: pl.DataFrame) -> pl.DataFrame:
-    return hierarchies.select(
+    return derived(hierarchies, "pairs", lambda: hierarchies.select(
         pl.col("parent_hcc").cast(pl.Int32).alias("dropped_by"),
         pl.col("child_hcc").cast(pl.Int32).alias("cc"),
-    ).unique()
+    ).unique())
 
 
 def apply_hierarchies(

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from engine.memo import derived
+
 #: Across models, the most specific explanation wins when no model used the code.
 STATUS_PRECEDENCE = ("used", "edit_excluded", "no_hcc", "unknown_code")
 USED = 0
@@ -52,16 +54,34 @@ def status_name(rank: pl.Expr) -> pl.Expr:
 
 def payment_ccs(variables: pl.DataFrame) -> pl.DataFrame:
     """Payment HCC numbers of a model (``variables.csv`` rows of kind ``hcc``)."""
-    return (
+    return derived(variables, "payment_ccs", lambda: (
         variables.filter(pl.col("kind") == "hcc")
         .select(pl.col("variable").str.extract(r"^HCC(\d+)$", 1).cast(pl.Int32).alias("cc"))
         .drop_nulls()
         .unique()
-    )
+    ))
 
 
 def _within(value: pl.Expr, low: pl.Expr, high: pl.Expr) -> pl.Expr:
     return (low.is_null() | (value >= low)) & (high.is_null() | (value <= high))
+
+
+def _rules(mapping: pl.DataFrame) -> pl.DataFrame:
+    return derived(mapping, "rules", lambda: mapping.select(
+        pl.col("icd10").cast(pl.Utf8).alias("code"),
+        pl.col("cc").cast(pl.Int32),
+        pl.col("age_min").cast(pl.Int32).alias("edit_age_min"),
+        pl.col("age_max").cast(pl.Int32).alias("edit_age_max"),
+        pl.col("sex").cast(pl.Utf8).replace("", None).alias("edit_sex"),
+    ))
+
+
+def _mce(mce_age: pl.DataFrame) -> pl.DataFrame:
+    return derived(mce_age, "mce", lambda: mce_age.select(
+        pl.col("icd10").cast(pl.Utf8).alias("code"),
+        pl.col("age_min").cast(pl.Int32).alias("mce_age_min"),
+        pl.col("age_max").cast(pl.Int32).alias("mce_age_max"),
+    ).unique(subset="code", keep="first"))
 
 
 def map_codes(
@@ -79,13 +99,7 @@ def map_codes(
     code->CC pair); ``status`` = ``dx_index, model, status_rank`` (one row per
     diagnosis; ``status_rank`` indexes ``STATUS_PRECEDENCE``).
     """
-    rules = mapping.select(
-        pl.col("icd10").cast(pl.Utf8).alias("code"),
-        pl.col("cc").cast(pl.Int32),
-        pl.col("age_min").cast(pl.Int32).alias("edit_age_min"),
-        pl.col("age_max").cast(pl.Int32).alias("edit_age_max"),
-        pl.col("sex").cast(pl.Utf8).replace("", None).alias("edit_sex"),
-    )
+    rules = _rules(mapping)
     candidates = dx.join(rules, on="code", how="inner").join(
         payment.with_columns(pl.lit(True).alias("is_payment")), on="cc", how="left"
     )
@@ -93,11 +107,7 @@ def map_codes(
         pl.col("age"), pl.col("edit_age_min"), pl.col("edit_age_max")
     ) & (pl.col("edit_sex").is_null() | (pl.col("edit_sex") == pl.col("sex")))
     if mce_edits and mce_age is not None:
-        mce = mce_age.select(
-            pl.col("icd10").cast(pl.Utf8).alias("code"),
-            pl.col("age_min").cast(pl.Int32).alias("mce_age_min"),
-            pl.col("age_max").cast(pl.Int32).alias("mce_age_max"),
-        ).unique(subset="code", keep="first")
+        mce = _mce(mce_age)
         candidates = candidates.join(mce, on="code", how="left")
         conditions_hold = conditions_hold & _within(
             pl.col("age"), pl.col("mce_age_min"), pl.col("mce_age_max")
@@ -145,7 +155,11 @@ def recognize_valid_codes(ignored: pl.DataFrame, icd10_codes: pl.DataFrame | Non
     """
     if icd10_codes is None:
         return ignored
-    known = icd10_codes.select(pl.col("icd10").cast(pl.Utf8)).unique()["icd10"].implode()
+    known = derived(
+        icd10_codes,
+        "known_codes",
+        lambda: icd10_codes.select(pl.col("icd10").cast(pl.Utf8)).unique()["icd10"].implode(),
+    )
     return ignored.with_columns(
         pl.when((pl.col("status_rank") == UNKNOWN) & pl.col("code").is_in(known))
         .then(pl.lit(STATUS_PRECEDENCE.index("no_hcc"), dtype=pl.Int8))

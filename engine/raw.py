@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from engine import buckets, coefficients, diagnoses, heart_patch, hierarchies, mapping, variables
+from engine.memo import derived
 from engine.spec import DIAGNOSIS_FAMILIES, ModelSpec, specs_for_year
 
 DX_REASONS = (
@@ -230,6 +231,8 @@ def score_raw(
 
     cc_parts, status_parts, patch_drop_parts = [], [], []
     hcc_parts, hierarchy_drop_parts, scored_parts = [], [], []
+    present = set(scored_members.get_column("model").unique().to_list())
+    model_specs = [spec for spec in model_specs if spec.label in present]
     for spec in model_specs:
         model_tables = tables.models[spec.model_id]
         these_members = scored_members.filter(pl.col("model") == spec.label)
@@ -304,6 +307,11 @@ def score_raw(
 
 
 def _labels(tables: object, by_label: dict[str, ModelSpec]) -> pl.DataFrame:
+    key = "labels:" + ",".join(f"{label}={spec.model_id}" for label, spec in by_label.items())
+    return derived(tables, key, lambda: _build_labels(tables, by_label))
+
+
+def _build_labels(tables: object, by_label: dict[str, ModelSpec]) -> pl.DataFrame:
     frames = [
         tables.models[spec.model_id].labels.select(
             pl.lit(label).alias("model"),

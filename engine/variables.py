@@ -32,6 +32,7 @@ from __future__ import annotations
 import polars as pl
 
 from engine import spec as families
+from engine.memo import derived
 from engine.spec import ModelSpec
 
 MAX_AGE = 150
@@ -48,6 +49,10 @@ def _ages() -> pl.DataFrame:
 
 
 def age_sex_cells(variables: pl.DataFrame) -> pl.DataFrame:
+    return derived(variables, "age_sex_cells", lambda: _age_sex_cells(variables))
+
+
+def _age_sex_cells(variables: pl.DataFrame) -> pl.DataFrame:
     """``sex, age, variable`` for every age 0..MAX_AGE, from the ``age_sex`` variables."""
     parsed = (
         variables.filter(pl.col("kind") == "age_sex")
@@ -75,6 +80,10 @@ def age_sex_cells(variables: pl.DataFrame) -> pl.DataFrame:
 
 
 def ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
+    return derived(variables, "ne_cells", lambda: _ne_cells(variables))
+
+
+def _ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
     """``nemcaid, ne_origds, sex, ne_age, variable`` from the ``ne_cell`` variables."""
     parsed = (
         variables.filter(pl.col("kind") == "ne_cell")
@@ -106,6 +115,10 @@ def ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
 
 
 def count_cells(variables: pl.DataFrame) -> pl.DataFrame:
+    return derived(variables, "count_cells", lambda: _count_cells(variables))
+
+
+def _count_cells(variables: pl.DataFrame) -> pl.DataFrame:
     """``hcc_count, variable`` from the ``count`` variables (``D10P`` = 10 or more)."""
     parsed = (
         variables.filter(pl.col("kind") == "count")
@@ -147,10 +160,10 @@ def _in_family(member_models: pl.DataFrame, model_spec: ModelSpec, family: str) 
 
 
 def _normalized_groups(groups: pl.DataFrame) -> pl.DataFrame:
-    return groups.select(
+    return derived(groups, "normalized_groups", lambda: groups.select(
         pl.col("group").cast(pl.Utf8).str.strip_chars(),
         pl.col("hcc").cast(pl.Utf8).str.strip_chars().str.replace(r"^HCC", "").cast(pl.Int32),
-    ).unique()
+    ).unique())
 
 
 def interaction_tokens(
@@ -186,6 +199,24 @@ def _fire(tokens: pl.DataFrame, interactions: pl.DataFrame) -> pl.DataFrame:
         .select("input_index", "model", "variable")
         .unique()
     )
+
+
+def _interaction_table(table: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """``variable, term_1, term_2`` (trimmed) and how many rows nest another interaction."""
+
+    def build() -> tuple[pl.DataFrame, int]:
+        interactions = table.select(
+            pl.col("interaction").cast(pl.Utf8).str.strip_chars().alias("variable"),
+            pl.col("term_1").cast(pl.Utf8).str.strip_chars(),
+            pl.col("term_2").cast(pl.Utf8).str.strip_chars(),
+        )
+        nested = interactions.filter(
+            pl.col("term_1").is_in(interactions["variable"].implode())
+            | pl.col("term_2").is_in(interactions["variable"].implode())
+        ).height
+        return interactions, nested
+
+    return derived(table, "interaction_table", build)
 
 
 def build_variables(
@@ -263,20 +294,12 @@ def build_variables(
         model_tables.groups,
         model_spec,
     )
-    interactions = model_tables.interactions.select(
-        pl.col("interaction").cast(pl.Utf8).str.strip_chars().alias("variable"),
-        pl.col("term_1").cast(pl.Utf8).str.strip_chars(),
-        pl.col("term_2").cast(pl.Utf8).str.strip_chars(),
-    )
+    interactions, nested = _interaction_table(model_tables.interactions)
     fired = _fire(tokens, interactions)
     # An interaction can be a term of another (ESRD V24 V24_Interactions.csv:
     # NONAGED_gSubUseDs_gPsych = NonAged x gSubUseDs_gPsych_V24): fired names become
     # tokens for another pass until nothing new fires (passes, not members).
     # Only needed when the table nests interactions (never in CMS-HCC V24/V28).
-    nested = interactions.filter(
-        pl.col("term_1").is_in(interactions["variable"].implode())
-        | pl.col("term_2").is_in(interactions["variable"].implode())
-    ).height
     for _ in range(interactions.height if nested else 0):
         more = _fire(pl.concat([tokens, fired.rename({"variable": "token"})]), interactions)
         if more.height == fired.height:
