@@ -22,6 +22,7 @@ import polars as pl
 
 from engine import score_raw
 from engine.blend import MEMBER_ERROR_SCHEMA, BlendParameters, blend
+from engine.memo import derived
 from engine.raw import DX_REASONS as RAW_DX_REASONS
 from engine.rows import build_rows
 from ratype import normalize
@@ -71,7 +72,13 @@ def blend_parameters(tables: Any, payment_year: int) -> BlendParameters:
     """The year's blend parameters from the reference tables (`YearTables`)."""
     from reference.parameters import blend_parameters_of
 
-    return blend_parameters_of(tables, payment_year)
+    return derived(
+        tables, f"blend_parameters_{payment_year}", lambda: blend_parameters_of(tables, payment_year)
+    )
+
+
+#: Members per internal chunk of a large batch (bounded peak memory, see `score_batch`).
+CHUNK_MEMBERS = 100_000
 
 
 def score_batch(
@@ -81,13 +88,86 @@ def score_batch(
     store: Any,
     detail: bool = False,
 ) -> BatchResult:
-    """Score one batch. Raises `reference.UnsupportedPaymentYear` for an unknown year."""
+    """Score one batch. Raises `reference.UnsupportedPaymentYear` for an unknown year.
+
+    A batch of more than `CHUNK_MEMBERS` membership rows is scored in chunks of
+    about that many members (diagnoses follow their member), and the chunk
+    results are concatenated in input order: the answer is the same as one
+    pass, and peak memory is bounded by the chunk, not the batch. Every row of
+    one MemberID goes to the chunk of its first row, so repeated memberships
+    still collapse; diagnoses of unknown members go to the first chunk.
+    """
     tables = store.year(payment_year)
     params = blend_parameters(tables, payment_year)
 
     memberships = with_string_columns(memberships, MEMBERSHIP_FIELDS)
     diagnoses = with_string_columns(diagnoses, DIAGNOSIS_FIELDS)
+    if memberships.height <= CHUNK_MEMBERS:
+        return _score_chunk(memberships, diagnoses, payment_year, tables, params, detail)
 
+    chunk_of = pl.col("input_index").min().over("MemberID") // CHUNK_MEMBERS
+    memberships = memberships.with_columns(chunk_of.cast(pl.UInt32).alias("_chunk"))
+    member_chunk = memberships.select("MemberID", "_chunk").unique("MemberID")
+    diagnoses = diagnoses.join(member_chunk, on="MemberID", how="left").with_columns(
+        pl.col("_chunk").fill_null(0)
+    )
+    member_parts = memberships.partition_by("_chunk", as_dict=True, include_key=False)
+    dx_parts = diagnoses.partition_by("_chunk", as_dict=True, include_key=False)
+    del member_chunk
+    empty_dx = diagnoses.clear().drop("_chunk")
+    del diagnoses
+    results = []
+    for key in sorted(member_parts):
+        results.append(
+            _score_chunk(
+                member_parts.pop(key),
+                dx_parts.pop(key, empty_dx),
+                payment_year,
+                tables,
+                params,
+                detail,
+            )
+        )
+    return _concat_results(results, memberships.height, tables, payment_year)
+
+
+def _concat_results(
+    results: list[BatchResult], member_count: int, tables: Any, payment_year: int
+) -> BatchResult:
+    """One `BatchResult` from chunk results (chunks in input order, each sorted)."""
+
+    def by_index(frames: list[pl.DataFrame]) -> pl.DataFrame:
+        return pl.concat(frames).sort("input_index", maintain_order=True)
+
+    trail: dict[str, pl.DataFrame] = {}
+    for name in results[0].trail:
+        frames = [r.trail[name] for r in results]
+        trail[name] = (
+            pl.concat(frames).sort("dx_index")
+            if name == "dropped_dx"
+            else by_index(frames)
+        )
+    dx_counts = pl.concat([r.dx_counts for r in results])
+    return BatchResult(
+        rows=by_index([r.rows for r in results]),
+        errors=by_index([r.errors for r in results]),
+        dx_summary=summarize_dx_counts(dx_counts),
+        dx_counts=dx_counts,
+        trail=trail,
+        reference=reference_info(tables, payment_year),
+        member_count=member_count,
+    )
+
+
+def _score_chunk(
+    memberships: pl.DataFrame,
+    diagnoses: pl.DataFrame,
+    payment_year: int,
+    tables: Any,
+    params: BlendParameters,
+    detail: bool,
+) -> BatchResult:
+    """`score_batch` on frames already shaped by `with_string_columns`."""
     members, ratype_errors = normalize(memberships, payment_year)
     raw = score_raw(members, diagnoses, tables, detail=detail)
     blended = blend(raw.rows, members, params)
