@@ -34,24 +34,50 @@ def sum_buckets(member_models: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFra
     """One row per member and model: ``ROW_COLUMNS``; members without variables get zeros.
 
     ``scored`` comes from ``engine.coefficients.attach_coefficients`` (``bucket_rank``,
-    ``display_name``, ``display_order`` already resolved per variable).
+    ``display_name``, ``display_order`` already resolved per variable). One pass:
+    rows sorted by an integer (member, model) key and ``display_order``, then one
+    ordered group-by that sums the buckets and joins the listed names.
     """
-    sums = scored.group_by("input_index", "model").agg(
-        *[
-            pl.col("coefficient_milli").filter(pl.col("bucket_rank") == rank).sum().alias(bucket)
-            for rank, bucket in enumerate(BUCKETS)
-        ]
+    models = scored.get_column("model").unique().sort().to_list()
+    model_code = {model: code for code, model in enumerate(models)}
+    width = len(models) + 1  # code len(models): a model without scored variables
+
+    key = (
+        pl.col("input_index").cast(pl.UInt64) * width
+        + pl.col("model").replace_strict(model_code, default=len(models), return_dtype=pl.UInt64)
+    ).alias("_key")
+
+    listed = pl.col("kind").is_in(CELL_KINDS) | (pl.col("coefficient_milli") != 0)
+    sums = (
+        scored.lazy()
+        .select(
+            key,
+            "coefficient_milli",
+            "bucket_rank",
+            "display_order",
+            pl.when(listed).then(pl.col("display_name")).alias("display_name"),
+        )
+        .sort("_key", "display_order")
+        .group_by("_key", maintain_order=True)
+        .agg(
+            *[
+                pl.col("coefficient_milli").filter(pl.col("bucket_rank") == rank).sum().alias(bucket)
+                for rank, bucket in enumerate(BUCKETS)
+            ],
+            pl.col("display_name").drop_nulls().str.join(", ").alias("ra_variable"),
+        )
     )
     return (
-        member_models.select(pl.col("input_index").cast(pl.UInt32), "MemberID", "model")
-        .join(sums, on=["input_index", "model"], how="left")
-        .join(ra_variables(scored), on=["input_index", "model"], how="left")
+        member_models.lazy()
+        .select(pl.col("input_index").cast(pl.UInt32), "MemberID", "model", key)
+        .join(sums, on="_key", how="left")
         .with_columns(
             *[pl.col(b).fill_null(0).cast(pl.Int64) for b in BUCKETS],
             pl.col("ra_variable").fill_null(""),
         )
         .with_columns(pl.sum_horizontal(*BUCKETS).cast(pl.Int64).alias("total"))
         .select(ROW_COLUMNS)
+        .collect()
     )
 
 
