@@ -113,17 +113,14 @@ def scaled_to_float(value: pl.Expr, decimals: int) -> pl.Expr:
     """Float64 of an integer in 10**-decimals units, exactly as its decimal text.
 
     Polars divides by a literal as a multiplication by the reciprocal (348 / 1000
-    gives 0.34800000000000003), so the value goes through its decimal string
-    ("0.348"), whose parse is correctly rounded and prints back as 0.348.
+    gives 0.34800000000000003). A true IEEE division of two exactly representable
+    numbers is correctly rounded, i.e. it is the double nearest the decimal value,
+    the same double the decimal text ("0.348") parses to. So the divisor is a
+    column (elementwise division), not a literal. Exact for |value| < 2**53.
     """
     unit = 10**decimals
-    magnitude = value.abs()
-    return (
-        pl.when(value < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-        + (magnitude // unit).cast(pl.String)
-        + pl.lit(".")
-        + (magnitude % unit).cast(pl.String).str.zfill(decimals)
-    ).cast(pl.Float64)
+    as_float = value.cast(pl.Float64)
+    return as_float / (as_float * 0.0 + float(unit))
 
 
 def weight_percent(weight_e6: pl.Expr) -> pl.Expr:
@@ -204,27 +201,45 @@ def build_rows(
         Active_Score=pl.lit(0, pl.Int8),
     )
 
-    active_texts = (
-        raw.with_columns(
-            model_part=weight_percent(pl.col("weight_e6"))
-            + pl.lit(" of ")
-            + pl.col("model_text")
-            + pl.lit(" ")
-            + pl.col("clinical_version"),
-            ra_part=pl.col("clinical_version")
-            + pl.lit(" ( ")
-            + pl.col("ra_variable")
-            + pl.lit(" )"),
-        )
-        .group_by("input_index")
-        .agg(
-            Model=pl.col("model_part").sort_by("model_order").str.join(" / "),
-            Clinical_Version=pl.col("clinical_version").sort_by("model_order").str.join(" / "),
-            RA_Variable=pl.col("ra_part")
-            .sort_by("ra_variable_order", "model_order")
-            .str.join(" and "),
-        )
+    # One column per model (at most one raw row per member and model), joined side
+    # by side and concatenated in order: far cheaper than a per-member sort + join.
+    parts = raw.lazy().select(
+        "input_index",
+        "model",
+        model_part=weight_percent(pl.col("weight_e6"))
+        + pl.lit(" of ")
+        + pl.col("model_text")
+        + pl.lit(" ")
+        + pl.col("clinical_version"),
+        version_part=pl.col("clinical_version"),
+        ra_part=pl.col("clinical_version") + pl.lit(" ( ") + pl.col("ra_variable") + pl.lit(" )"),
     )
+    models = texts.get_column("model").to_list()
+    side_by_side = raw.lazy().select("input_index").unique()
+    for i, model in enumerate(models):
+        side_by_side = side_by_side.join(
+            parts.filter(pl.col("model") == model).select(
+                "input_index",
+                pl.col("model_part").alias(f"_model_{i}"),
+                pl.col("version_part").alias(f"_version_{i}"),
+                pl.col("ra_part").alias(f"_ra_{i}"),
+            ),
+            on="input_index",
+            how="left",
+        )
+    ra_order = sorted(range(len(models)), key=lambda i: (MODEL_TEXTS[models[i]].ra_variable_order, i))
+    active_texts = side_by_side.select(
+        "input_index",
+        Model=pl.concat_str(
+            [f"_model_{i}" for i in range(len(models))], separator=" / ", ignore_nulls=True
+        ),
+        Clinical_Version=pl.concat_str(
+            [f"_version_{i}" for i in range(len(models))], separator=" / ", ignore_nulls=True
+        ),
+        RA_Variable=pl.concat_str(
+            [f"_ra_{i}" for i in ra_order], separator=" and ", ignore_nulls=True
+        ),
+    ).collect()
     active_part = active.join(active_texts, on="input_index", how="left").select(
         "input_index",
         row_order=pl.lit(ACTIVE_ROW_ORDER, pl.Int64),
