@@ -420,7 +420,13 @@ def main() -> None:
     sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
     plan = [(s, requests_for(s, args.scale)) for s in sizes]
     warm = bodies(1, 3, "W") + bodies(100, 2, "W")
-    print(f"# api latency, PY{PAYMENT_YEAR}, ~8 dx/member, plan {plan}", flush=True)
+    from benchmarks.throughput import code_version
+
+    print(
+        f"# api latency, PY{PAYMENT_YEAR}, ~8 dx/member, plan {plan}, code {code_version()}, "
+        f"load avg {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     all_results: dict = {}
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         t = time.perf_counter()
@@ -433,6 +439,7 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - report, don't crash the other mode
             all_results[mode] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"{mode}: done in {time.perf_counter() - t:.1f} s", flush=True)
+    print(f"load avg at end {os.getloadavg()[0]:.1f}")
     print()
     print(report(all_results, sizes))
     if args.json:

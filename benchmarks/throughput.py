@@ -70,6 +70,28 @@ def reset_peak_rss() -> bool:
 # --------------------------------------------------------------------------- machine
 
 
+def code_version() -> str:
+    """HEAD and whether the scored packages differ from it (runs use the working tree)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "engine", "ratype", "reference", "app"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head}{' + uncommitted changes in engine/ratype/reference/app' if dirty else ''}"
+
+
 def machine_info() -> dict:
     import platform
 
@@ -91,6 +113,7 @@ def machine_info() -> dict:
     except OSError:
         pass
     return {
+        "code": code_version(),
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "ram_gb": round(mem_gb, 1),
@@ -235,7 +258,7 @@ def _row(who: str, r: dict) -> str:
 def report(machine: dict, ours: dict[int, dict], peer: dict | None, peer_size: int) -> str:
     lines = [
         "machine: {nproc} cores ({cpu}), {ram_gb} GB RAM, Python {python}, "
-        "polars {polars} ({polars_threads} threads)".format(**machine),
+        "polars {polars} ({polars_threads} threads); code {code}".format(**machine),
         "",
         (
             "| who | members | dx lines | wall s | members/s | CPU s | members/CPU-s "
