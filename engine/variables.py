@@ -167,14 +167,29 @@ def _normalized_groups(groups: pl.DataFrame) -> pl.DataFrame:
 
 
 def interaction_tokens(
-    members: pl.DataFrame, hccs: pl.DataFrame, groups: pl.DataFrame, model_spec: ModelSpec
+    members: pl.DataFrame,
+    hccs: pl.DataFrame,
+    groups: pl.DataFrame,
+    model_spec: ModelSpec,
+    terms: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Terms present per member and model: ``HCC<n>``, group names, member flags."""
-    hcc_tokens = hccs.select(
+    """Terms present per member and model: ``HCC<n>``, group names, member flags.
+
+    ``terms`` (``_interaction_terms``): when given, only HCCs and groups that some
+    interaction names are turned into tokens (the others can never fire).
+    """
+    if terms is not None:
+        hccs_as_terms = hccs.filter(pl.col("hcc").is_in(terms.get_column("hcc").implode()))
+        group_table = _normalized_groups(groups).filter(
+            pl.col("group").is_in(terms.get_column("term").implode())
+        )
+    else:
+        hccs_as_terms, group_table = hccs, _normalized_groups(groups)
+    hcc_tokens = hccs_as_terms.select(
         "input_index", "model", (pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8)).alias("token")
     )
     group_tokens = (
-        hccs.join(_normalized_groups(groups), on="hcc", how="inner")
+        hccs.join(group_table, on="hcc", how="inner")
         .select("input_index", "model", pl.col("group").alias("token"))
         .unique()
     )
@@ -199,6 +214,33 @@ def _fire(tokens: pl.DataFrame, interactions: pl.DataFrame) -> pl.DataFrame:
         .select("input_index", "model", "variable")
         .unique()
     )
+
+
+def _interaction_terms(table: pl.DataFrame) -> pl.DataFrame:
+    """``term, hcc``: every term of the interaction table (``hcc`` set for ``HCC<n>``)."""
+
+    def build() -> pl.DataFrame:
+        interactions, _ = _interaction_table(table)
+        terms = pl.concat(
+            [interactions.get_column("term_1"), interactions.get_column("term_2")]
+        ).unique()
+        return pl.DataFrame({"term": terms}).with_columns(
+            pl.col("term").str.extract(r"^HCC(\d+)$", 1).cast(pl.Int32).alias("hcc")
+        )
+
+    return derived(table, "interaction_terms", build)
+
+
+def _member_keys(*frames: pl.DataFrame) -> list[str]:
+    """Join keys between per-member frames: ``input_index`` alone when every frame
+    holds rows of one and the same model (the engine's per-model call), else with
+    ``model``."""
+    models: set[str] = set()
+    for frame in frames:
+        models.update(frame.get_column("model").unique().to_list())
+        if len(models) > 1:
+            return ["input_index", "model"]
+    return ["input_index"]
 
 
 def _interaction_table(table: pl.DataFrame) -> tuple[pl.DataFrame, int]:
@@ -274,10 +316,12 @@ def build_variables(
                 )
             )
 
+    keys = _member_keys(members, hccs)
     hcc_members = _in_family(members, model_spec, families.HCC).select(
         "input_index", "model", "segment"
     )
-    member_hccs = hccs.join(hcc_members, on=["input_index", "model"], how="inner")
+    member_hccs = hccs.join(hcc_members.drop("model") if keys == ["input_index"] else hcc_members,
+                            on=keys, how="inner")
     parts.append(
         _tag(
             member_hccs.with_columns(
@@ -290,9 +334,10 @@ def build_variables(
     interaction_members = _in_family(members, model_spec, families.INTERACTION)
     tokens = interaction_tokens(
         interaction_members,
-        hccs.join(interaction_members.select("input_index", "model"), on=["input_index", "model"]),
+        hccs.join(interaction_members.select(keys), on=keys),
         model_tables.groups,
         model_spec,
+        _interaction_terms(model_tables.interactions),
     )
     interactions, nested = _interaction_table(model_tables.interactions)
     fired = _fire(tokens, interactions)
@@ -305,18 +350,16 @@ def build_variables(
         if more.height == fired.height:
             break
         fired = more
-    fired = fired.join(
-        interaction_members.select("input_index", "model", "segment"), on=["input_index", "model"]
-    )
+    fired = fired.join(interaction_members.select(*keys, "segment"), on=keys)
     parts.append(_tag(fired, families.INTERACTION))
 
     count_members = _in_family(members, model_spec, families.COUNT).select(
         "input_index", "model", "segment"
     )
     counted = (
-        hccs.join(count_members, on=["input_index", "model"], how="inner")
-        .group_by("input_index", "model", "segment")
+        hccs.group_by(keys)
         .agg(pl.len().cast(pl.Int32).clip(upper_bound=MAX_HCC_COUNT).alias("hcc_count"))
+        .join(count_members, on=keys, how="inner")
         .join(count_cells(variables_table), on="hcc_count", how="inner")
     )
     parts.append(_tag(counted, families.COUNT))
