@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import polars as pl
 
+from engine.keys import member_keys
 from engine.spec import CcPatch
 
 DROPPED_COLUMNS = ["input_index", "model", "hcc", "dropped_by", "rule"]
@@ -64,19 +65,20 @@ def apply_cc_patches(
     if not patches:
         return ccs, empty
     rules, companions = _rules_and_companions(patches)
+    keys = member_keys(ccs)
     patched = ccs.join(rules.select("cc", "rule"), on="cc", how="inner")
     with_companion = (
         patched.join(companions, on=["cc", "rule"], how="inner")
         .join(
-            ccs.select("input_index", "model", pl.col("cc").alias("companion")),
-            on=["input_index", "model", "companion"],
+            ccs.select(*keys, pl.col("cc").alias("companion")),
+            on=[*keys, "companion"],
             how="semi",
         )
         .select("input_index", "model", "cc", "rule")
         .unique()
     )
     to_drop = patched.join(with_companion, on=["input_index", "model", "cc", "rule"], how="anti")
-    kept = ccs.join(to_drop, on=["input_index", "model", "cc"], how="anti")
+    kept = ccs.join(to_drop.select(*keys, "cc"), on=[*keys, "cc"], how="anti")
     dropped = to_drop.select(
         pl.col("input_index").cast(pl.UInt32),
         "model",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import polars as pl
 
 from engine.heart_patch import DROPPED_COLUMNS
+from engine.keys import member_keys
 from engine.memo import derived
 
 
@@ -40,11 +41,12 @@ def apply_hierarchies(
     ``hccs``: ``input_index, model, hcc``; ``dropped``: ``DROPPED_COLUMNS`` with
     ``rule`` = ``"hierarchy"``.
     """
+    keys = member_keys(ccs)
     drops = (
         ccs.join(_pairs(hierarchies), on="cc", how="inner")
         .join(
-            ccs.select("input_index", "model", pl.col("cc").alias("dropped_by")),
-            on=["input_index", "model", "dropped_by"],
+            ccs.select(*keys, pl.col("cc").alias("dropped_by")),
+            on=[*keys, "dropped_by"],
             how="semi",
         )
         .select(
@@ -56,8 +58,8 @@ def apply_hierarchies(
         )
     )
     hccs = ccs.join(
-        drops.select("input_index", "model", pl.col("hcc").alias("cc")),
-        on=["input_index", "model", "cc"],
+        drops.select(*keys, pl.col("hcc").alias("cc")),
+        on=[*keys, "cc"],
         how="anti",
     ).select("input_index", "model", pl.col("cc").alias("hcc"))
     return hccs, drops.select(DROPPED_COLUMNS)

@@ -117,9 +117,10 @@ def map_codes(
         conditions_hold.fill_null(False).alias("conditions_hold"),
     )
     kept = candidates.filter(pl.col("is_payment") & pl.col("conditions_hold"))
+    # (input_index, code) follow from dx_index: one row per (diagnosis, CC)
     ccs = kept.select(
         "input_index", pl.lit(model).alias("model"), "cc", "code", "dx_index"
-    ).unique()
+    ).unique(subset=["dx_index", "cc"])
 
     per_dx = candidates.group_by("dx_index").agg(
         (pl.col("is_payment") & pl.col("conditions_hold")).any().alias("any_kept"),

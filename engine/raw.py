@@ -251,7 +251,7 @@ def score_raw(
         )
         cc_parts.append(ccs)
         status_parts.append(status)
-        distinct_ccs = ccs.select("input_index", "model", "cc").unique()
+        distinct_ccs = ccs.select("input_index", "model", "cc").unique(subset=["input_index", "cc"])
         patched, patch_dropped = heart_patch.apply_cc_patches(distinct_ccs, spec.cc_patches)
         hccs, hierarchy_dropped = hierarchies.apply_hierarchies(patched, model_tables.hierarchies)
         patch_drop_parts.append(patch_dropped)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import polars as pl
 
 from engine import spec as families
+from engine.keys import member_keys
 from engine.memo import derived
 from engine.spec import ModelSpec
 
@@ -231,18 +232,6 @@ def _interaction_terms(table: pl.DataFrame) -> pl.DataFrame:
     return derived(table, "interaction_terms", build)
 
 
-def _member_keys(*frames: pl.DataFrame) -> list[str]:
-    """Join keys between per-member frames: ``input_index`` alone when every frame
-    holds rows of one and the same model (the engine's per-model call), else with
-    ``model``."""
-    models: set[str] = set()
-    for frame in frames:
-        models.update(frame.get_column("model").unique().to_list())
-        if len(models) > 1:
-            return ["input_index", "model"]
-    return ["input_index"]
-
-
 def _interaction_table(table: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """``variable, term_1, term_2`` (trimmed) and how many rows nest another interaction."""
 
@@ -316,7 +305,7 @@ def build_variables(
                 )
             )
 
-    keys = _member_keys(members, hccs)
+    keys = member_keys(members, hccs)
     hcc_members = _in_family(members, model_spec, families.HCC).select(
         "input_index", "model", "segment"
     )
