@@ -91,6 +91,7 @@ def map_codes(
     payment: pl.DataFrame,
     model: str,
     mce_edits: bool = True,
+    per_diagnosis: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Map counted diagnoses to payment CCs for one model.
 
@@ -98,50 +99,66 @@ def map_codes(
     ``ccs`` = ``input_index, model, cc, code, dx_index`` (one row per kept
     code->CC pair); ``status`` = ``dx_index, model, status_rank`` (one row per
     diagnosis; ``status_rank`` indexes ``STATUS_PRECEDENCE``).
+
+    ``per_diagnosis=False`` (what ``score_raw`` uses): ``status`` is instead one
+    row per candidate (diagnosis, mapping row), ``dx_index, status_rank``; a
+    diagnosis without candidates has no row (``unknown_code``). The minimum over
+    these rows, across models, is ``combine_status``'s answer, so the year's
+    models need one group-by in total instead of one per model plus one.
     """
     rules = _rules(mapping)
-    candidates = dx.join(rules, on="code", how="inner").join(
-        payment.with_columns(pl.lit(True).alias("is_payment")), on="cc", how="left"
+    candidates = (
+        dx.lazy()
+        .join(rules.lazy(), on="code", how="inner")
+        .join(payment.lazy().with_columns(pl.lit(True).alias("is_payment")), on="cc", how="left")
     )
     conditions_hold = _within(
         pl.col("age"), pl.col("edit_age_min"), pl.col("edit_age_max")
     ) & (pl.col("edit_sex").is_null() | (pl.col("edit_sex") == pl.col("sex")))
     if mce_edits and mce_age is not None:
-        mce = _mce(mce_age)
-        candidates = candidates.join(mce, on="code", how="left")
+        candidates = candidates.join(_mce(mce_age).lazy(), on="code", how="left")
         conditions_hold = conditions_hold & _within(
             pl.col("age"), pl.col("mce_age_min"), pl.col("mce_age_max")
         )
-    candidates = candidates.with_columns(
-        pl.col("is_payment").fill_null(False),
-        conditions_hold.fill_null(False).alias("conditions_hold"),
+    is_payment = pl.col("is_payment").fill_null(False)
+    kept = is_payment & conditions_hold.fill_null(False)
+    candidates = candidates.select(
+        "input_index",
+        "cc",
+        "code",
+        "dx_index",
+        kept.alias("kept"),
+        # per candidate row: used / edit_excluded / no_hcc; a diagnosis takes the minimum
+        pl.when(kept)
+        .then(pl.lit(USED, dtype=pl.Int8))
+        .when(is_payment)
+        .then(pl.lit(STATUS_PRECEDENCE.index("edit_excluded"), dtype=pl.Int8))
+        .otherwise(pl.lit(STATUS_PRECEDENCE.index("no_hcc"), dtype=pl.Int8))
+        .alias("status_rank"),
     )
-    kept = candidates.filter(pl.col("is_payment") & pl.col("conditions_hold"))
     # (input_index, code) follow from dx_index: one row per (diagnosis, CC)
-    ccs = kept.select(
-        "input_index", pl.lit(model).alias("model"), "cc", "code", "dx_index"
-    ).unique(subset=["dx_index", "cc"])
-
-    per_dx = candidates.group_by("dx_index").agg(
-        (pl.col("is_payment") & pl.col("conditions_hold")).any().alias("any_kept"),
-        pl.col("is_payment").any().alias("any_payment"),
+    ccs_query = (
+        candidates.filter(pl.col("kept"))
+        .select("input_index", pl.lit(model).alias("model"), "cc", "code", "dx_index")
+        .unique(subset=["dx_index", "cc"])
     )
-    status = (
-        dx.select("dx_index")
-        .join(per_dx, on="dx_index", how="left")
-        .select(
-            "dx_index",
-            pl.lit(model).alias("model"),
-            pl.when(pl.col("any_kept"))
-            .then(pl.lit(USED, dtype=pl.Int8))
-            .when(pl.col("any_payment"))
-            .then(pl.lit(STATUS_PRECEDENCE.index("edit_excluded"), dtype=pl.Int8))
-            .when(pl.col("any_payment").is_not_null())
-            .then(pl.lit(STATUS_PRECEDENCE.index("no_hcc"), dtype=pl.Int8))
-            .otherwise(pl.lit(UNKNOWN, dtype=pl.Int8))
-            .alias("status_rank"),
+    ranks = candidates.select("dx_index", "status_rank")
+    if per_diagnosis:
+        ranks = (
+            dx.lazy()
+            .select("dx_index")
+            .join(
+                ranks.group_by("dx_index").agg(pl.col("status_rank").min()),
+                on="dx_index",
+                how="left",
+            )
+            .select(
+                "dx_index",
+                pl.lit(model).alias("model"),
+                pl.col("status_rank").fill_null(pl.lit(UNKNOWN, dtype=pl.Int8)),
+            )
         )
-    )
+    ccs, status = pl.collect_all([ccs_query, ranks])
     return ccs, status
 
 

@@ -248,6 +248,7 @@ def score_raw(
             mapping.payment_ccs(model_tables.variables),
             spec.label,
             mce_edits=mce_edits,
+            per_diagnosis=False,
         )
         cc_parts.append(ccs)
         status_parts.append(status)
