@@ -449,7 +449,8 @@ def main() -> None:
                 {
                     "results": all_results,
                     "plan": plan,
-                    "pid": os.getpid(),
+                    "code": code_version(),
+                    "loadavg_1m": os.getloadavg()[0],
                     "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 },
                 indent=2,
