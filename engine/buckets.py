@@ -64,8 +64,10 @@ def sum_buckets(member_models: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFra
                 pl.col("coefficient_milli").filter(pl.col("bucket_rank") == rank).sum().alias(bucket)
                 for rank, bucket in enumerate(BUCKETS)
             ],
-            pl.col("display_name").drop_nulls().str.join(", ").alias("ra_variable"),
+            # a list then list.join: far cheaper than the str.join aggregation
+            pl.col("display_name").drop_nulls().alias("ra_variable"),
         )
+        .with_columns(pl.col("ra_variable").list.join(", "))
     )
     return (
         member_models.lazy()
