@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import polars as pl
 
+#: Screening reasons, in precedence order (module docstring).
+_REASONS = ("duplicate", "unknown_member", "invalid_dates", "outside_collection_year")
+
 DROPPED_COLUMNS = ["dx_index", "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "reason"]
 
 
@@ -73,26 +76,39 @@ def screen(
     repeat_key = pl.struct(
         "MemberID", "code", pl.col("FromDOS").str.strip_chars(), pl.col("ThruDOS").str.strip_chars()
     )
-    dx = dx.sort("dx_index").with_columns(repeat_key.is_first_distinct().alias("first_of_repeat"))
-    first_of_repeat = pl.col("first_of_repeat")
-    screened = dx.join(member_ids, on="MemberID", how="left").with_columns(
-        pl.when(~first_of_repeat)
-        .then(pl.lit("duplicate"))
+    # reasons as small integers (index into _REASONS) while screening; names only on drops
+    reason = (
+        pl.when(~repeat_key.is_first_distinct())
+        .then(pl.lit(0, pl.Int8))
         .when(pl.col("input_index").is_null())
-        .then(pl.lit("unknown_member"))
+        .then(pl.lit(1, pl.Int8))
         .when(
             pl.col("from_date").is_null()
             | pl.col("thru_date").is_null()
             | (pl.col("thru_date") < pl.col("from_date"))
         )
-        .then(pl.lit("invalid_dates"))
+        .then(pl.lit(2, pl.Int8))
         .when(pl.col("thru_date").dt.year() != collection_year)
-        .then(pl.lit("outside_collection_year"))
-        .otherwise(pl.lit(None, dtype=pl.Utf8))
-        .alias("reason")
+        .then(pl.lit(3, pl.Int8))
+        .otherwise(pl.lit(None, dtype=pl.Int8))
     )
-    counted = screened.filter(pl.col("reason").is_null()).select(
+    screened = (
+        dx.lazy()
+        .sort("dx_index")
+        .join(member_ids.lazy(), on="MemberID", how="left", maintain_order="left")
+        .with_columns(reason.alias("_reason"))
+    )
+    counted = screened.filter(pl.col("_reason").is_null()).select(
         "dx_index", "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "code"
     )
-    dropped = screened.filter(pl.col("reason").is_not_null()).select(DROPPED_COLUMNS)
+    dropped = (
+        screened.filter(pl.col("_reason").is_not_null())
+        .with_columns(
+            pl.col("_reason")
+            .replace_strict(dict(enumerate(_REASONS)), return_dtype=pl.Utf8)
+            .alias("reason")
+        )
+        .select(DROPPED_COLUMNS)
+    )
+    counted, dropped = pl.collect_all([counted, dropped])
     return counted, dropped
