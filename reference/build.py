@@ -652,6 +652,15 @@ def cms_structure_tables(
     return hierarchies, groups, interactions
 
 
+def cms_structure_sources(wheel: Wheel, package_dir: str, prefix: str) -> dict[str, list]:
+    """Manifest sources of the three tables ``cms_structure_tables`` reads."""
+    return {
+        "hierarchies.csv": [wheel.source(f"{package_dir}/{prefix}_HCC_Hierarchies.csv")],
+        "groups.csv": [wheel.source(f"{package_dir}/{prefix}_Diagnosis_Categories.csv")],
+        "interactions.csv": [wheel.source(f"{package_dir}/{prefix}_Interactions.csv")],
+    }
+
+
 def model_v28(rc: Wheel, hp: Wheel) -> Model:
     ce = read_csv(rc, f"{CMS_V28}/V28_CE_Relative_Factors.csv")
     ne = read_csv(rc, f"{CMS_V28}/V28_NE_Relative_Factors.csv").rename({"New Enrollees": "Label"})
@@ -679,9 +688,7 @@ def model_v28(rc: Wheel, hp: Wheel) -> Model:
                 rc.source(f"{CMS_V28}/V28_CE_Relative_Factors.csv"),
                 rc.source(f"{CMS_V28}/V28_NE_Relative_Factors.csv"),
             ],
-            "hierarchies.csv": [rc.source(f"{CMS_V28}/V28_HCC_Hierarchies.csv")],
-            "groups.csv": [rc.source(f"{CMS_V28}/V28_Diagnosis_Categories.csv")],
-            "interactions.csv": [rc.source(f"{CMS_V28}/V28_Interactions.csv")],
+            **cms_structure_sources(rc, CMS_V28, "V28"),
             "labels.csv": [hp.source(f"{HP}/V28115L3.TXT")],
         },
         notes={
@@ -834,9 +841,7 @@ def model_esrd(rc: Wheel) -> Model:
         sources={
             "coefficients.csv": [rc.source(f"{CMS_ESRD}/{f}") for f in files]
             + [rc.source(RC_SCORING)],
-            "hierarchies.csv": [rc.source(f"{CMS_ESRD}/V24_HCC_Hierarchies.csv")],
-            "groups.csv": [rc.source(f"{CMS_ESRD}/V24_Diagnosis_Categories.csv")],
-            "interactions.csv": [rc.source(f"{CMS_ESRD}/V24_Interactions.csv")],
+            **cms_structure_sources(rc, CMS_ESRD, "V24"),
             "labels.csv": [rc.source(f"{CMS_ESRD}/V24_CE_Relative_Factors.csv")],
         },
         notes={
