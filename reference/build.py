@@ -43,7 +43,7 @@ from pathlib import Path
 
 import polars as pl
 
-from reference.store import MAPPING_SCHEMA, MCE_SCHEMA
+from reference.store import MAPPING_SCHEMA, MCE_SCHEMA, PARAMETER_SCHEMA
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -1025,18 +1025,7 @@ def parameters_frame() -> pl.DataFrame:
                 "cms",
             )
         )
-    frame = pl.DataFrame(
-        rows,
-        orient="row",
-        schema={
-            "payment_year": pl.Int16,
-            "parameter": pl.Utf8,
-            "model": pl.Utf8,
-            "value": pl.Utf8,
-            "source": pl.Utf8,
-            "status": pl.Utf8,
-        },
-    )
+    frame = pl.DataFrame(rows, orient="row", schema=PARAMETER_SCHEMA)
     # a missing value is written as an empty field, not as a quoted ""
     frame = frame.with_columns(pl.col("value").replace("", None))
     return frame.sort("payment_year", "parameter", "model")
