@@ -230,8 +230,11 @@ def blend(raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters
 
     model_order = {m: i for i, m in enumerate([*params.models, ESRD_MODEL])}
     keyed = (
-        raw_rows.join(
-            members.select("input_index", "normalization_group"), on="input_index", how="left"
+        raw_rows.lazy()
+        .join(
+            members.lazy().select("input_index", "normalization_group"),
+            on="input_index",
+            how="left",
         )
         .with_columns(
             normalization_key=pl.when(pl.col("model") == ESRD_MODEL)
@@ -239,8 +242,8 @@ def blend(raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters
             .otherwise(pl.col("model")),
             model_order=pl.col("model").replace_strict(model_order, default=len(model_order)),
         )
-        .join(params.normalization_factors(), on="normalization_key", how="left")
-        .join(params.model_weights(), on="model", how="left")
+        .join(params.normalization_factors().lazy(), on="normalization_key", how="left")
+        .join(params.model_weights().lazy(), on="model", how="left")
     )
 
     missing = keyed.filter(pl.col("factor_e6").is_null() | pl.col("weight_e6").is_null())
@@ -277,15 +280,16 @@ def blend(raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters
             ]
         )
         .group_by("input_index", maintain_order=True)
-        .agg(
+        .agg(*[pl.col(bucket).sum() for bucket in BUCKETS], models=pl.col("model"))
+        .with_columns(
             *[
-                round_half_away_from_zero(pl.col(bucket).sum(), PARAMETER_SCALE).alias(bucket)
+                round_half_away_from_zero(pl.col(bucket), PARAMETER_SCALE).alias(bucket)
                 for bucket in BUCKETS
             ],
-            models=pl.col("model"),
+            pl.col("input_index").cast(pl.UInt32),
         )
-        .with_columns(pl.col("input_index").cast(pl.UInt32))
     )
+    errors, active = pl.collect_all([errors, active])
     return BlendResult(active, errors)
 
 
