@@ -231,6 +231,7 @@ def score_raw(
 
     cc_parts, status_parts, patch_drop_parts = [], [], []
     hcc_parts, hierarchy_drop_parts, scored_parts = [], [], []
+    model_rank = {spec.label: rank for rank, spec in enumerate(model_specs)}
     present = set(scored_members.get_column("model").unique().to_list())
     model_specs = [spec for spec in model_specs if spec.label in present]
     for spec in model_specs:
@@ -268,8 +269,10 @@ def score_raw(
     )
     rows = (
         _apply_row_hooks(buckets.sum_buckets(scored_members, scored), scored_members, tables, model_specs)
-        .join(scored_members.select("input_index", "model", "model_rank"), on=["input_index", "model"])
-        .sort("input_index", "model_rank")
+        .sort(
+            "input_index",
+            pl.col("model").replace_strict(model_rank, default=None, return_dtype=pl.Int32),
+        )
         .select(buckets.ROW_COLUMNS)
     )
 
