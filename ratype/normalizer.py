@@ -109,7 +109,12 @@ def normalize(memberships: pl.DataFrame, payment_year: int) -> tuple[pl.DataFram
     rows, duplicate_errors = _collapse_duplicates(rows)
     parsed = _parse(rows, payment_year)
     members = _members(parsed.filter(pl.col("_valid")))
-    rejected = _member_errors(parsed.filter(~pl.col("_valid")), payment_year)
+    invalid = parsed.filter(~pl.col("_valid"))
+    rejected = (
+        _member_errors(invalid, payment_year)
+        if invalid.height
+        else pl.DataFrame(schema=ERRORS_SCHEMA)
+    )
     errors = pl.concat([duplicate_errors, rejected]).sort("input_index")
     return members, errors
 
