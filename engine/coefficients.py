@@ -109,8 +109,19 @@ def _described(model_tables: object) -> pl.DataFrame:
     return coefficients
 
 
-def attach_coefficients(variables: pl.DataFrame, model_tables: object) -> pl.DataFrame:
-    """Keep the variables the segment lists, with coefficient, bucket and display fields."""
-    return variables.join(
-        described_coefficients(model_tables), on=["coef_segment", "variable"], how="inner"
-    ).select(SCORED_COLUMNS)
+def attach_coefficients(
+    variables: pl.DataFrame | pl.LazyFrame,
+    model_tables: object,
+    columns: list[str] | None = None,
+) -> pl.DataFrame | pl.LazyFrame:
+    """Keep the variables the segment lists, with coefficient, bucket and display fields.
+
+    ``columns``: the output columns (default ``SCORED_COLUMNS``). A LazyFrame in
+    gives a LazyFrame out.
+    """
+    described = described_coefficients(model_tables)
+    if isinstance(variables, pl.LazyFrame):
+        described = described.lazy()
+    return variables.join(described, on=["coef_segment", "variable"], how="inner").select(
+        columns or SCORED_COLUMNS
+    )

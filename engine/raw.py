@@ -64,6 +64,17 @@ MEMBER_COLUMNS = (
     "nemcaid",
 )
 
+#: What the rows need of the scored variables when no trail is asked for.
+LEAN_SCORED_COLUMNS = [
+    "input_index",
+    "model",
+    "coefficient_milli",
+    "bucket_rank",
+    "kind",
+    "display_name",
+    "display_order",
+]
+
 TRAIL_SCHEMAS = {
     "hccs": {
         "input_index": pl.UInt32,
@@ -259,11 +270,18 @@ def score_raw(
         patch_drop_parts.append(patch_dropped)
         hierarchy_drop_parts.append(hierarchy_dropped)
         hcc_parts.append(hccs)
-        model_variables = variables.build_variables(these_members, hccs, model_tables, spec)
-        scored_parts.append(coefficients.attach_coefficients(model_variables, model_tables))
+        model_variables = variables.build_variables(
+            these_members, hccs, model_tables, spec, lazy=True
+        )
+        scored_parts.append(
+            coefficients.attach_coefficients(
+                model_variables, model_tables, None if detail else LEAN_SCORED_COLUMNS
+            )
+        )
 
+    # every model's variables and coefficients in one query (models run in parallel)
     scored = (
-        pl.concat(scored_parts, how="vertical_relaxed")
+        pl.concat(scored_parts, how="vertical_relaxed").collect()
         if scored_parts
         else pl.DataFrame(schema=coefficients.SCORED_SCHEMA)
     )

@@ -259,8 +259,10 @@ def build_variables(
     hccs: pl.DataFrame,
     model_tables: object,
     model_spec: ModelSpec,
-) -> pl.DataFrame:
-    """All variables of one model for its members.
+    *,
+    lazy: bool = False,
+) -> pl.DataFrame | pl.LazyFrame:
+    """All variables of one model for its members (a LazyFrame when ``lazy``).
 
     ``member_models``: ``input_index, model, segment, age, sex, orec, disabl,
     origds, ne_origds, ltimcaid, nemcaid`` (members scored by this model).
@@ -374,4 +376,5 @@ def build_variables(
 
     # Each family yields distinct (member, model, variable) rows by construction (one
     # cell, distinct HCCs, unique interactions, one count), so no global de-duplication.
-    return pl.concat(parts, how="vertical_relaxed").collect()
+    variables = pl.concat(parts, how="vertical_relaxed")
+    return variables if lazy else variables.collect()
