@@ -272,8 +272,9 @@ def build_rows(
     detail = [f for f in DETAIL_FIELDS if f in rows.columns]
     return (
         rows.with_columns(pl.col("input_index").cast(pl.UInt32))
-        .join(member_columns, on="input_index", how="left")
         .sort("input_index", "row_order")
+        # sorted first, then the wide member columns joined in that order
+        .join(member_columns, on="input_index", how="left", maintain_order="left")
         .select(
             "input_index",
             pl.lit(params.payment_year, pl.Int64).alias("Payment_Year"),
