@@ -137,13 +137,18 @@ def _concat_results(
     """One `BatchResult` from chunk results (chunks in input order, each sorted)."""
 
     def by_index(frames: list[pl.DataFrame]) -> pl.DataFrame:
-        return pl.concat(frames).sort("input_index", maintain_order=True)
+        # chunks hold consecutive input_index ranges, so the concatenation is
+        # usually already in order; a stable sort only when it is not
+        frame = pl.concat(frames)
+        if frame.get_column("input_index").is_sorted():
+            return frame
+        return frame.sort("input_index", maintain_order=True)
 
     trail: dict[str, pl.DataFrame] = {}
     for name in results[0].trail:
         frames = [r.trail[name] for r in results]
         trail[name] = (
-            pl.concat(frames).sort("dx_index")
+            pl.concat(frames).sort("dx_index", maintain_order=True)
             if name == "dropped_dx"
             else by_index(frames)
         )
