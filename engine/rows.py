@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from engine.blend import ESRD_MODEL, BlendParameters
+from engine.memo import derived
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,10 @@ def weight_percent(weight_e6: pl.Expr) -> pl.Expr:
 
 
 def _model_texts(params: BlendParameters) -> pl.DataFrame:
+    return derived(params, "model_texts", lambda: _build_model_texts(params))
+
+
+def _build_model_texts(params: BlendParameters) -> pl.DataFrame:
     models = [*params.models, ESRD_MODEL]
     weights = params.model_weights()
     texts = pl.DataFrame(

@@ -36,6 +36,8 @@ or, once per rejected MemberID, in ``errors``.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import polars as pl
 
 from ratype.tables import BAND_TABLE_MAX_AGE, age_band_array, routing_table
@@ -270,7 +272,8 @@ def _quoted(column: str) -> pl.Expr:
     return _format("'{}'", pl.col(column).fill_null(""))
 
 
-def _field_checks(payment_year: int) -> list[tuple[str, pl.Expr, pl.Expr]]:
+@lru_cache(maxsize=32)
+def _field_checks(payment_year: int) -> tuple[tuple[str, pl.Expr, pl.Expr], ...]:
     """(field, value is acceptable, message when not), in the order fields are reported."""
     as_of = f"February 1, {payment_year}"
     checks = [
@@ -316,7 +319,7 @@ def _field_checks(payment_year: int) -> list[tuple[str, pl.Expr, pl.Expr]]:
             pl.col(f"_{field}").is_in(["Y", "N"]),
             _format(f"{field} {{}} is not Y or N", _quoted(field)),
         ))
-    return checks
+    return tuple(checks)
 
 
 def _member_errors(rejected: pl.DataFrame, payment_year: int) -> pl.DataFrame:
