@@ -28,7 +28,8 @@ def derived(source: object, key: str, build: Callable[[], T]) -> T:
         return hit[1]
     value = build()
     try:
-        ref = weakref.ref(source, lambda _ref, ident=ident: _CACHE.pop(ident, None))
+        # the callback holds the dict itself: module globals are gone at interpreter exit
+        ref = weakref.ref(source, lambda _ref, ident=ident, cache=_CACHE: cache.pop(ident, None))
     except TypeError:
         return value
     _CACHE[ident] = (ref, value)
