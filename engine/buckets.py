@@ -30,7 +30,7 @@ CELL_KINDS = ("age_sex", "ne_cell")
 ROW_COLUMNS = ["input_index", "MemberID", "model", *BUCKETS, "total", "ra_variable"]
 
 
-def sum_buckets(member_models: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
+def sum_buckets(member_models: pl.DataFrame, scored: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """One row per member and model: ``ROW_COLUMNS``; members without variables get zeros.
 
     ``scored`` comes from ``engine.coefficients.attach_coefficients`` (``bucket_rank``,
@@ -38,7 +38,9 @@ def sum_buckets(member_models: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFra
     rows sorted by an integer (member, model) key and ``display_order``, then one
     ordered group-by that sums the buckets and joins the listed names.
     """
-    models = scored.get_column("model").unique().sort().to_list()
+    # ``scored`` may be a LazyFrame (not materialized without a trail): the model
+    # codes come from the member-model frame, which lists every model scored
+    models = member_models.get_column("model").unique().sort().to_list()
     model_code = {model: code for code, model in enumerate(models)}
     width = len(models) + 1  # code len(models): a model without scored variables
 

@@ -281,10 +281,13 @@ def score_raw(
 
     # every model's variables and coefficients in one query (models run in parallel)
     scored = (
-        pl.concat(scored_parts, how="vertical_relaxed").collect()
+        pl.concat(scored_parts, how="vertical_relaxed")
         if scored_parts
-        else pl.DataFrame(schema=coefficients.SCORED_SCHEMA)
+        else pl.DataFrame(schema=coefficients.SCORED_SCHEMA).lazy()
     )
+    # materialized only for the trail; otherwise summed straight from the query
+    if detail:
+        scored = scored.collect()
     rows = (
         _apply_row_hooks(buckets.sum_buckets(scored_members, scored), scored_members, tables, model_specs)
         .sort(
