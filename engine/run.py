@@ -106,28 +106,31 @@ def score_batch(
         return _score_chunk(memberships, diagnoses, payment_year, tables, params, detail)
 
     chunk_of = pl.col("input_index").min().over("MemberID") // CHUNK_MEMBERS
-    memberships = memberships.with_columns(chunk_of.cast(pl.UInt32).alias("_chunk"))
-    member_chunk = memberships.select("MemberID", "_chunk").unique("MemberID")
-    diagnoses = diagnoses.join(member_chunk, on="MemberID", how="left").with_columns(
-        pl.col("_chunk").fill_null(0)
-    )
-    member_parts = memberships.partition_by("_chunk", as_dict=True, include_key=False)
-    dx_parts = diagnoses.partition_by("_chunk", as_dict=True, include_key=False)
-    del member_chunk
-    empty_dx = diagnoses.clear().drop("_chunk")
-    del diagnoses
-    results = []
-    for key in sorted(member_parts):
-        results.append(
-            _score_chunk(
-                member_parts.pop(key),
-                dx_parts.pop(key, empty_dx),
-                payment_year,
-                tables,
-                params,
-                detail,
-            )
+    member_chunk = memberships.select(chunk_of.cast(pl.UInt32).alias("_chunk")).to_series()
+    # the chunk of each diagnosis as a column of its own (no copy of the diagnoses);
+    # each chunk's rows are gathered only when that chunk is scored
+    dx_chunk = (
+        diagnoses.select("MemberID")
+        .join(
+            memberships.select("MemberID").with_columns(member_chunk).unique("MemberID"),
+            on="MemberID",
+            how="left",
+            maintain_order="left",
         )
+        .get_column("_chunk")
+        .fill_null(0)
+    )
+    results = [
+        _score_chunk(
+            memberships.filter(member_chunk == key),
+            diagnoses.filter(dx_chunk == key),
+            payment_year,
+            tables,
+            params,
+            detail,
+        )
+        for key in member_chunk.unique().sort().to_list()
+    ]
     return _concat_results(results, memberships.height, tables, payment_year)
 
 
