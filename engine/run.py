@@ -228,6 +228,10 @@ def _account_for_every_member(
     becomes a member error so the caller still sees it.
     """
     seen_index = pl.concat([rows.select("input_index"), errors.select("input_index")]).unique()
+    if seen_index.height == memberships.height and memberships.get_column("input_index").is_in(
+        seen_index.get_column("input_index").implode()
+    ).all():
+        return errors  # every input row has its own row or error (the usual case)
     seen_ids = (
         pl.concat([rows.select(MemberID=pl.col("Member_Id")), errors.select("MemberID")])
         .drop_nulls()
