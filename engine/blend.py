@@ -44,20 +44,14 @@ from typing import Any
 
 import polars as pl
 
+from engine.buckets import BUCKETS as RAW_BUCKETS
+
 PARAMETER_SCALE = 1_000_000
 """Parameters (weights, factors, coding adjustment) are integers in millionths."""
 
 MICRO_PER_MILLI = 1_000
 
-BUCKETS: tuple[str, ...] = (
-    "demographic",
-    "demographic_interaction",
-    "disease",
-    "disease_count",
-    "disease_interaction",
-    "disability_interaction",
-    "total",
-)
+BUCKETS: tuple[str, ...] = (*RAW_BUCKETS, "total")
 """The six `RAF_*` buckets and the total, as Int64 columns of the raw rows."""
 
 ESRD_MODEL = "ESRD_V24"

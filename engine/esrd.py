@@ -107,6 +107,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from engine.blend import round_half_away_from_zero
+from engine.buckets import BUCKETS
 from engine.memo import derived
 
 MODEL_ID = "esrd_v24"
@@ -350,14 +351,6 @@ def actadj_divisors(model_tables: object) -> pl.DataFrame:
     ))
 
 
-BUCKETS = (
-    "demographic",
-    "demographic_interaction",
-    "disease",
-    "disease_count",
-    "disease_interaction",
-    "disability_interaction",
-)
 
 
 def adjust_rows(rows: pl.DataFrame, member_models: pl.DataFrame, model_tables: object) -> pl.DataFrame:
