@@ -12,6 +12,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from ratype import MEMBERS_SCHEMA
 from reference.store import ReferenceStore
 
 ESRD_SEGMENTS = {"DI", "DNE", "GFA", "GFN", "GNPA", "GNPN", "GI", "GNE", "TRANSPLANT"}
@@ -68,30 +69,8 @@ def make_members(rows: list[dict]) -> pl.DataFrame:
                 "transplant_month": row.get("transplant_month"),
             }
         )
-    return pl.DataFrame(
-        records,
-        schema={
-            "input_index": pl.UInt32,
-            "MemberID": pl.Utf8,
-            "age": pl.Int16,
-            "sex": pl.Utf8,
-            "orec": pl.Int8,
-            "model_family": pl.Utf8,
-            "segment": pl.Utf8,
-            "disabl": pl.Boolean,
-            "origds": pl.Boolean,
-            "ne_origds": pl.Boolean,
-            "ltimcaid": pl.Boolean,
-            "nemcaid": pl.Boolean,
-            "aged": pl.Boolean,
-            "ne_aged": pl.Boolean,
-            "fbd": pl.Boolean,
-            "pbd": pl.Boolean,
-            "lti": pl.Boolean,
-            "graft_duration": pl.Utf8,
-            "transplant_month": pl.Int8,
-        },
-    )
+    # dtypes are the normalizer's own, so hand-built members cannot drift from ratype's
+    return pl.DataFrame(records, schema={name: MEMBERS_SCHEMA[name] for name in records[0]})
 
 
 def make_diagnoses(rows: list[tuple[str, str, str, str]]) -> pl.DataFrame:

@@ -17,6 +17,7 @@ from engine.spec import ESRD_V24, MODEL_SPECS
 from engine.variables import build_variables
 from ratype import normalize
 from ratype.tables import routing_table
+from tests.coverage_check import key_mismatches
 from tests.esrd.conftest import Member, dob_for, rows_of, score
 
 CMS_DIR = Path(
@@ -246,22 +247,13 @@ def test_every_generated_esrd_variable_has_a_coefficient(store):
         .select(pl.col("coef_segment").alias("segment"), "variable")
         .unique()
     )
-    listed = tables.coefficients.select("segment", "variable").unique()
-    absent = pl.DataFrame(
-        [(s, v) for s, names in ESRD_V24.intentionally_absent.items() for v in names],
-        schema={"segment": pl.Utf8, "variable": pl.Utf8},
-        orient="row",
-    )
-    unexplained = generated.join(listed, on=["segment", "variable"], how="anti").join(
-        absent, on=["segment", "variable"], how="anti"
-    )
-    assert unexplained.sort("segment", "variable").rows() == []
-    assert absent.join(listed, on=["segment", "variable"], how="semi").rows() == []
-    assert absent.join(generated, on=["segment", "variable"], how="anti").rows() == []
-    unreachable = listed.join(generated, on=["segment", "variable"], how="anti")
+    mismatches = key_mismatches(generated, tables.coefficients, ESRD_V24.intentionally_absent)
+    assert mismatches["generated without coefficient"] == []
+    assert mismatches["intentionally absent but has a coefficient"] == []
+    assert mismatches["intentionally absent but never generated"] == []
     # PBDual_* (DIAL 0 in CE:37-40): D2/I4 say "partial or non-dual", so no DI member is
     # known to be a partial dual; the coefficients are 0, the score is the same either way.
-    assert sorted(unreachable.rows()) == [
+    assert sorted(mismatches["coefficient never generated"]) == [
         ("ACTADJ", "ActAdj_DUR10PL"),
         ("ACTADJ", "ActAdj_DUR4_9"),
         ("DI", "PBDual_Female_Aged"),
