@@ -7,6 +7,7 @@ Litestar and `raf serve` does not pay for the batch readers.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -57,7 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # `raf reference | head`: the reader left; that is not an error of ours.
+        # Point stdout at devnull so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
