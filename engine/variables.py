@@ -221,6 +221,86 @@ def _fire(tokens: pl.DataFrame, interactions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _coded_interactions(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """Interaction terms as integer ids (built once per table).
+
+    Returns ``(hcc_ids, coded, term_id)``: ``hcc, tid`` for the terms spelled
+    ``HCC<n>`` exactly as ``interaction_tokens`` spells an HCC token; ``variable,
+    t1, t2`` (the interaction table with its terms as ids); term -> id.
+    """
+
+    def build() -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+        interactions, _ = _interaction_table(table)
+        terms = _interaction_terms(table).filter(pl.col("term").is_not_null())
+        terms = terms.sort("term").with_row_index("tid")
+        term_id = dict(zip(terms.get_column("term").to_list(), terms.get_column("tid").to_list()))
+        hcc_ids = terms.filter(
+            pl.col("hcc").is_not_null()
+            & (pl.col("term") == pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8))
+        ).select("hcc", pl.col("tid").cast(pl.UInt32))
+        coded = interactions.select(
+            "variable",
+            *[
+                pl.col(c).replace_strict(term_id, default=None, return_dtype=pl.UInt32).alias(t)
+                for c, t in (("term_1", "t1"), ("term_2", "t2"))
+            ],
+        )
+        return hcc_ids, coded, term_id
+
+    return derived(table, "coded_interactions", build)
+
+
+def _fire_coded(
+    members: pl.LazyFrame,
+    hccs: pl.LazyFrame,
+    model_tables: object,
+    model_spec: ModelSpec,
+    keys: list[str],
+) -> pl.LazyFrame:
+    """``_fire(interaction_tokens(...))`` for a table without nested interactions.
+
+    Same tokens (HCCs, groups and member flags that some interaction names), as
+    integer term ids; same firing rule (both terms present for the member).
+    """
+    hcc_ids, coded, term_id = _coded_interactions(model_tables.interactions)
+    group_ids = (
+        _normalized_groups(model_tables.groups)
+        .join(
+            pl.DataFrame(
+                {"group": list(term_id), "tid": list(term_id.values())},
+                schema={"group": pl.Utf8, "tid": pl.UInt32},
+            ),
+            on="group",
+            how="inner",
+        )
+        .select("hcc", "tid")
+    )
+    parts = [
+        hccs.join(hcc_ids.lazy(), on="hcc", how="inner").select("input_index", "model", "tid"),
+        hccs.join(group_ids.lazy(), on="hcc", how="inner")
+        .select("input_index", "model", "tid")
+        .unique(),
+    ]
+    for term, column in model_spec.interaction_member_terms.items():
+        if term in term_id:  # a flag no interaction names can never fire
+            parts.append(
+                members.filter(pl.col(column)).select(
+                    "input_index", "model", pl.lit(term_id[term], dtype=pl.UInt32).alias("tid")
+                )
+            )
+    tokens = pl.concat(parts, how="vertical_relaxed")
+    return (
+        tokens.join(coded.lazy(), left_on="tid", right_on="t1", how="inner")
+        .join(
+            tokens.select(*keys, pl.col("tid").alias("t2")),
+            on=[*keys, "t2"],
+            how="semi",
+        )
+        .select("input_index", "model", "variable")
+        .unique()
+    )
+
+
 def _interaction_terms(table: pl.DataFrame) -> pl.DataFrame:
     """``term, hcc``: every term of the interaction table (``hcc`` set for ``HCC<n>``)."""
 
@@ -332,17 +412,22 @@ def build_variables(
     )
 
     interaction_members = _in_family(members, model_spec, families.INTERACTION)
-    tokens = interaction_tokens(
-        interaction_members,
-        hccs.join(interaction_members.select(keys), on=keys),
-        model_tables.groups,
-        model_spec,
-        _interaction_terms(model_tables.interactions),
-    )
+    interaction_hccs = hccs.join(interaction_members.select(keys), on=keys)
     interactions, nested = _interaction_table(model_tables.interactions)
-    if nested:
-        tokens = tokens.collect()
-    fired = _fire(tokens, interactions)
+    if not nested:
+        # the usual case (CMS-HCC V24/V28): terms as small integer ids, no string joins
+        fired = _fire_coded(
+            interaction_members, interaction_hccs, model_tables, model_spec, keys
+        )
+    else:
+        tokens = interaction_tokens(
+            interaction_members,
+            interaction_hccs,
+            model_tables.groups,
+            model_spec,
+            _interaction_terms(model_tables.interactions),
+        ).collect()
+        fired = _fire(tokens, interactions)
     # An interaction can be a term of another (ESRD V24 V24_Interactions.csv:
     # NONAGED_gSubUseDs_gPsych = NonAged x gSubUseDs_gPsych_V24): fired names become
     # tokens for another pass until nothing new fires (passes, not members).
