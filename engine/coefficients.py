@@ -125,3 +125,64 @@ def attach_coefficients(
     return variables.join(described, on=["coef_segment", "variable"], how="inner").select(
         columns or SCORED_COLUMNS
     )
+
+
+def _hcc_key(segment_id: pl.Expr) -> pl.Expr:
+    """One Int64 join key for (segment id, Int32 HCC number): injective, null when either is."""
+    return (segment_id * (1 << 33) + pl.col("hcc").cast(pl.Int64)).alias("_hcc_key")
+
+
+def _hcc_coefficients(model_tables: object) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Coefficient rows of variables spelled ``HCC<n>`` keyed on integers, and segment -> id."""
+
+    def build() -> tuple[pl.DataFrame, dict[str, int]]:
+        described = described_coefficients(model_tables)
+        segments = sorted(described.get_column("coef_segment").drop_nulls().unique().to_list())
+        segment_id = {segment: i for i, segment in enumerate(segments)}
+        number = pl.col("variable").str.extract(r"^HCC(\d+)$", 1).cast(pl.Int32, strict=False)
+        rows = (
+            described.with_columns(number.alias("hcc"))
+            # exactly the names that "HCC" + str(hcc) produces
+            .filter(
+                pl.col("hcc").is_not_null()
+                & (pl.col("variable") == pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8))
+                & pl.col("coef_segment").is_not_null()
+            )
+            .with_columns(
+                _hcc_key(
+                    pl.col("coef_segment").replace_strict(segment_id, return_dtype=pl.Int64)
+                )
+            )
+            .drop("hcc")
+        )
+        return rows, segment_id
+
+    return derived(model_tables, "hcc_coefficients", build)
+
+
+def attach_hcc_coefficients(
+    member_hccs: pl.LazyFrame,
+    model_tables: object,
+    family: str,
+    columns: list[str] | None = None,
+) -> pl.LazyFrame:
+    """``attach_coefficients`` of the HCC family without building ``HCC<n>`` strings.
+
+    ``member_hccs``: ``input_index, model, segment, hcc`` (``engine.variables.member_hccs``);
+    the variable is ``HCC<hcc>`` and its coefficient segment the member's segment,
+    so the join is on (segment id, HCC number) and gives the same rows.
+    """
+    rows, segment_id = _hcc_coefficients(model_tables)
+    return (
+        member_hccs.with_columns(
+            _hcc_key(
+                pl.col("segment").replace_strict(segment_id, default=None, return_dtype=pl.Int64)
+            )
+        )
+        .join(rows.lazy(), on="_hcc_key", how="inner")
+        .with_columns(
+            pl.col("input_index").cast(pl.UInt32),
+            pl.lit(family).alias("family"),
+        )
+        .select(columns or SCORED_COLUMNS)
+    )

@@ -271,11 +271,14 @@ def score_raw(
         hierarchy_drop_parts.append(hierarchy_dropped)
         hcc_parts.append(hccs)
         model_variables = variables.build_variables(
-            these_members, hccs, model_tables, spec, lazy=True
+            these_members, hccs, model_tables, spec, lazy=True, with_hccs=False
         )
+        columns = None if detail else LEAN_SCORED_COLUMNS
+        scored_parts.append(coefficients.attach_coefficients(model_variables, model_tables, columns))
+        # the HCC family joins its coefficients on integers (no "HCC<n>" strings)
         scored_parts.append(
-            coefficients.attach_coefficients(
-                model_variables, model_tables, None if detail else LEAN_SCORED_COLUMNS
+            coefficients.attach_hcc_coefficients(
+                variables.member_hccs(these_members, hccs, spec), model_tables, variables.families.HCC, columns
             )
         )
 

@@ -289,16 +289,18 @@ def _fire_coded(
                 )
             )
     tokens = pl.concat(parts, how="vertical_relaxed")
-    return (
-        tokens.join(coded.lazy(), left_on="tid", right_on="t1", how="inner")
-        .join(
-            tokens.select(*keys, pl.col("tid").alias("t2")),
-            on=[*keys, "t2"],
-            how="semi",
+    fired = tokens.join(coded.lazy(), left_on="tid", right_on="t1", how="inner")
+    if keys == ["input_index"]:
+        # one integer key (member, second term) instead of two columns
+        def key(term: str) -> pl.Expr:
+            return (pl.col("input_index").cast(pl.UInt64) * (1 << 32) + pl.col(term)).alias("_k")
+
+        fired = fired.with_columns(key("t2")).join(tokens.select(key("tid")), on="_k", how="semi")
+    else:
+        fired = fired.join(
+            tokens.select(*keys, pl.col("tid").alias("t2")), on=[*keys, "t2"], how="semi"
         )
-        .select("input_index", "model", "variable")
-        .unique()
-    )
+    return fired.select("input_index", "model", "variable").unique()
 
 
 def _interaction_terms(table: pl.DataFrame) -> pl.DataFrame:
@@ -334,6 +336,29 @@ def _interaction_table(table: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return derived(table, "interaction_table", build)
 
 
+def _member_hccs(
+    members: pl.LazyFrame, hccs: pl.LazyFrame, model_spec: ModelSpec, keys: list[str]
+) -> pl.LazyFrame:
+    hcc_members = _in_family(members, model_spec, families.HCC).select(
+        "input_index", "model", "segment"
+    )
+    return hccs.join(
+        hcc_members.drop("model") if keys == ["input_index"] else hcc_members, on=keys, how="inner"
+    )
+
+
+def member_hccs(
+    member_models: pl.DataFrame, hccs: pl.DataFrame, model_spec: ModelSpec
+) -> pl.LazyFrame:
+    """``input_index, model, hcc, segment``: the HCC family's HCCs (lazy), as in ``build_variables``."""
+    keys = member_keys(member_models, hccs)
+    members = member_models.lazy().with_columns(pl.col("input_index").cast(pl.UInt32))
+    hccs = hccs.lazy().with_columns(
+        pl.col("input_index").cast(pl.UInt32), pl.col("hcc").cast(pl.Int32)
+    )
+    return _member_hccs(members, hccs, model_spec, keys)
+
+
 def build_variables(
     member_models: pl.DataFrame,
     hccs: pl.DataFrame,
@@ -341,8 +366,12 @@ def build_variables(
     model_spec: ModelSpec,
     *,
     lazy: bool = False,
+    with_hccs: bool = True,
 ) -> pl.DataFrame | pl.LazyFrame:
     """All variables of one model for its members (a LazyFrame when ``lazy``).
+
+    ``with_hccs=False`` leaves out the HCC family (the caller scores it from
+    ``member_hccs`` with ``engine.coefficients.attach_hcc_coefficients``).
 
     ``member_models``: ``input_index, model, segment, age, sex, orec, disabl,
     origds, ne_origds, ltimcaid, nemcaid`` (members scored by this model).
@@ -397,19 +426,16 @@ def build_variables(
                 )
             )
 
-    hcc_members = _in_family(members, model_spec, families.HCC).select(
-        "input_index", "model", "segment"
-    )
-    member_hccs = hccs.join(hcc_members.drop("model") if keys == ["input_index"] else hcc_members,
-                            on=keys, how="inner")
-    parts.append(
-        _tag(
-            member_hccs.with_columns(
-                (pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8)).alias("variable")
-            ),
-            families.HCC,
+    if with_hccs:
+        member_hccs = _member_hccs(members, hccs, model_spec, keys)
+        parts.append(
+            _tag(
+                member_hccs.with_columns(
+                    (pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8)).alias("variable")
+                ),
+                families.HCC,
+            )
         )
-    )
 
     interaction_members = _in_family(members, model_spec, families.INTERACTION)
     interaction_hccs = hccs.join(interaction_members.select(keys), on=keys)
