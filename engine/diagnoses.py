@@ -43,6 +43,12 @@ def _parse_date(expr: pl.Expr) -> pl.Expr:
 
 def prepare(diagnoses: pl.DataFrame) -> pl.DataFrame:
     """Typed, cleaned copy of the request's diagnoses with a stable ``dx_index``."""
+    return _prepared(diagnoses).drop("_from_trimmed", "_thru_trimmed")
+
+
+def _prepared(diagnoses: pl.DataFrame) -> pl.DataFrame:
+    """``prepare`` plus the trimmed date strings (``_from_trimmed``, ``_thru_trimmed``),
+    trimmed once for both the date parse and the exact-repeat key."""
     frame = diagnoses
     for column in ("MemberID", "FromDOS", "ThruDOS", "DxCode"):
         if column not in frame.columns:
@@ -56,8 +62,12 @@ def prepare(diagnoses: pl.DataFrame) -> pl.DataFrame:
         pl.col("FromDOS").cast(pl.Utf8),
         pl.col("ThruDOS").cast(pl.Utf8),
         clean_code(pl.col("DxCode").cast(pl.Utf8)).fill_null("").alias("code"),
-        _parse_date(pl.col("FromDOS").cast(pl.Utf8)).alias("from_date"),
-        _parse_date(pl.col("ThruDOS").cast(pl.Utf8)).alias("thru_date"),
+        pl.col("FromDOS").cast(pl.Utf8).str.strip_chars().alias("_from_trimmed"),
+        pl.col("ThruDOS").cast(pl.Utf8).str.strip_chars().alias("_thru_trimmed"),
+    ).with_columns(
+        # same as _parse_date (the strings are already trimmed)
+        pl.col("_from_trimmed").str.to_date("%Y-%m-%d", strict=False).alias("from_date"),
+        pl.col("_thru_trimmed").str.to_date("%Y-%m-%d", strict=False).alias("thru_date"),
     )
 
 
@@ -70,12 +80,10 @@ def screen(
     ``counted`` has ``dx_index, input_index, MemberID, DxCode, FromDOS, ThruDOS,
     code``; ``dropped`` has ``DROPPED_COLUMNS``.
     """
-    dx = prepare(diagnoses)
+    dx = _prepared(diagnoses)
     member_ids = members.select(pl.col("MemberID").cast(pl.Utf8), pl.col("input_index"))
     # valid dates are YYYY-MM-DD, so equal dates have equal trimmed strings
-    repeat_key = pl.struct(
-        "MemberID", "code", pl.col("FromDOS").str.strip_chars(), pl.col("ThruDOS").str.strip_chars()
-    )
+    repeat_key = pl.struct("MemberID", "code", "_from_trimmed", "_thru_trimmed")
     # reasons as small integers (index into _REASONS) while screening; names only on drops
     reason = (
         pl.when(~repeat_key.is_first_distinct())
