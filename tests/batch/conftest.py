@@ -70,3 +70,22 @@ def read_table(path: Path) -> pl.DataFrame:
     if path.suffix == ".parquet":
         return pl.read_parquet(path)
     return pl.read_csv(path, infer_schema=False)
+
+
+def run_score(
+    members: Path,
+    out: Path,
+    *extra: str,
+    diagnoses: Path | None = None,
+    year: int = 2025,
+    quiet: bool = True,
+) -> int:
+    """`raf score` in-process with the common flags; `extra` adds any others."""
+    from app.cli import main
+
+    argv = ["score", "--payment-year", str(year), "--members", str(members), "--out", str(out)]
+    if quiet:
+        argv.append("--quiet")
+    if diagnoses is not None:
+        argv += ["--diagnoses", str(diagnoses)]
+    return main(argv + list(extra))

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tests.batch.conftest import run_score
 from tests.batch.roster import roster
 
 N_MEMBERS = 2_000
@@ -37,25 +38,14 @@ def roster_files(tmp_path):
 
 
 def _cli(tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    from app.cli import main
-
-    code = main(
-        [
-            "score",
-            "--payment-year",
-            "2025",
-            "--members",
-            str(tmp_path / "members.csv"),
-            "--diagnoses",
-            str(tmp_path / "dx.csv"),
-            "--out",
-            str(tmp_path / "cli.json"),
-            "--errors",
-            str(tmp_path / "cli.errors.csv"),
-            "--chunk-members",
-            "300",
-            "--quiet",
-        ]
+    code = run_score(
+        tmp_path / "members.csv",
+        tmp_path / "cli.json",
+        "--errors",
+        str(tmp_path / "cli.errors.csv"),
+        "--chunk-members",
+        "300",
+        diagnoses=tmp_path / "dx.csv",
     )
     assert code == 2
     import json

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import polars as pl
 import pytest
 
-from app.cli import main
-from tests.batch.conftest import read_table, write_roster
+from tests.batch.conftest import read_table, run_score, write_roster
 from tests.batch.roster import roster
 
-
-def score(
-    members: Path, out: Path, *extra: str, diagnoses: Path | None = None, year: int = 2025
-) -> int:
-    argv = [
-        "score",
-        "--payment-year",
-        str(year),
-        "--members",
-        str(members),
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    if diagnoses is not None:
-        argv += ["--diagnoses", str(diagnoses)]
-    return main(argv + list(extra))
+score = run_score
 
 
 def test_all_members_scored_exit_0_and_three_rows_per_member(engine, tmp_path):
@@ -201,18 +183,7 @@ def test_fatal_errors_exit_1_naming_the_file_or_field(engine, tmp_path, capsys, 
 
 def test_progress_is_silent_when_piped(engine, tmp_path, capsys):
     members, dx = write_roster(tmp_path, 20)
-    argv = [
-        "score",
-        "--payment-year",
-        "2025",
-        "--members",
-        str(members),
-        "--diagnoses",
-        str(dx),
-        "--out",
-        str(tmp_path / "o.csv"),
-    ]
-    assert main(argv) == 0
+    assert run_score(members, tmp_path / "o.csv", diagnoses=dx, quiet=False) == 0
     err = capsys.readouterr().err
     assert "\r[" not in err  # no bar: stderr is not a terminal under pytest
     assert "20 members" in err  # the one-line summary

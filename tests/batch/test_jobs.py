@@ -12,7 +12,6 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from app import batch
-from app.cli import main
 from app.jobs import (
     RESTART_REASON,
     JobsController,
@@ -21,7 +20,7 @@ from app.jobs import (
     TrixssJobsController,
     jobs_lifespan,
 )
-from tests.batch.conftest import write_roster
+from tests.batch.conftest import run_score, write_roster
 from tests.batch.roster import roster
 
 
@@ -51,21 +50,7 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.02):
 def cli_scores(tmp_path: Path, members: Path, dx: Path | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     out = tmp_path / "cli" / "scores.parquet"
     errors = tmp_path / "cli" / "errors.parquet"
-    argv = [
-        "score",
-        "--payment-year",
-        "2025",
-        "--members",
-        str(members),
-        "--out",
-        str(out),
-        "--errors",
-        str(errors),
-        "--quiet",
-    ]
-    if dx is not None:
-        argv += ["--diagnoses", str(dx)]
-    assert main(argv) in (0, 2)
+    assert run_score(members, out, "--errors", str(errors), diagnoses=dx) in (0, 2)
     return pl.read_parquet(out), pl.read_parquet(errors)
 
 

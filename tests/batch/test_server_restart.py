@@ -18,7 +18,7 @@ import httpx
 import polars as pl
 import pytest
 
-from tests.batch.conftest import write_roster
+from tests.batch.conftest import run_score, write_roster
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,6 @@ def _kill(process: subprocess.Popen) -> None:
 def test_server_killed_mid_job_resumes_it_after_restart(engine, is_real_engine, tmp_path, executor):
     if not is_real_engine:
         pytest.skip("needs the real engine: the server process cannot see the test's fake")
-    from app.cli import main
 
     members, dx = write_roster(tmp_path / "in", 60_000, bad_every=499)
     port = _free_port()
@@ -116,21 +115,5 @@ def test_server_killed_mid_job_resumes_it_after_restart(engine, is_real_engine, 
         _kill(server)
     (tmp_path / "job.parquet").write_bytes(result.content)
     out = tmp_path / "cli.parquet"
-    assert (
-        main(
-            [
-                "score",
-                "--payment-year",
-                "2025",
-                "--members",
-                str(members),
-                "--diagnoses",
-                str(dx),
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 2
-    )
+    assert run_score(members, out, diagnoses=dx) == 2
     assert pl.read_parquet(tmp_path / "job.parquet").equals(pl.read_parquet(out))
