@@ -180,9 +180,10 @@ def _hccs(row: dict) -> set[int]:
 
 
 @cache
-def _cms_v28_rows() -> dict[str, tuple[tuple[int, str, str, str], ...]]:
+def _cms_rows(model: str) -> dict[str, tuple[tuple[int, str, str, str], ...]]:
+    """code -> (CC, MCE, age edit, sex edit) rows of CMS's PY2026 crosswalk for ``model``."""
     out: dict[str, list] = {}
-    for r in cms_py_mapping("V28"):
+    for r in cms_py_mapping(model):
         out.setdefault(r["ICD10"], []).append(
             (int(float(r["CC"])), r["MCE_AGE_CONDITION"] or "", r["AGE_EDIT_CONDITION"] or "",
              r["SEX_EDIT_CONDITION"] or "")
@@ -202,18 +203,26 @@ def _age_ok(cond: str, age: int) -> bool:
     return lo <= age <= hi
 
 
-def cms_v28_ccs_before_hierarchy(ctx: Ctx) -> set[int]:
-    """The member's V28 CCs after CMS's crosswalk conditions (MCE, age and sex edits),
-    before the heart patch and hierarchies (CMS PY2026 crosswalk)."""
+def cms_ccs_before_hierarchy(ctx: Ctx, model: str) -> set[int]:
+    """The member's CCs after CMS's crosswalk conditions (MCE, age and sex edits),
+    before the heart patch and hierarchies (CMS PY2026 crosswalk of ``model``)."""
     sex_code = {"M": "1", "F": "2"}[ctx.sex]
     out: set[int] = set()
     for code in set(ctx.codes):
-        for cc, mce, age_edit, sex_edit in _cms_v28_rows().get(code, ()):
+        for cc, mce, age_edit, sex_edit in _cms_rows(model).get(code, ()):
             if _age_ok(mce, ctx.age) and _age_ok(age_edit, ctx.age) and (
                 not sex_edit or str(int(float(sex_edit))) == sex_code
             ):
                 out.add(cc)
     return out
+
+
+def cms_v28_ccs_before_hierarchy(ctx: Ctx) -> set[int]:
+    return cms_ccs_before_hierarchy(ctx, "V28")
+
+
+def cms_esrd_ccs_before_hierarchy(ctx: Ctx) -> set[int]:
+    return cms_ccs_before_hierarchy(ctx, "ESRD_V24")
 
 
 def _rc_heart_applies(ctx: Ctx) -> bool:
@@ -293,29 +302,6 @@ RULES: list[Rule] = [
 
 
 # ------------------------------------------------------- ESRD V24 vs hccinfhir
-
-
-@cache
-def _cms_esrd_rows() -> dict[str, tuple[tuple[int, str, str, str], ...]]:
-    out: dict[str, list] = {}
-    for r in cms_py_mapping("ESRD_V24"):
-        out.setdefault(r["ICD10"], []).append(
-            (int(float(r["CC"])), r["MCE_AGE_CONDITION"] or "", r["AGE_EDIT_CONDITION"] or "",
-             r["SEX_EDIT_CONDITION"] or "")
-        )
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def cms_esrd_ccs_before_hierarchy(ctx: Ctx) -> set[int]:
-    sex_code = {"M": "1", "F": "2"}[ctx.sex]
-    out: set[int] = set()
-    for code in set(ctx.codes):
-        for cc, mce, age_edit, sex_edit in _cms_esrd_rows().get(code, ()):
-            if _age_ok(mce, ctx.age) and _age_ok(age_edit, ctx.age) and (
-                not sex_edit or str(int(float(sex_edit))) == sex_code
-            ):
-                out.add(cc)
-    return out
 
 
 RENAL = {134, 135, 136, 137, 138}
