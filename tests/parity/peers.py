@@ -183,21 +183,28 @@ def run_hccinfhir(pop: Population, models: list[str]) -> pl.DataFrame:
             for var, value in res.coefficients.items():
                 buckets[bucket_of(var)] += _milli(value)
             rows.append(
-                {
-                    "MemberID": m["MemberID"],
-                    "model": model,
-                    "peer": "hccinfhir",
-                    "segment": segment,
-                    "family": f"{segment}_",
-                    "age": age,
-                    **buckets,
-                    "total": sum(buckets.values()),
-                    "peer_total": float(res.risk_score),
-                    "hccs": sorted(int(h) for h in res.hcc_list),
-                    "variables": sorted(res.coefficients),
-                }
+                _hccinfhir_row(m["MemberID"], model, segment, f"{segment}_", age, buckets, res)
             )
     return pl.DataFrame(rows, schema=PEER_SCHEMA)
+
+
+def _hccinfhir_row(
+    member_id: str, model: str, segment: str, family: str, age: int, buckets: dict, res
+) -> dict:
+    """One PEER_SCHEMA row from an hccinfhir RAFResult and our bucket split of it."""
+    return {
+        "MemberID": member_id,
+        "model": model,
+        "peer": "hccinfhir",
+        "segment": segment,
+        "family": family,
+        "age": age,
+        **buckets,
+        "total": sum(buckets.values()),
+        "peer_total": float(res.risk_score),
+        "hccs": sorted(int(h) for h in res.hcc_list),
+        "variables": sorted(res.coefficients),
+    }
 
 
 # ------------------------------------------------------------------ risk-compose
@@ -433,18 +440,14 @@ def run_hccinfhir_esrd(pop: Population) -> pl.DataFrame:
         for var, value in res.coefficients.items():
             buckets[bucket_of(var)] += _milli(value)
         rows.append(
-            {
-                "MemberID": m["MemberID"],
-                "model": "ESRD_V24",
-                "peer": "hccinfhir",
-                "segment": segment,
-                "family": HI_ESRD_PREFIX.get(segment, f"graft_months={graft_months}"),
-                "age": age,
-                **buckets,
-                "total": sum(buckets.values()),
-                "peer_total": float(res.risk_score),
-                "hccs": sorted(int(h) for h in res.hcc_list),
-                "variables": sorted(res.coefficients),
-            }
+            _hccinfhir_row(
+                m["MemberID"],
+                "ESRD_V24",
+                segment,
+                HI_ESRD_PREFIX.get(segment, f"graft_months={graft_months}"),
+                age,
+                buckets,
+                res,
+            )
         )
     return pl.DataFrame(rows, schema=PEER_SCHEMA)
