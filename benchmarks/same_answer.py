@@ -26,9 +26,9 @@ REPO = HERE.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import polars as pl  # noqa: E402
+import polars as pl
 
-from benchmarks.roster import make_roster  # noqa: E402
+from benchmarks.roster import make_roster
 
 # (label, payment year, members, seed, detail)
 CASES = (
