@@ -196,12 +196,7 @@ def _score_chunk(
     rows = build_rows(members, raw.rows, blended.active, params, trail or None)
 
     unscored = _unscored_members(members, raw.rows, payment_year)
-    errors = (
-        pl.concat(
-            [e.cast(MEMBER_ERROR_SCHEMA) for e in (ratype_errors, blended.errors, unscored)]
-        )
-        .sort("input_index")
-    )
+    errors = _member_errors(ratype_errors, blended.errors, unscored)
     errors = _account_for_every_member(memberships, rows, errors)
     dx_counts = dx_counts_of(raw, diagnoses)
     return BatchResult(
@@ -215,8 +210,24 @@ def _score_chunk(
     )
 
 
+def _member_errors(*parts: pl.DataFrame) -> pl.DataFrame:
+    """The stages' member errors as one frame in input order (no query when all are empty)."""
+    present = [part for part in parts if not part.is_empty()]
+    if not present:
+        return pl.DataFrame(schema=MEMBER_ERROR_SCHEMA)
+    return (
+        pl.concat([part.lazy().cast(MEMBER_ERROR_SCHEMA) for part in present])
+        .sort("input_index")
+        .collect()
+    )
+
+
 def _unscored_members(members: pl.DataFrame, raw_rows: pl.DataFrame, year: int) -> pl.DataFrame:
     """Members that passed `ratype.normalize` but got no raw row."""
+    # raw rows come only from these members, so as many distinct indexes as
+    # members means every member was scored (the usual case: no join)
+    if raw_rows.get_column("input_index").n_unique() == members.height:
+        return pl.DataFrame(schema=MEMBER_ERROR_SCHEMA)
     lost = members.join(raw_rows.select("input_index").unique(), on="input_index", how="anti")
     return lost.select(
         "MemberID",
@@ -240,11 +251,13 @@ def _account_for_every_member(
     identical rows, by its MemberID. Anything else would be a silent drop: it
     becomes a member error so the caller still sees it.
     """
-    seen_index = pl.concat([rows.select("input_index"), errors.select("input_index")]).unique()
-    if seen_index.height == memberships.height and memberships.get_column("input_index").is_in(
-        seen_index.get_column("input_index").implode()
-    ).all():
-        return errors  # every input row has its own row or error (the usual case)
+    # rows and errors only carry indexes of these membership rows, so as many
+    # distinct indexes as rows means each input row has its own row or error
+    # (the usual case: decided without a join)
+    seen = pl.concat([rows.get_column("input_index"), errors.get_column("input_index")])
+    if seen.drop_nulls().n_unique() == memberships.height:
+        return errors
+    seen_index = seen.unique().to_frame()
     seen_ids = (
         pl.concat([rows.select(MemberID=pl.col("Member_Id")), errors.select("MemberID")])
         .drop_nulls()
@@ -281,8 +294,11 @@ def dx_counts_of(raw: Any, diagnoses: pl.DataFrame) -> pl.DataFrame:
              "count": list(raw.dx_summary.values())},
             schema=DX_COUNTS_SCHEMA,
         )
-    dropped_counts = dropped.group_by("MemberID", "reason").agg(count=pl.len().cast(pl.Int64))
-    received = diagnoses.group_by("MemberID").agg(received=pl.len().cast(pl.Int64))
+    # one lazy query (the dropped counts are computed once and used twice)
+    dropped_counts = (
+        dropped.lazy().group_by("MemberID", "reason").agg(count=pl.len().cast(pl.Int64)).cache()
+    )
+    received = diagnoses.lazy().group_by("MemberID").agg(received=pl.len().cast(pl.Int64))
     used = (
         received.join(
             dropped_counts.group_by("MemberID").agg(dropped=pl.col("count").sum()),
@@ -293,8 +309,10 @@ def dx_counts_of(raw: Any, diagnoses: pl.DataFrame) -> pl.DataFrame:
                 count=pl.col("received") - pl.col("dropped").fill_null(0))
         .filter(pl.col("count") > 0)
     )
-    return pl.concat([used, dropped_counts.select("MemberID", "reason", "count")]).cast(
-        DX_COUNTS_SCHEMA
+    return (
+        pl.concat([used, dropped_counts.select("MemberID", "reason", "count")])
+        .cast(DX_COUNTS_SCHEMA)
+        .collect()
     )
 
 
