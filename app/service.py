@@ -15,12 +15,12 @@ Flow (`../shared/spec/api.md`):
 from __future__ import annotations
 
 import time
-from itertools import accumulate
-from operator import attrgetter
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import accumulate
+from operator import attrgetter
 from typing import Any
 
 import msgspec
