@@ -305,20 +305,24 @@ def build_rows(
     rows = pl.concat(
         [raw_part.with_columns(pl.col("row_order").cast(pl.Int64)), active_part],
         how="vertical_relaxed",
-    ).collect()
-    if trail:
-        rows = _attach_detail(rows, trail)
+    )
+    detail: list[str] = []
+    if trail:  # the detail trail is attached eagerly, per field
+        attached = _attach_detail(rows.collect(), trail)
+        detail = [f for f in DETAIL_FIELDS if f in attached.columns]
+        rows = attached.lazy()
 
     warnings = (
         pl.col("warnings") if "warnings" in members.columns else pl.lit(None, pl.List(pl.String))
     )
-    member_columns = members.select(
+    member_columns = members.lazy().select(
         pl.col("input_index").cast(pl.UInt32),
         pl.col("MemberID").alias("Member_Id"),
         *MEMBER_FIELDS,
         warnings.alias("Warnings"),
     )
-    detail = [f for f in DETAIL_FIELDS if f in rows.columns]
+    # One query for all of the above (without a trail): on a one-member batch the
+    # per-query overhead, not the rows, is the cost.
     return (
         rows.with_columns(pl.col("input_index").cast(pl.UInt32))
         .sort("input_index", "row_order")
@@ -331,6 +335,7 @@ def build_rows(
             "Warnings",
             *detail,
         )
+        .collect()
     )
 
 
