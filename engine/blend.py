@@ -266,9 +266,7 @@ def blend(raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters
         .collect()
     )
     if active.get_column("_unpublished").any():
-        errors = _missing_parameter_errors(
-            keyed.filter(unpublished).collect(), params.payment_year
-        )
+        errors = _missing_parameter_errors(keyed.filter(unpublished).collect(), params.payment_year)
         active = active.filter(~pl.col("_unpublished"))
     else:
         errors = pl.DataFrame(schema=MEMBER_ERROR_SCHEMA)
@@ -286,7 +284,8 @@ class _ParameterLookups:
     factor_e6: pl.Expr  # by normalization_key; null when not published
     weight_e6: pl.Expr  # by model; null when not published
     weighted_adjusted: tuple[pl.Expr, ...]  # per bucket: weight_e6 * adjusted_micro
-    rounded_sums: tuple[pl.Expr, ...]  # per bucket: the list of weighted values summed, in millionths
+    # per bucket: the list of weighted values summed, back in millionths
+    rounded_sums: tuple[pl.Expr, ...]
 
 
 def _parameter_lookups(params: BlendParameters) -> _ParameterLookups:
