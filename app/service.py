@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import accumulate
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -28,7 +30,9 @@ from app.cache import CachedMember, MemberCache, MemberKey
 from app.errors import BadRequest
 from app.wire import (
     CacheCounts,
+    Diagnosis,
     ErrorItem,
+    Membership,
     ReferenceInfo,
     ResultRow,
     RiskScoreRequest,
@@ -66,9 +70,29 @@ def supported_year_tables(store: Any, payment_year: int) -> Any:
         ) from exc
 
 
-def _membership_values(member: Any) -> tuple[str | None, ...]:
-    """The eight membership fields as sent (Struct field order = MEMBERSHIP_FIELDS)."""
-    return msgspec.structs.astuple(member)
+_KEY_ENCODER = msgspec.json.Encoder()
+
+
+def member_key(
+    payment_year: int,
+    release_id: str | None,
+    member: Membership,
+    diagnoses: Iterable[Diagnosis],
+    detail: bool,
+) -> MemberKey:
+    """The member's cache key (`app.cache`): its inputs, diagnoses sorted, as JSON bytes.
+
+    The diagnoses are sorted (Struct field order) so that a member whose
+    diagnoses arrive in another order is the same key.
+
+    Bytes, not the nested tuple itself: a bytes object hashes once (the hash is
+    kept on the object) and compares with one memcmp, while a fresh nested
+    tuple is re-hashed and compared string by string on each of the TTL
+    cache's four dict lookups per get (10k members: 18 ms vs 118 ms). JSON of
+    strings, nulls, ints and bools is unambiguous (every field is written,
+    nulls too), so equal bytes mean equal inputs.
+    """
+    return _KEY_ENCODER.encode((payment_year, release_id, member, sorted(diagnoses), detail))
 
 
 def score_request(
@@ -84,19 +108,19 @@ def score_request(
     release_id = getattr(tables, "release_id", None)
     memberships = request.memberships
 
-    diagnoses_by_member: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    diagnoses_by_member: dict[str, list[Diagnosis]] = defaultdict(list)
     for dx in request.diagnoses:
-        diagnoses_by_member[dx.MemberID].append((dx.DxCode, dx.FromDOS, dx.ThruDOS))
+        diagnoses_by_member[dx.MemberID].append(dx)
     id_counts = Counter(m.MemberID for m in memberships)
 
     keys: list[MemberKey | None] = [
         None
         if id_counts[m.MemberID] > 1
-        else (
+        else member_key(
             request.payment_year,
             release_id,
-            _membership_values(m),
-            tuple(sorted(diagnoses_by_member.get(m.MemberID, ()))),
+            m,
+            diagnoses_by_member.get(m.MemberID, ()),
             detail,
         )
         for m in memberships
@@ -174,34 +198,30 @@ def _score_misses(
     Also returns the diagnosis counts the engine could not attribute to a member
     (see `engine.run.dx_counts_of`): they count in this response only.
     """
-    miss_members = [request.memberships[i] for i in misses]
-    miss_ids = {m.MemberID for m in miss_members}
-    memberships = pl.DataFrame(
-        {
-            "input_index": misses,
-            **{f: [getattr(m, f) for m in miss_members] for f in MEMBERSHIP_FIELDS},
-        },
-        schema={"input_index": pl.UInt32, **{f: pl.String for f in MEMBERSHIP_FIELDS}},
+    if len(misses) == len(request.memberships):  # nothing cached: the whole request
+        miss_members = request.memberships
+        dx_positions: Sequence[int] = range(len(request.diagnoses))
+        miss_diagnoses = request.diagnoses
+    else:
+        miss_members = [request.memberships[i] for i in misses]
+        miss_ids = {m.MemberID for m in miss_members}
+        dx_positions = [i for i, dx in enumerate(request.diagnoses) if dx.MemberID in miss_ids]
+        miss_diagnoses = [request.diagnoses[i] for i in dx_positions]
+    result = score_batch(
+        _request_frame(misses, miss_members, MEMBERSHIP_FIELDS),
+        _request_frame(dx_positions, miss_diagnoses, DIAGNOSIS_FIELDS),
+        request.payment_year,
+        store,
+        detail=detail,
     )
-    dx_positions = [i for i, dx in enumerate(request.diagnoses) if dx.MemberID in miss_ids]
-    diagnoses = pl.DataFrame(
-        {
-            "input_index": dx_positions,
-            **{f: [getattr(request.diagnoses[i], f) for i in dx_positions]
-               for f in DIAGNOSIS_FIELDS},
-        },
-        schema={"input_index": pl.UInt32, **{f: pl.String for f in DIAGNOSIS_FIELDS}},
-    )
-    result = score_batch(memberships, diagnoses, request.payment_year, store, detail=detail)
 
-    rows_by_index: dict[int, list[ResultRow]] = defaultdict(list)
-    if result.rows.height:
-        indices = result.rows["input_index"].to_list()
-        for index, row in zip(indices, result_rows(result.rows)):
-            rows_by_index[index].append(row)
+    rows_by_index = _rows_by_input_index(result.rows)
+    errors = result.errors
     errors_by_index = {
-        e["input_index"]: ErrorItem(field=e["field"], message=e["message"], MemberID=e["MemberID"])
-        for e in result.errors.iter_rows(named=True)
+        index: ErrorItem(field=field, message=message, MemberID=member_id)
+        for index, field, message, member_id in zip(
+            *(errors.get_column(c).to_list() for c in ("input_index", "field", "message", "MemberID"))
+        )
     }
     dx_by_member, unattributed = _dx_counts_by_member(result)
 
@@ -216,11 +236,41 @@ def _score_misses(
             counted_ids.add(member_id)
             dx_counts = dx_by_member.get(member_id, ())
         answers[i] = CachedMember(
-            rows=tuple(rows_by_index.get(i, ())),
+            rows=rows_by_index.get(i, ()),
             error=errors_by_index.get(i),
             dx_counts=dx_counts,
         )
     return answers, dict(result.reference or {}), unattributed
+
+
+def _request_frame(
+    positions: Sequence[int], items: Sequence[msgspec.Struct], fields: tuple[str, ...]
+) -> pl.DataFrame:
+    """`input_index` (the items' request positions) and `fields` as String columns.
+
+    One C-level `map(attrgetter)` per column: no per-item tuple, which for a
+    10k-member request (90k items) is also 160k fewer GC-tracked allocations.
+    """
+    return pl.DataFrame(
+        {"input_index": positions, **{f: list(map(attrgetter(f), items)) for f in fields}},
+        schema={"input_index": pl.UInt32, **dict.fromkeys(fields, pl.String)},
+    )
+
+
+def _rows_by_input_index(rows: pl.DataFrame) -> dict[int, tuple[ResultRow, ...]]:
+    """Wire rows grouped by member (`input_index`), each member's rows in engine order."""
+    if not rows.height:
+        return {}
+    if not rows.get_column("input_index").is_sorted():
+        rows = rows.sort("input_index", maintain_order=True)
+    wire = result_rows(rows)
+    # sorted by input_index: each member's rows are one run of the list
+    runs = rows.select(pl.col("input_index").rle()).unnest("input_index")
+    starts = list(accumulate(runs.get_column("len").to_list(), initial=0))
+    return {
+        index: tuple(wire[start:end])
+        for index, start, end in zip(runs.get_column("value").to_list(), starts, starts[1:])
+    }
 
 
 _ROW_FIELDS = ResultRow.__struct_fields__
@@ -230,48 +280,59 @@ _FLAT_ROW_FIELDS = _ROW_FIELDS[: _ROW_FIELDS.index("Warnings") + 1]
 def result_rows(rows: pl.DataFrame) -> list[ResultRow]:
     """`BatchResult.rows` -> wire rows.
 
-    Flat rows (no detail) are built positionally from tuples, which is about
-    twice as fast as dicts + `msgspec.convert`; that is only done when the
-    frame's columns are exactly the Struct's fields in order (else a column
-    would land in the wrong field). Detail rows (nested lists of structs) go
-    through `msgspec.convert`, which also validates them.
+    Flat rows (no detail) are built positionally from whole columns
+    (`map(ResultRow, *columns)`: no per-row tuple or dict; 10k members, 29k
+    rows: 50 ms vs 86 ms from `iter_rows`); that is only done when the frame's
+    columns are exactly the Struct's fields in order (else a column would land
+    in the wrong field). Detail rows (nested lists of structs) go through
+    `msgspec.convert`, which also validates them.
     """
-    frame = _wire_ready(rows).drop("input_index")
+    frame = _wire_ready(rows)
     if tuple(frame.columns) == _FLAT_ROW_FIELDS:
-        return [ResultRow(*values) for values in frame.iter_rows()]
+        return list(map(ResultRow, *(column.to_list() for column in frame.get_columns())))
     return msgspec.convert(frame.to_dicts(), list[ResultRow])
 
 
 def _wire_ready(rows: pl.DataFrame) -> pl.DataFrame:
-    """Empty `Warnings` lists become null so the wire omits the field."""
-    if "Warnings" in rows.columns:
-        rows = rows.with_columns(
-            pl.when(pl.col("Warnings").list.len() > 0).then(pl.col("Warnings")).alias("Warnings")
-        )
-    return rows
+    """Without `input_index`; empty `Warnings` lists become null so the wire omits the field."""
+    return rows.select(
+        pl.when(pl.col(name).list.len() > 0).then(pl.col(name)).alias(name)
+        if name == "Warnings"
+        else pl.col(name)
+        for name in rows.columns
+        if name != "input_index"
+    )
 
 
 def _dx_counts_by_member(
     result: Any,
 ) -> tuple[dict[str, tuple[tuple[str, int], ...]], dict[str, int]]:
-    """(MemberID -> ((reason, count), ...), counts with no MemberID) from `dx_counts`."""
+    """(MemberID -> ((reason, count), ...) by reason, counts with no MemberID) from `dx_counts`."""
     counts = getattr(result, "dx_counts", None)
     if not isinstance(counts, pl.DataFrame):
         return {}, dict(getattr(result, "dx_summary", None) or {})
-    unattributed = {
-        reason: int(count)
-        for reason, count in counts.filter(pl.col("MemberID").is_null())
-        .group_by("reason")
-        .agg(pl.col("count").sum())
-        .iter_rows()
-    }
-    grouped = (
-        counts.filter(pl.col("MemberID").is_not_null())
+    unattributed: dict[str, int] = {}
+    if counts.get_column("MemberID").null_count():  # null_count is metadata: no query
+        unattributed = {
+            reason: int(count)
+            for reason, count in counts.filter(pl.col("MemberID").is_null())
+            .group_by("reason")
+            .agg(pl.col("count").sum())
+            .iter_rows()
+        }
+    per_member = (
+        counts.lazy()
+        .filter(pl.col("MemberID").is_not_null())
         .group_by("MemberID", "reason")
         .agg(pl.col("count").sum())
         .sort("MemberID", "reason")
+        .group_by("MemberID", maintain_order=True)
+        .agg("reason", "count")
+        .collect()
     )
-    by_member: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for member_id, reason, count in grouped.iter_rows():
-        by_member[member_id].append((reason, int(count)))
-    return {member_id: tuple(pairs) for member_id, pairs in by_member.items()}, unattributed
+    return {
+        member_id: tuple(zip(reasons, member_counts))
+        for member_id, reasons, member_counts in zip(
+            *(column.to_list() for column in per_member.get_columns())
+        )
+    }, unattributed

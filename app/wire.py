@@ -10,6 +10,13 @@ Membership fields: `MemberID`, `DOB`, `Gender` and `RAType` are required
 strings; `Hospice`, `LTIMCAID`, `NEMCAID` and `OREC` may be omitted or null and
 are then judged per member by `ratype.normalize` (blank flags count as N; a
 missing OREC is a member error). `diagnoses` may be omitted (demographic-only).
+
+Structs made of strings, numbers and lists of such are `gc=False` (never
+tracked by the cycle collector: they cannot be part of a cycle). A 10k-member
+request decodes ~90k memberships and diagnoses and a cold one builds ~30k
+result rows; tracked, those allocations trigger collector passes over the whole
+heap (10k-member decode 68 ms -> 25 ms untracked). `Diagnosis` is `order=True`
+so a member's diagnoses sort for its cache key (`app.service.member_key`).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import msgspec
 from msgspec import Struct
 
 
-class Membership(Struct, forbid_unknown_fields=False):
+class Membership(Struct, forbid_unknown_fields=False, gc=False):
     MemberID: str
     DOB: str
     Gender: str
@@ -31,7 +38,7 @@ class Membership(Struct, forbid_unknown_fields=False):
     OREC: str | None = None
 
 
-class Diagnosis(Struct, forbid_unknown_fields=False):
+class Diagnosis(Struct, forbid_unknown_fields=False, gc=False, order=True):
     MemberID: str
     FromDOS: str
     ThruDOS: str
@@ -44,33 +51,33 @@ class RiskScoreRequest(Struct, forbid_unknown_fields=False):
     diagnoses: list[Diagnosis] = []
 
 
-class HccDetail(Struct):
+class HccDetail(Struct, gc=False):
     HCC: str
     Label: str | None
     Coefficient: float
     DxCodes: list[str]
 
 
-class HierarchyDrop(Struct):
+class HierarchyDrop(Struct, gc=False):
     HCC: str
     Dropped_By: str | None
     Rule: str | None = None
 
 
-class InteractionDetail(Struct):
+class InteractionDetail(Struct, gc=False):
     Name: str
     Label: str | None
     Coefficient: float
 
 
-class DroppedDiagnosis(Struct):
+class DroppedDiagnosis(Struct, gc=False):
     DxCode: str | None
     FromDOS: str | None
     ThruDOS: str | None
     Reason: str
 
 
-class ResultRow(Struct, omit_defaults=True):
+class ResultRow(Struct, omit_defaults=True, gc=False):
     """One row of `results`, in the seed's field order; extensions last and only when present."""
 
     Payment_Year: int
@@ -111,7 +118,7 @@ class ResultRow(Struct, omit_defaults=True):
     Dropped_Diagnoses: list[DroppedDiagnosis] | None = None
 
 
-class ErrorItem(Struct, omit_defaults=True):
+class ErrorItem(Struct, omit_defaults=True, gc=False):
     """A member that could not be scored (`MemberID` set) or a request-level problem."""
 
     field: str

@@ -134,46 +134,74 @@ def weight_percent(weight_e6: pl.Expr) -> pl.Expr:
     )
 
 
-def _model_texts(params: BlendParameters) -> pl.DataFrame:
-    return derived(params, "model_texts", lambda: _build_model_texts(params))
+@dataclass(frozen=True)
+class _ModelTextLookups:
+    """Lookups of one `BlendParameters`, built once (`engine.memo`).
+
+    A raw row's texts depend only on its model, and an active row's `Model` and
+    `Clinical_Version` only on which models the member has (ESRD: and its
+    segment). So they are `replace_strict` maps over the year's three models and
+    their seven model sets: no join with a texts frame (a join costs ~0.3 ms
+    even on a one-member batch) and no text built per row.
+    """
+
+    model_order: pl.Expr  # by model: the year's model order, ESRD last (raw row order)
+    ra_variable_order: pl.Expr  # by model: its place in the active RA_Variable
+    model_text: pl.Expr  # by model: `Model` of the raw row (ESRD: replaced per segment)
+    clinical_version: pl.Expr  # by model
+    active_model: pl.Expr  # by `model_set`: `Model` of the active row
+    active_clinical_version: pl.Expr  # by `model_set`
+    esrd_weight_prefix: str  # "100.0000% of " before an ESRD segment's model text
 
 
-def _build_model_texts(params: BlendParameters) -> pl.DataFrame:
+#: `model_set`: a member's models in RA_Variable order, joined with this.
+MODEL_SET_SEPARATOR = ","
+
+
+def _model_texts(params: BlendParameters) -> _ModelTextLookups:
+    return derived(params, "model_text_lookups", lambda: _build_model_texts(params))
+
+
+def _build_model_texts(params: BlendParameters) -> _ModelTextLookups:
     models = [*params.models, ESRD_MODEL]
-    weights = params.model_weights()
-    texts = pl.DataFrame(
-        {
-            "model": models,
-            "model_order": list(range(len(models))),
-            "model_text": [MODEL_TEXTS[m].model for m in models],
-            "clinical_version": [MODEL_TEXTS[m].clinical_version for m in models],
-            "ra_variable_order": [MODEL_TEXTS[m].ra_variable_order for m in models],
-        }
+    weights = params.model_weights().select(
+        "model", prefix=weight_percent(pl.col("weight_e6")) + pl.lit(" of ")
     )
-    return texts.join(weights, on="model", how="left")
+    prefix = dict(zip(weights.get_column("model"), weights.get_column("prefix"), strict=True))
+    ra_rank = {m: MODEL_TEXTS[m].ra_variable_order * len(models) + i for i, m in enumerate(models)}
+    # every non-empty set of models, keyed in RA_Variable order, texts in model order
+    model_sets = [
+        [m for i, m in enumerate(models) if mask >> i & 1] for mask in range(1, 2 ** len(models))
+    ]
 
+    def key(model_set: list[str]) -> str:
+        return MODEL_SET_SEPARATOR.join(sorted(model_set, key=ra_rank.__getitem__))
 
-def _esrd_segment_texts(raw: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
-    """ESRD rows take `model_text` from `ESRD_SEGMENT_MODELS` by the member's segment."""
-    if "segment" not in members.columns:
-        return raw
-    segment_texts = pl.DataFrame(
-        {"segment": list(ESRD_SEGMENT_MODELS), "segment_text": list(ESRD_SEGMENT_MODELS.values())}
-    )
-    return (
-        raw.join(
-            members.select(pl.col("input_index").cast(raw.schema["input_index"]), "segment"),
-            on="input_index",
-            how="left",
-        )
-        .join(segment_texts, on="segment", how="left")
-        .with_columns(
-            pl.when(pl.col("model") == ESRD_MODEL)
-            .then(pl.coalesce("segment_text", "model_text"))
-            .otherwise(pl.col("model_text"))
-            .alias("model_text")
-        )
-        .drop("segment", "segment_text")
+    def active_model(model_set: list[str]) -> str | None:
+        parts = [
+            f"{prefix[m]}{MODEL_TEXTS[m].model} {MODEL_TEXTS[m].clinical_version}"
+            for m in model_set
+            if prefix[m] is not None  # an unpublished weight: no part (the blend rejects it)
+        ]
+        return " / ".join(parts)
+
+    def by(column: str, values: dict[str, object], dtype: pl.DataType) -> pl.Expr:
+        return pl.col(column).replace_strict(values, default=None, return_dtype=dtype)
+
+    return _ModelTextLookups(
+        model_order=by("model", {m: i for i, m in enumerate(models)}, pl.Int64),
+        ra_variable_order=by("model", ra_rank, pl.Int64),
+        model_text=by("model", {m: MODEL_TEXTS[m].model for m in models}, pl.String),
+        clinical_version=by(
+            "model", {m: MODEL_TEXTS[m].clinical_version for m in models}, pl.String
+        ),
+        active_model=by("model_set", {key(s): active_model(s) for s in model_sets}, pl.String),
+        active_clinical_version=by(
+            "model_set",
+            {key(s): " / ".join(MODEL_TEXTS[m].clinical_version for m in s) for s in model_sets},
+            pl.String,
+        ),
+        esrd_weight_prefix=prefix[ESRD_MODEL],
     )
 
 
@@ -190,14 +218,36 @@ def build_rows(
     raw rows but no active row: it is in the errors instead).
     """
     texts = _model_texts(params)
-    raw = _esrd_segment_texts(
-        raw_rows.join(active.select("input_index"), on="input_index", how="semi")
-        .join(texts, on="model", how="left"),
-        members,
+    raw = raw_rows.lazy()
+    if raw_rows.get_column("input_index").n_unique() != active.height:
+        # a member was rejected by the blend (active members are a subset of raw ones)
+        raw = raw.join(active.lazy().select("input_index"), on="input_index", how="semi")
+    esrd = "segment" in members.columns and raw_rows.get_column("model").eq(ESRD_MODEL).any()
+    model_text = texts.model_text
+    if esrd:  # ESRD rows name the ESRD sub-model of the member's segment
+        raw = raw.join(
+            members.lazy().select(
+                pl.col("input_index").cast(raw_rows.schema["input_index"]), "segment"
+            ),
+            on="input_index",
+            how="left",
+        )
+        segment_text = pl.col("segment").replace_strict(
+            dict(ESRD_SEGMENT_MODELS), default=None, return_dtype=pl.String
+        )
+        model_text = (
+            pl.when(pl.col("model") == ESRD_MODEL)
+            .then(pl.coalesce(segment_text, model_text))
+            .otherwise(model_text)
+        )
+    raw = raw.with_columns(
+        model_text=model_text,
+        clinical_version=texts.clinical_version,
+        ra_part=texts.clinical_version + pl.lit(" ( ") + pl.col("ra_variable") + pl.lit(" )"),
     )
-    raw_part = raw.select(
+    raw_part = raw.select(  # put in order with the active rows below
         "input_index",
-        row_order=pl.col("model_order"),
+        row_order=texts.model_order,
         model=pl.col("model"),
         RA_Variable=pl.col("ra_variable"),
         **{field: scaled_to_float(pl.col(bucket), 3) for bucket, field in BUCKET_FIELDS.items()},
@@ -206,75 +256,73 @@ def build_rows(
         Active_Score=pl.lit(0, pl.Int8),
     )
 
-    # One column per model (at most one raw row per member and model), joined side
-    # by side and concatenated in order: far cheaper than a per-member sort + join.
-    parts = raw.lazy().select(
-        "input_index",
-        "model",
-        model_part=weight_percent(pl.col("weight_e6"))
-        + pl.lit(" of ")
-        + pl.col("model_text")
-        + pl.lit(" ")
-        + pl.col("clinical_version"),
-        version_part=pl.col("clinical_version"),
-        ra_part=pl.col("clinical_version") + pl.lit(" ( ") + pl.col("ra_variable") + pl.lit(" )"),
-    )
-    models = texts.get_column("model").to_list()
-    side_by_side = raw.lazy().select("input_index").unique()
-    for i, model in enumerate(models):
-        side_by_side = side_by_side.join(
-            parts.filter(pl.col("model") == model).select(
-                "input_index",
-                pl.col("model_part").alias(f"_model_{i}"),
-                pl.col("version_part").alias(f"_version_{i}"),
-                pl.col("ra_part").alias(f"_ra_{i}"),
-            ),
-            on="input_index",
-            how="left",
+    # Each member's RA_Variable parts and models as lists in RA_Variable order
+    # (lists, not `str.join` per group: polars 1.44 aggregates lists far faster);
+    # the model set then names the active Model and Clinical_Version.
+    member_texts = (
+        raw.sort("input_index", texts.ra_variable_order)
+        .group_by("input_index", maintain_order=True)
+        .agg(
+            RA_Variable="ra_part",
+            model_set="model",
+            # an ESRD member has the ESRD model only: its one row's (segment) text
+            **({"model_text": pl.col("model_text").last()} if esrd else {}),
         )
-    ra_order = sorted(range(len(models)), key=lambda i: (MODEL_TEXTS[models[i]].ra_variable_order, i))
-    active_texts = side_by_side.select(
-        "input_index",
-        Model=pl.concat_str(
-            [f"_model_{i}" for i in range(len(models))], separator=" / ", ignore_nulls=True
-        ),
-        Clinical_Version=pl.concat_str(
-            [f"_version_{i}" for i in range(len(models))], separator=" / ", ignore_nulls=True
-        ),
-        RA_Variable=pl.concat_str(
-            [f"_ra_{i}" for i in ra_order], separator=" and ", ignore_nulls=True
-        ),
-    ).collect()
-    active_part = active.join(active_texts, on="input_index", how="left").select(
-        "input_index",
-        row_order=pl.lit(ACTIVE_ROW_ORDER, pl.Int64),
-        model=pl.lit(None, pl.String),
-        RA_Variable=pl.col("RA_Variable"),
-        **{
-            field: scaled_to_float(pl.col(bucket), 6) for bucket, field in BUCKET_FIELDS.items()
-        },
-        Model=pl.col("Model"),
-        Clinical_Version=pl.col("Clinical_Version"),
-        Active_Score=pl.lit(1, pl.Int8),
+        .with_columns(
+            pl.col("RA_Variable").list.join(" and "),
+            pl.col("model_set").list.join(MODEL_SET_SEPARATOR),
+        )
+    )
+    active_model = texts.active_model
+    if esrd:  # an ESRD member's only model: its weight and its segment's model text
+        active_model = (
+            pl.when(pl.col("model_set") == ESRD_MODEL)
+            .then(
+                pl.lit(texts.esrd_weight_prefix)
+                + pl.col("model_text")
+                + pl.lit(" " + MODEL_TEXTS[ESRD_MODEL].clinical_version)
+            )
+            .otherwise(active_model)
+        )
+    active_part = (
+        active.lazy()
+        .join(member_texts, on="input_index", how="left")
+        .select(
+            "input_index",
+            row_order=pl.lit(ACTIVE_ROW_ORDER, pl.Int64),
+            model=pl.lit(None, pl.String),
+            RA_Variable=pl.col("RA_Variable"),
+            **{
+                field: scaled_to_float(pl.col(bucket), 6)
+                for bucket, field in BUCKET_FIELDS.items()
+            },
+            Model=active_model,
+            Clinical_Version=texts.active_clinical_version,
+            Active_Score=pl.lit(1, pl.Int8),
+        )
     )
 
     rows = pl.concat(
         [raw_part.with_columns(pl.col("row_order").cast(pl.Int64)), active_part],
         how="vertical_relaxed",
     )
-    if trail:
-        rows = _attach_detail(rows, trail)
+    detail: list[str] = []
+    if trail:  # the detail trail is attached eagerly, per field
+        attached = _attach_detail(rows.collect(), trail)
+        detail = [f for f in DETAIL_FIELDS if f in attached.columns]
+        rows = attached.lazy()
 
     warnings = (
         pl.col("warnings") if "warnings" in members.columns else pl.lit(None, pl.List(pl.String))
     )
-    member_columns = members.select(
+    member_columns = members.lazy().select(
         pl.col("input_index").cast(pl.UInt32),
         pl.col("MemberID").alias("Member_Id"),
         *MEMBER_FIELDS,
         warnings.alias("Warnings"),
     )
-    detail = [f for f in DETAIL_FIELDS if f in rows.columns]
+    # One query for all of the above (without a trail): on a one-member batch the
+    # per-query overhead, not the rows, is the cost.
     return (
         rows.with_columns(pl.col("input_index").cast(pl.UInt32))
         .sort("input_index", "row_order")
@@ -287,6 +335,7 @@ def build_rows(
             "Warnings",
             *detail,
         )
+        .collect()
     )
 
 

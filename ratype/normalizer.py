@@ -110,33 +110,42 @@ def normalize(memberships: pl.DataFrame, payment_year: int) -> tuple[pl.DataFram
     rows = _prepare(memberships)
     rows, duplicate_errors = _collapse_duplicates(rows)
     parsed = _parse(rows, payment_year)
-    members = _members(parsed.filter(pl.col("_valid")))
-    invalid = parsed.filter(~pl.col("_valid"))
-    rejected = (
-        _member_errors(invalid, payment_year)
-        if invalid.height
-        else pl.DataFrame(schema=ERRORS_SCHEMA)
-    )
-    errors = pl.concat([duplicate_errors, rejected]).sort("input_index")
-    return members, errors
+    valid = parsed.get_column("_valid")
+    if valid.all():  # the usual batch: no filtering, no error messages to build
+        return _members(parsed), duplicate_errors
+    members = _members(parsed.filter(valid))
+    rejected = _member_errors(parsed.filter(~valid), payment_year)
+    if duplicate_errors.height:
+        rejected = pl.concat([duplicate_errors, rejected]).sort("input_index")
+    return members, rejected
 
 
 def _prepare(memberships: pl.DataFrame) -> pl.DataFrame:
     """Membership fields as strings (missing columns as nulls) plus ``input_index``."""
+    if memberships.schema == _PREPARED_SCHEMA:  # as engine.run.with_string_columns shapes it
+        prepared = memberships
+    else:
+        prepared = _shaped(memberships)
+    # Everything downstream keeps row order, so ordering once here orders both outputs.
+    if not prepared["input_index"].is_sorted():
+        prepared = prepared.sort("input_index")
+    return prepared
+
+
+_PREPARED_SCHEMA = pl.Schema({"input_index": pl.UInt32, **dict.fromkeys(MEMBERSHIP_FIELDS, pl.Utf8)})
+
+
+def _shaped(memberships: pl.DataFrame) -> pl.DataFrame:
     present = set(memberships.columns)
     if "input_index" not in present:
         memberships = memberships.with_row_index("input_index")
-    prepared = memberships.select(
+    return memberships.select(
         pl.col("input_index").cast(pl.UInt32),
         *[
             (pl.col(field).cast(pl.Utf8) if field in present else pl.lit(None, pl.Utf8)).alias(field)
             for field in MEMBERSHIP_FIELDS
         ],
     )
-    # Everything downstream keeps row order, so ordering once here orders both outputs.
-    if not prepared["input_index"].is_sorted():
-        prepared = prepared.sort("input_index")
-    return prepared
 
 
 def _format(template: str, *values: str | pl.Expr) -> pl.Expr:
@@ -173,9 +182,10 @@ def _collapse_duplicates(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     its own MemberID error later.
     """
     no_errors = pl.DataFrame(schema=ERRORS_SCHEMA)
-    # Fast path: all MemberIDs distinct (the usual roster) means no duplicates at all.
+    # Fast path: all MemberIDs distinct (the usual roster) means no duplicates at all
+    # (`_parse` then counts every row as one copy).
     if rows["MemberID"].n_unique() == rows.height:
-        return rows.with_columns(pl.lit(1, pl.UInt32).alias("_copies")), no_errors
+        return rows, no_errors
 
     has_id = ~_blank("MemberID")
     shared_id = has_id & pl.col("MemberID").is_duplicated()
@@ -213,6 +223,7 @@ def _collapse_duplicates(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
             ).alias("message"),
         )
         .cast(ERRORS_SCHEMA)
+        .sort("input_index")
     )
     kept = pl.concat([single, shared.filter(~pl.col("_conflict"))], how="diagonal")
     return kept.drop("_shared_id", "_conflict").sort("input_index"), conflict_errors
@@ -223,49 +234,61 @@ def _parse(rows: pl.DataFrame, payment_year: int) -> pl.DataFrame:
 
     Values are matched exactly against small maps (case-insensitive where the
     spec allows lower case; no whitespace trimming), which is what keeps a
-    million rows well under a second.
+    million rows well under a second. Also flags rows with a warning
+    (``_has_warning``). The expressions are built once per payment year
+    (``_parse_steps``): building them per call cost about as much as running
+    them on a one-member batch.
     """
+    parsed = rows.lazy()
+    if "_copies" not in rows.columns:  # no duplicate MemberIDs: one copy of each row
+        parsed = parsed.with_columns(pl.lit(1, pl.UInt32).alias("_copies"))
+    for step in _parse_steps(payment_year):
+        parsed = parsed.with_columns(step)
+    return parsed.collect()
+
+
+@lru_cache(maxsize=32)
+def _parse_steps(payment_year: int) -> tuple[tuple[pl.Expr, ...], ...]:
+    """The ``with_columns`` steps of ``_parse`` (each reads the columns of the one before)."""
     codes = routing_table()["code"].to_list()
     # Lower-case codes are accepted: the code table keys are upper case.
     code_index = {code: position for position, code in enumerate(codes)}
     code_index.update({code.lower(): position for code, position in list(code_index.items())})
-    parsed = (
-        rows.lazy()
-        .with_columns(
-            pl.when(pl.col("DOB").str.contains(r"^\d{4}-\d{2}-\d{2}$"))
-            .then(pl.col("DOB").str.to_date("%Y-%m-%d", strict=False))
-            .alias("_dob"),
-            pl.col("RAType").replace_strict(code_index, default=None, return_dtype=pl.UInt32)
-            .alias("_code_index"),
-            pl.col("Gender").replace_strict(GENDER_VALUES, default=None, return_dtype=pl.Utf8)
-            .alias("sex"),
-            pl.col("OREC").replace_strict(OREC_VALUES, default=None, return_dtype=pl.Int8)
-            .alias("orec"),
-            *[
-                # Missing or empty flags count as N (the reference API defaults Hospice to N).
-                pl.col(field).fill_null("")
-                .replace_strict(YES_NO_VALUES, default=None, return_dtype=pl.Utf8)
-                .alias(f"_{field}")
-                for field in YES_NO_FIELDS
-            ],
-        )
-        .with_columns(
-            # CMS AGEF: completed years on Feb 1 of the payment year (module docstring).
-            (
-                pl.lit(payment_year, pl.Int32)
-                - pl.col("_dob").dt.year().cast(pl.Int32)
-                - (pl.col("_dob").dt.month().cast(pl.Int32) * 100 + pl.col("_dob").dt.day() > 201)
-                .cast(pl.Int32)
-            ).alias("_age"),
-            pl.lit(routing_table()["supported"]).gather(pl.col("_code_index")).fill_null(False)
-            .alias("supported"),
-        )
-        .with_columns(
-            pl.all_horizontal([ok for _, ok, _ in _field_checks(payment_year)]).fill_null(False)
-            .alias("_valid")
-        )
+    fields = (
+        pl.when(pl.col("DOB").str.contains(r"^\d{4}-\d{2}-\d{2}$"))
+        .then(pl.col("DOB").str.to_date("%Y-%m-%d", strict=False))
+        .alias("_dob"),
+        pl.col("RAType").replace_strict(code_index, default=None, return_dtype=pl.UInt32)
+        .alias("_code_index"),
+        pl.col("Gender").replace_strict(GENDER_VALUES, default=None, return_dtype=pl.Utf8)
+        .alias("sex"),
+        pl.col("OREC").replace_strict(OREC_VALUES, default=None, return_dtype=pl.Int8)
+        .alias("orec"),
+        *[
+            # Missing or empty flags count as N (the reference API defaults Hospice to N).
+            pl.col(field).fill_null("")
+            .replace_strict(YES_NO_VALUES, default=None, return_dtype=pl.Utf8)
+            .alias(f"_{field}")
+            for field in YES_NO_FIELDS
+        ],
     )
-    return parsed.collect()
+    age_and_support = (
+        # CMS AGEF: completed years on Feb 1 of the payment year (module docstring).
+        (
+            pl.lit(payment_year, pl.Int32)
+            - pl.col("_dob").dt.year().cast(pl.Int32)
+            - (pl.col("_dob").dt.month().cast(pl.Int32) * 100 + pl.col("_dob").dt.day() > 201)
+            .cast(pl.Int32)
+        ).alias("_age"),
+        pl.lit(routing_table()["supported"]).gather(pl.col("_code_index")).fill_null(False)
+        .alias("supported"),
+    )
+    flags = (
+        pl.all_horizontal([ok for _, ok, _ in _field_checks(payment_year)]).fill_null(False)
+        .alias("_valid"),
+        pl.any_horizontal(_warning_conditions().values()).fill_null(False).alias("_has_warning"),
+    )
+    return fields, age_and_support, flags
 
 
 def _quoted(column: str) -> pl.Expr:
@@ -358,6 +381,19 @@ def _segment() -> pl.Expr:
 
 def _members(valid: pl.DataFrame) -> pl.DataFrame:
     """Engine inputs and standardized response fields for rows with no problem."""
+    return (
+        valid.lazy()
+        .with_columns(_warnings(valid))
+        .select(_member_columns())
+        .cast(MEMBERS_SCHEMA)
+        .collect()
+    )
+
+
+@lru_cache(maxsize=1)
+def _member_columns() -> tuple[pl.Expr, ...]:
+    """The ``_members`` select, built once: building ~40 expressions per call cost
+    about as much as running them on a one-member batch."""
     age = pl.col("_age")
     orec = pl.col("orec")
     aged = age >= 65
@@ -385,57 +421,51 @@ def _members(valid: pl.DataFrame) -> pl.DataFrame:
     orec_shown_under65 = _code_column("orec0_under65_shown")
     segment = _segment()
     return (
-        _with_warnings(valid)
-        .lazy()
-        .select(
-            "MemberID",
-            pl.col("DOB").alias("BirthDate_Org"),
-            # DOB matched YYYY-MM-DD exactly and parsed: it is already the standard form.
-            pl.col("DOB").alias("BirthDate"),
-            age.alias("Age"),
-            pl.lit(age_band_array()).gather(_code_column("band_offset") + band_age)
-            .alias("Age_Band"),
-            pl.col("Gender").alias("Gender_Org"),
-            pl.col("sex").alias("Gender"),
-            pl.col("RAType").alias("RAType_Org"),
-            segment.alias("RAType"),
-            pl.col("Hospice").alias("Hospice_Org"),
-            pl.col("_Hospice").alias("Hospice"),
-            pl.col("LTIMCAID").alias("LTIMCAID_Org"),
-            _yes_no(ltimcaid).alias("LTIMCAID"),
-            pl.col("NEMCAID").alias("NEMCAID_Org"),
-            _yes_no(nemcaid).alias("NEMCAID"),
-            pl.col("OREC").alias("OREC_Org"),
-            pl.when((age < 65) & (orec == 0) & orec_shown_under65.is_not_null())
-            .then(orec_shown_under65)
-            .otherwise("OREC")
-            .alias("OREC"),
-            _yes_no((orec == 1) & aged).alias("Originally_Disabled"),
-            pl.when(orec.is_in([2, 3]) & aged).then(pl.lit("1")).otherwise(pl.lit("0"))
-            .alias("Originally_ESRD"),
-            "input_index",
-            age.alias("age"),
-            "sex",
-            "orec",
-            _code_column("model_family").alias("model_family"),
-            segment.alias("segment"),
-            ((age < 65) & (orec != 0)).alias("disabl"),
-            ((orec == 1) & aged).alias("origds"),
-            ((orec == 1) & (aged | orec_any_age_origds)).alias("ne_origds"),
-            ltimcaid.alias("ltimcaid"),
-            nemcaid.alias("nemcaid"),
-            (fbd_always | (fbd_if_nemcaid & nemcaid)).alias("fbd"),
-            pbd.alias("pbd"),
-            _code_column("lti").alias("lti"),
-            _code_column("graft_duration").alias("graft_duration"),
-            _code_column("transplant_month").alias("transplant_month"),
-            aged.alias("aged"),
-            ne_aged.alias("ne_aged"),
-            _code_column("normalization_group").alias("normalization_group"),
-            "warnings",
-        )
-        .cast(MEMBERS_SCHEMA)
-        .collect()
+        "MemberID",
+        pl.col("DOB").alias("BirthDate_Org"),
+        # DOB matched YYYY-MM-DD exactly and parsed: it is already the standard form.
+        pl.col("DOB").alias("BirthDate"),
+        age.alias("Age"),
+        pl.lit(age_band_array()).gather(_code_column("band_offset") + band_age)
+        .alias("Age_Band"),
+        pl.col("Gender").alias("Gender_Org"),
+        pl.col("sex").alias("Gender"),
+        pl.col("RAType").alias("RAType_Org"),
+        segment.alias("RAType"),
+        pl.col("Hospice").alias("Hospice_Org"),
+        pl.col("_Hospice").alias("Hospice"),
+        pl.col("LTIMCAID").alias("LTIMCAID_Org"),
+        _yes_no(ltimcaid).alias("LTIMCAID"),
+        pl.col("NEMCAID").alias("NEMCAID_Org"),
+        _yes_no(nemcaid).alias("NEMCAID"),
+        pl.col("OREC").alias("OREC_Org"),
+        pl.when((age < 65) & (orec == 0) & orec_shown_under65.is_not_null())
+        .then(orec_shown_under65)
+        .otherwise("OREC")
+        .alias("OREC"),
+        _yes_no((orec == 1) & aged).alias("Originally_Disabled"),
+        pl.when(orec.is_in([2, 3]) & aged).then(pl.lit("1")).otherwise(pl.lit("0"))
+        .alias("Originally_ESRD"),
+        "input_index",
+        age.alias("age"),
+        "sex",
+        "orec",
+        _code_column("model_family").alias("model_family"),
+        segment.alias("segment"),
+        ((age < 65) & (orec != 0)).alias("disabl"),
+        ((orec == 1) & aged).alias("origds"),
+        ((orec == 1) & (aged | orec_any_age_origds)).alias("ne_origds"),
+        ltimcaid.alias("ltimcaid"),
+        nemcaid.alias("nemcaid"),
+        (fbd_always | (fbd_if_nemcaid & nemcaid)).alias("fbd"),
+        pbd.alias("pbd"),
+        _code_column("lti").alias("lti"),
+        _code_column("graft_duration").alias("graft_duration"),
+        _code_column("transplant_month").alias("transplant_month"),
+        aged.alias("aged"),
+        ne_aged.alias("ne_aged"),
+        _code_column("normalization_group").alias("normalization_group"),
+        "warnings",
     )
 
 
@@ -481,20 +511,18 @@ def _warning_lists(rows: pl.DataFrame) -> pl.Expr:
     )
 
 
-def _with_warnings(valid: pl.DataFrame) -> pl.DataFrame:
-    """Add ``warnings`` (List[Str]); messages are built only for the rows that have one."""
-    has_warning = valid.select(pl.any_horizontal(_warning_conditions().values())).to_series()
-    no_warnings = pl.repeat(pl.lit([], dtype=pl.List(pl.Utf8)), pl.len()).alias("warnings")
+def _warnings(valid: pl.DataFrame) -> pl.Expr | pl.Series:
+    """``warnings`` (List[Str]) of each row; messages are built only for the rows that
+    have one (``_has_warning``, from ``_parse``)."""
+    has_warning = valid.get_column("_has_warning")
     if not has_warning.any():
-        return valid.with_columns(no_warnings)
+        return pl.repeat(pl.lit([], dtype=pl.List(pl.Utf8)), pl.len()).alias("warnings")
     warned = valid.filter(has_warning).select("input_index", _warning_lists(valid))
     # Join on the index column alone (not the wide frame), then attach the aligned column.
     aligned = valid.select("input_index").join(
         warned, on="input_index", how="left", maintain_order="left"
     )
-    return valid.with_columns(
-        aligned["warnings"].fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
-    )
+    return aligned["warnings"].fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
 
 
 def _yes_no(flag: pl.Expr) -> pl.Expr:
