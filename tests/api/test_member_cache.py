@@ -36,6 +36,14 @@ def test_size_is_bounded() -> None:
     assert cache.get_many([(9,)]) == [ANSWER]
 
 
+def test_a_full_cache_drops_the_least_recently_used_entry() -> None:
+    cache = MemberCache(2, ttl_seconds=60)
+    cache.put_many([((1,), ANSWER), ((2,), ANSWER)])
+    assert cache.get_many([(1,)]) == [ANSWER]  # 1 is now more recent than 2
+    cache.put_many([((3,), ANSWER)])
+    assert cache.get_many([(1,), (2,), (3,)]) == [ANSWER, None, ANSWER]
+
+
 def test_none_keys_and_size_zero_are_misses() -> None:
     cache = MemberCache(10, ttl_seconds=60)
     cache.put_many([(("k",), ANSWER)])
