@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine.heart_patch import DROPPED_COLUMNS
-from engine.keys import member_keys
+from engine.heart_patch import RANKED_DROPPED_SCHEMA
+from engine.mapping import cc_key
 from engine.memo import derived
 
 
-def _pairs(hierarchies: pl.DataFrame) -> pl.DataFrame:
+def pairs(hierarchies: pl.DataFrame) -> pl.DataFrame:
+    """``dropped_by, cc``: distinct (parent, child) rows of a model's table."""
     return derived(hierarchies, "pairs", lambda: hierarchies.select(
         pl.col("parent_hcc").cast(pl.Int32).alias("dropped_by"),
         pl.col("child_hcc").cast(pl.Int32).alias("cc"),
@@ -34,32 +35,30 @@ def _pairs(hierarchies: pl.DataFrame) -> pl.DataFrame:
 
 
 def apply_hierarchies(
-    ccs: pl.DataFrame, hierarchies: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``ccs``: distinct ``input_index, model, cc``. Returns ``(hccs, dropped)``.
+    ccs: pl.LazyFrame, hierarchy_pairs: pl.DataFrame
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Drop every CC one of whose parents is present (every model at once).
 
-    ``hccs``: ``input_index, model, hcc``; ``dropped``: ``DROPPED_COLUMNS`` with
-    ``rule`` = ``"hierarchy"``.
+    ``ccs``: distinct ``input_index, model_rank, cc, key`` after the patches;
+    ``hierarchy_pairs``: ``model_rank, cc, dropped_by`` (``pairs`` of each model,
+    tagged with its rank). Returns ``(hccs, dropped)`` (lazy): ``hccs`` =
+    ``input_index, model_rank, cc``; ``dropped`` has ``RANKED_DROPPED_SCHEMA``
+    with ``rule`` = ``"hierarchy"``.
     """
-    keys = member_keys(ccs)
-    drops = (
-        ccs.join(_pairs(hierarchies), on="cc", how="inner")
-        .join(
-            ccs.select(*keys, pl.col("cc").alias("dropped_by")),
-            on=[*keys, "dropped_by"],
-            how="semi",
-        )
-        .select(
-            pl.col("input_index").cast(pl.UInt32),
-            "model",
-            pl.col("cc").alias("hcc"),
-            "dropped_by",
-            pl.lit("hierarchy").alias("rule"),
-        )
+    drops = ccs.join(hierarchy_pairs.lazy(), on=["model_rank", "cc"], how="inner").join(
+        ccs.select(pl.col("key").alias("parent_key")),
+        left_on=cc_key(pl.col("dropped_by")),
+        right_on="parent_key",
+        how="semi",
     )
-    hccs = ccs.join(
-        drops.select(*keys, pl.col("hcc").alias("cc")),
-        on=[*keys, "cc"],
-        how="anti",
-    ).select("input_index", "model", pl.col("cc").alias("hcc"))
-    return hccs, drops.select(DROPPED_COLUMNS)
+    hccs = ccs.join(drops.select("key"), on="key", how="anti").select(
+        "input_index", "model_rank", "cc"
+    )
+    dropped = drops.select(
+        pl.col("input_index").cast(pl.UInt32),
+        pl.col("model_rank").cast(pl.UInt8),
+        pl.col("cc").alias("hcc"),
+        "dropped_by",
+        pl.lit("hierarchy").alias("rule"),
+    )
+    return hccs, dropped.cast(RANKED_DROPPED_SCHEMA)

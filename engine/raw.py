@@ -11,9 +11,12 @@
 6. ``engine.coefficients`` (segment, variable) -> Int64 thousandths
 7. ``engine.buckets``     six buckets, total, ``ra_variable``
 
-Everything is a polars join or group-by over the whole batch; the only Python
-loop is over the year's models (two at most). A batch of one member and a batch
-of a million go through the same code.
+Steps 1-4 run once for all the year's models: each diagnosis carries the set of
+models that map its member's codes (``diagnosis_scope``), the models' rules are
+stacked with an integer ``model_rank``, and the hierarchy output is split per
+model only for steps 5-7. Everything is a polars join or group-by over the whole
+batch; the only Python loop is over the year's models (two at most) in steps
+5-7. A batch of one member and a batch of a million go through the same code.
 
 Diagnosis reasons (``dx_summary`` and ``trail["dropped_dx"]``): the contract's
 ``outside_collection_year, unknown_code, no_hcc, edit_excluded, unknown_member,
@@ -202,20 +205,142 @@ def _apply_row_hooks(
     return rows
 
 
-def _scope_reason(counted: pl.DataFrame, scored_members: pl.DataFrame) -> pl.DataFrame:
-    """Counted diagnoses of members no model maps diagnoses for, with their reason."""
-    scope = scored_members.group_by("input_index").agg(
-        pl.col("takes_diagnoses").any().alias("takes_diagnoses")
-    )
-    return (
-        counted.join(scope, on="input_index", how="left")
-        .filter(~pl.col("takes_diagnoses").fill_null(False))
-        .with_columns(
-            pl.when(pl.col("takes_diagnoses").is_null())
-            .then(pl.lit("model_not_implemented"))
-            .otherwise(pl.lit("segment_without_hccs"))
-            .alias("reason")
+#: What the dropped-diagnosis frame is built from.
+DROPPED_INPUT_COLUMNS = [
+    "dx_index", "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "code",
+    "screen_reason", "scope_reason",
+]
+
+#: Why no model maps a counted diagnosis (``scope_reason``, an index into this tuple).
+SCOPE_REASONS = ("model_not_implemented", "segment_without_hccs")
+
+
+def diagnosis_scope(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.DataFrame:
+    """Per member, which models map its diagnoses, as the diagnoses need it.
+
+    ``MemberID, input_index, age, sex``, ``mapped_by`` (UInt8 bit set: bit ``r``
+    = ``model_specs[r]`` scores the member and its segment takes diagnoses, the
+    ``takes_diagnoses`` of ``member_models``) and ``scope_reason`` (Int8 index
+    into ``SCOPE_REASONS`` when no model maps its diagnoses: no model scores the
+    member at all, or only segments without diagnoses; else null). Plain
+    expressions over the members: no per-model frames, no group-by.
+    """
+    if len(model_specs) > 8:
+        raise ValueError("mapped_by holds at most 8 models")
+    in_family = [pl.col("model_family") == spec.family for spec in model_specs]
+    scored = [
+        family & pl.col("segment").is_in(list(spec.segments))
+        for family, spec in zip(in_family, model_specs)
+    ]
+    takes_diagnoses = [
+        family
+        & pl.col("segment").is_in(
+            [s for s, fams in spec.segments.items() if fams & DIAGNOSIS_FAMILIES]
         )
+        for family, spec in zip(in_family, model_specs)
+    ]
+    mapped_by = pl.sum_horizontal(
+        pl.lit(0, dtype=pl.UInt8),
+        *[
+            pl.when(takes).then(pl.lit(1 << rank, dtype=pl.UInt8)).otherwise(pl.lit(0, dtype=pl.UInt8))
+            for rank, takes in enumerate(takes_diagnoses)
+        ],
+    ).cast(pl.UInt8)
+    scored_by_any = pl.any_horizontal(pl.lit(False), *scored)
+    return members.select(
+        pl.col("MemberID").cast(pl.Utf8),
+        pl.col("input_index").cast(pl.UInt32),
+        pl.col("age").cast(pl.Int32),
+        pl.col("sex").cast(pl.Utf8),
+        mapped_by.alias("mapped_by"),
+        pl.when(mapped_by != 0)
+        .then(pl.lit(None, dtype=pl.Int8))
+        .when(scored_by_any)
+        .then(pl.lit(SCOPE_REASONS.index("segment_without_hccs"), dtype=pl.Int8))
+        .otherwise(pl.lit(SCOPE_REASONS.index("model_not_implemented"), dtype=pl.Int8))
+        .alias("scope_reason"),
+    )
+
+
+def _year_rules(tables: object, model_specs: list[ModelSpec], mce_edits: bool) -> pl.DataFrame:
+    """Every model's ``mapping.candidate_rules`` stacked, with ``model_rank`` and ``model_bit``."""
+
+    def build() -> pl.DataFrame:
+        frames = [
+            mapping.candidate_rules(
+                tables.mapping[spec.model_id],
+                getattr(tables, "mce_age", None),
+                mapping.payment_ccs(tables.models[spec.model_id].variables),
+                mce_edits=mce_edits,
+            ).with_columns(
+                pl.lit(rank, dtype=pl.UInt8).alias("model_rank"),
+                pl.lit(1 << rank, dtype=pl.UInt8).alias("model_bit"),
+            )
+            for rank, spec in enumerate(model_specs)
+        ]
+        if not frames:
+            return mapping.candidate_rules(
+                pl.DataFrame(schema={"icd10": pl.Utf8, "cc": pl.Int32, "age_min": pl.Int32,
+                                     "age_max": pl.Int32, "sex": pl.Utf8}),
+                None, pl.DataFrame(schema={"cc": pl.Int32}), mce_edits=False,
+            ).with_columns(
+                pl.lit(0, dtype=pl.UInt8).alias("model_rank"), pl.lit(0, dtype=pl.UInt8).alias("model_bit")
+            )
+        rules = pl.concat(frames, how="vertical_relaxed")
+        # mapping.cc_key keeps a CC in 16 bits
+        if rules.height and not rules.get_column("cc").is_between(0, 2**16 - 1).all():
+            raise ValueError("mapping CC numbers must lie in 0..65535")
+        return rules
+
+    key = "dx_rules:" + ",".join(spec.model_id for spec in model_specs) + f":mce={mce_edits}"
+    return derived(tables, key, build)
+
+
+def _year_patches(tables: object, model_specs: list[ModelSpec]) -> pl.DataFrame:
+    """``heart_patch.companions`` of every model, with ``model_rank``."""
+
+    def build() -> pl.DataFrame:
+        frames = [
+            heart_patch.companions(spec.cc_patches).with_columns(
+                pl.lit(rank, dtype=pl.UInt8).alias("model_rank")
+            )
+            for rank, spec in enumerate(model_specs)
+            if spec.cc_patches
+        ]
+        if not frames:
+            return pl.DataFrame(
+                schema={"cc": pl.Int32, "rule": pl.Utf8, "companion": pl.Int32, "model_rank": pl.UInt8}
+            )
+        return pl.concat(frames)
+
+    key = "cc_patches:" + ",".join(spec.model_id for spec in model_specs)
+    return derived(tables, key, build)
+
+
+def _year_pairs(tables: object, model_specs: list[ModelSpec]) -> pl.DataFrame:
+    """``hierarchies.pairs`` of every model, with ``model_rank``."""
+
+    def build() -> pl.DataFrame:
+        frames = [
+            hierarchies.pairs(tables.models[spec.model_id].hierarchies).with_columns(
+                pl.lit(rank, dtype=pl.UInt8).alias("model_rank")
+            )
+            for rank, spec in enumerate(model_specs)
+        ]
+        if not frames:
+            return pl.DataFrame(
+                schema={"dropped_by": pl.Int32, "cc": pl.Int32, "model_rank": pl.UInt8}
+            )
+        return pl.concat(frames)
+
+    key = "hierarchy_pairs:" + ",".join(spec.model_id for spec in model_specs)
+    return derived(tables, key, build)
+
+
+def _model_label(model_specs: list[ModelSpec]) -> pl.Expr:
+    """``model_rank`` -> the ``model`` label (``V28`` ...)."""
+    return pl.col("model_rank").replace_strict(
+        {rank: spec.label for rank, spec in enumerate(model_specs)}, return_dtype=pl.Utf8
     )
 
 
@@ -233,42 +358,62 @@ def score_raw(
     by_label = {spec.label: spec for spec in model_specs}
     scored_members = member_models(members, model_specs)
 
-    counted, dropped = diagnoses.screen(
-        diagnoses_frame, members.select("MemberID", "input_index"), collection_year(tables)
+    year_specs = model_specs
+    # Diagnoses -> edits -> heart patch -> hierarchies for every model of the year at
+    # once (models told apart by an integer model_rank, not per-model frames). The
+    # rows every later step reads are materialized once: collect_all's common-plan
+    # caching does not catch them all (measured: one fused query is ~2x the CPU).
+    screened = diagnoses.screen_query(
+        diagnoses_frame, diagnosis_scope(members, year_specs), collection_year(tables)
+    ).collect()
+    in_scope = pl.col("screen_reason").is_null() & pl.col("scope_reason").is_null()
+    candidates = mapping.candidates(
+        screened.lazy().filter(in_scope).select(
+            "dx_index", "input_index", "code", "age", "sex", "mapped_by"
+        ),
+        _year_rules(tables, year_specs, mce_edits).lazy(),
+    ).collect()
+    ccs = mapping.distinct_ccs(candidates.lazy()).collect()
+    patched, patch_dropped = heart_patch.apply_cc_patches(ccs.lazy(), _year_patches(tables, year_specs))
+    hccs_query, hierarchy_dropped = hierarchies.apply_hierarchies(
+        patched, _year_pairs(tables, year_specs)
     )
-    out_of_scope = _scope_reason(counted, scored_members)
-    dropped_parts = [dropped, out_of_scope.select(diagnoses.DROPPED_COLUMNS)]
-    counted = counted.join(out_of_scope.select("dx_index"), on="dx_index", how="anti")
+    with_status = (
+        screened.lazy()
+        .select(DROPPED_INPUT_COLUMNS)
+        .join(mapping.combine_status(candidates.lazy()), on="dx_index", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(in_scope)
+            .then(pl.col("status_rank").fill_null(pl.lit(mapping.UNKNOWN, dtype=pl.Int8)))
+            .alias("status_rank")
+        )
+    )
+    # every row that is not used: screened out, out of scope, or no kept CC
+    dropped_query = with_status.filter((pl.col("status_rank") != mapping.USED).fill_null(True))
+    used_query = with_status.select((pl.col("status_rank") == mapping.USED).sum().alias("used"))
+    queries = [hccs_query, dropped_query, used_query]
+    if detail:
+        trail_ccs = candidates.lazy().filter(pl.col("kept")).select(
+            "input_index", _model_label(year_specs).alias("model"), "cc", "code"
+        )
+        trail_drops = pl.concat([patch_dropped, hierarchy_dropped]).with_columns(
+            _model_label(year_specs).alias("model")
+        )
+        queries += [trail_ccs, trail_drops]
+    collected = pl.collect_all(queries)
+    all_hccs, mapped_out, used = collected[:3]
+    hccs_by_rank = all_hccs.partition_by("model_rank", as_dict=True, include_key=False)
 
-    cc_parts, status_parts, patch_drop_parts = [], [], []
-    hcc_parts, hierarchy_drop_parts, scored_parts = [], [], []
+    hcc_parts, scored_parts = [], []
     model_rank = {spec.label: rank for rank, spec in enumerate(model_specs)}
     present = set(scored_members.get_column("model").unique().to_list())
     model_specs = [spec for spec in model_specs if spec.label in present]
     for spec in model_specs:
         model_tables = tables.models[spec.model_id]
         these_members = scored_members.filter(pl.col("model") == spec.label)
-        dx = counted.select("dx_index", "input_index", "code").join(
-            these_members.filter(pl.col("takes_diagnoses")).select("input_index", "age", "sex"),
-            on="input_index",
-            how="inner",
+        hccs = hccs_by_rank.get((model_rank[spec.label],), all_hccs.clear().drop("model_rank")).select(
+            "input_index", pl.lit(spec.label).alias("model"), pl.col("cc").alias("hcc")
         )
-        ccs, status = mapping.map_codes(
-            dx,
-            tables.mapping[spec.model_id],
-            getattr(tables, "mce_age", None),
-            mapping.payment_ccs(model_tables.variables),
-            spec.label,
-            mce_edits=mce_edits,
-            per_diagnosis=False,
-        )
-        cc_parts.append(ccs)
-        status_parts.append(status)
-        distinct_ccs = ccs.select("input_index", "model", "cc").unique(subset=["input_index", "cc"])
-        patched, patch_dropped = heart_patch.apply_cc_patches(distinct_ccs, spec.cc_patches)
-        hccs, hierarchy_dropped = hierarchies.apply_hierarchies(patched, model_tables.hierarchies)
-        patch_drop_parts.append(patch_dropped)
-        hierarchy_drop_parts.append(hierarchy_dropped)
         hcc_parts.append(hccs)
         model_variables = variables.build_variables(
             these_members, hccs, model_tables, spec, lazy=True, with_hccs=False
@@ -300,36 +445,28 @@ def score_raw(
         .select(buckets.ROW_COLUMNS)
     )
 
-    statuses = (
-        mapping.combine_status(pl.concat(status_parts))
-        if status_parts
-        else pl.DataFrame(schema={"dx_index": pl.UInt32, "status_rank": pl.Int8})
+    mapped_out = mapping.recognize_valid_codes(mapped_out, getattr(tables, "icd10_codes", None))
+    dropped_dx = mapped_out.select(
+        "input_index",
+        "MemberID",
+        "DxCode",
+        "FromDOS",
+        "ThruDOS",
+        pl.coalesce(
+            diagnoses.reason_name(pl.col("screen_reason")),
+            pl.col("scope_reason").replace_strict(dict(enumerate(SCOPE_REASONS)), return_dtype=pl.Utf8),
+            mapping.status_name(pl.col("status_rank")),
+        ).alias("reason"),
+        "dx_index",
     )
-    mapped_out = mapping.recognize_valid_codes(
-        counted.join(statuses, on="dx_index", how="left")
-        .with_columns(pl.col("status_rank").fill_null(mapping.UNKNOWN))
-        .filter(pl.col("status_rank") != mapping.USED),
-        getattr(tables, "icd10_codes", None),
-    )
-    dropped_parts.append(
-        mapped_out.with_columns(mapping.status_name(pl.col("status_rank")).alias("reason")).select(
-            diagnoses.DROPPED_COLUMNS
-        )
-    )
-    dropped_dx = pl.concat(dropped_parts, how="vertical_relaxed").sort("dx_index")
 
     reason_counts = dict(dropped_dx.group_by("reason").len().iter_rows())
-    summary = {"used": counted.height - mapped_out.height}
+    summary = {"used": used.item()}
     summary.update({reason: int(reason_counts.get(reason, 0)) for reason in DX_REASONS})
 
-    dropped_dx = dropped_dx.select(
-        "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "reason", "dx_index"
-    )
     trail: dict[str, pl.DataFrame] = {}
     if detail:
-        trail = _trail(
-            tables, by_label, scored, cc_parts, hcc_parts, patch_drop_parts + hierarchy_drop_parts
-        )
+        trail = _trail(tables, by_label, scored, [collected[3]], hcc_parts, [collected[4]])
         trail["dropped_dx"] = dropped_dx
     return RawResult(rows=rows, dx_summary=summary, trail=trail, dropped_dx=dropped_dx)
 
