@@ -45,11 +45,14 @@ def apply_hierarchies(
     ``input_index, model_rank, cc``; ``dropped`` has ``RANKED_DROPPED_SCHEMA``
     with ``rule`` = ``"hierarchy"``.
     """
-    drops = ccs.join(hierarchy_pairs.lazy(), on=["model_rank", "cc"], how="inner").join(
-        ccs.select(pl.col("key").alias("parent_key")),
-        left_on=cc_key(pl.col("dropped_by")),
-        right_on="parent_key",
-        how="semi",
+    # expand from the parents (each present parent lists the children it removes),
+    # then keep the children that are present: fewer rows than expanding from the
+    # children (a present CC has fewer children than parents in CMS's tables)
+    drops = (
+        ccs.select("input_index", "model_rank", pl.col("cc").alias("dropped_by"))
+        .join(hierarchy_pairs.lazy(), on=["model_rank", "dropped_by"], how="inner")
+        .with_columns(cc_key(pl.col("cc")).alias("key"))
+        .join(ccs.select("key"), on="key", how="semi")
     )
     hccs = ccs.join(drops.select("key"), on="key", how="anti").select(
         "input_index", "model_rank", "cc"

@@ -113,15 +113,27 @@ def candidate_rules(
     )
 
 
-def candidates(dx: pl.LazyFrame, rules: pl.LazyFrame) -> pl.LazyFrame:
+def code_index(rules: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``(codes, rules_by_code_id)``: the rules' distinct codes numbered (``code, code_id``)
+    and the rules keyed by that ``code_id`` instead of the code string.
+
+    ``candidates`` joins diagnoses to ``codes`` (one row per code) and then to the
+    rules on the integer: measured ~40% less CPU than one join of the diagnoses
+    on the code string against rules that repeat each code per model and CC.
+    """
+    codes = rules.select("code").unique(maintain_order=True).with_row_index("code_id")
+    return codes, rules.join(codes, on="code").drop("code")
+
+
+def candidates(dx: pl.LazyFrame, codes: pl.LazyFrame, rules: pl.LazyFrame) -> pl.LazyFrame:
     """Every (diagnosis, mapping row of its code) in the models that map the member's codes.
 
     ``dx``: ``dx_index, input_index, code, age, sex, mapped_by`` (UInt8 bit set:
     bit ``r`` = the model of rank ``r`` maps this member's diagnoses).
-    ``rules``: ``candidate_rules`` of the year's models stacked, with
-    ``model_rank`` and ``model_bit`` (``1 << model_rank``). One join on the code
-    serves every model. Returns ``dx_index, input_index, model_rank, cc, code,
-    kept, status_rank`` (per candidate: ``used`` / ``edit_excluded`` / ``no_hcc``).
+    ``codes, rules``: ``code_index`` of the year's ``candidate_rules`` stacked
+    with ``model_rank`` and ``model_bit`` (``1 << model_rank``), so one pair of
+    joins serves every model. Returns ``dx_index, input_index, model_rank, cc,
+    code, kept, status_rank`` (per candidate: ``used`` / ``edit_excluded`` / ``no_hcc``).
     """
     conditions_hold = (
         _within(pl.col("age"), pl.col("edit_age_min"), pl.col("edit_age_max"))
@@ -130,7 +142,8 @@ def candidates(dx: pl.LazyFrame, rules: pl.LazyFrame) -> pl.LazyFrame:
     )
     kept = pl.col("is_payment") & conditions_hold.fill_null(False)
     return (
-        dx.join(rules, on="code", how="inner")
+        dx.join(codes, on="code", how="inner")
+        .join(rules, on="code_id", how="inner")
         .filter((pl.col("mapped_by") & pl.col("model_bit")) != 0)
         .select(
             "dx_index",

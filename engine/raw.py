@@ -214,6 +214,19 @@ DROPPED_INPUT_COLUMNS = [
 #: Why no model maps a counted diagnosis (``scope_reason``, an index into this tuple).
 SCOPE_REASONS = ("model_not_implemented", "segment_without_hccs")
 
+#: Every outcome of a diagnosis row as one Int8 code: the screening reasons, the scope
+#: reasons, then the mapping statuses (``mapping.STATUS_PRECEDENCE``, ``used`` first).
+_OUTCOMES = (*diagnoses.REASONS, *SCOPE_REASONS, *mapping.STATUS_PRECEDENCE)
+
+
+def _outcome(screen_reason: pl.Expr, scope_reason: pl.Expr, status_rank: pl.Expr) -> pl.Expr:
+    """A row's ``_OUTCOMES`` code: its screening reason, else its scope reason, else its status."""
+    return pl.coalesce(
+        screen_reason,
+        scope_reason + len(diagnoses.REASONS),
+        status_rank + len(diagnoses.REASONS) + len(SCOPE_REASONS),
+    )
+
 
 def diagnosis_scope(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.DataFrame:
     """Per member, which models map its diagnoses, as the diagnoses need it.
@@ -262,8 +275,11 @@ def diagnosis_scope(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.D
     )
 
 
-def _year_rules(tables: object, model_specs: list[ModelSpec], mce_edits: bool) -> pl.DataFrame:
-    """Every model's ``mapping.candidate_rules`` stacked, with ``model_rank`` and ``model_bit``."""
+def _year_rules(
+    tables: object, model_specs: list[ModelSpec], mce_edits: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``mapping.code_index`` of every model's ``mapping.candidate_rules`` stacked,
+    with ``model_rank`` and ``model_bit``."""
 
     def build() -> pl.DataFrame:
         frames = [
@@ -279,18 +295,18 @@ def _year_rules(tables: object, model_specs: list[ModelSpec], mce_edits: bool) -
             for rank, spec in enumerate(model_specs)
         ]
         if not frames:
-            return mapping.candidate_rules(
+            return mapping.code_index(mapping.candidate_rules(
                 pl.DataFrame(schema={"icd10": pl.Utf8, "cc": pl.Int32, "age_min": pl.Int32,
                                      "age_max": pl.Int32, "sex": pl.Utf8}),
                 None, pl.DataFrame(schema={"cc": pl.Int32}), mce_edits=False,
             ).with_columns(
                 pl.lit(0, dtype=pl.UInt8).alias("model_rank"), pl.lit(0, dtype=pl.UInt8).alias("model_bit")
-            )
+            ))
         rules = pl.concat(frames, how="vertical_relaxed")
         # mapping.cc_key keeps a CC in 16 bits
         if rules.height and not rules.get_column("cc").is_between(0, 2**16 - 1).all():
             raise ValueError("mapping CC numbers must lie in 0..65535")
-        return rules
+        return mapping.code_index(rules)
 
     key = "dx_rules:" + ",".join(spec.model_id for spec in model_specs) + f":mce={mce_edits}"
     return derived(tables, key, build)
@@ -362,16 +378,18 @@ def score_raw(
     # Diagnoses -> edits -> heart patch -> hierarchies for every model of the year at
     # once (models told apart by an integer model_rank, not per-model frames). The
     # rows every later step reads are materialized once: collect_all's common-plan
-    # caching does not catch them all (measured: one fused query is ~2x the CPU).
+    # caching does not catch them all (measured at 100k: one fused query took ~3.5x the CPU).
     screened = diagnoses.screen_query(
         diagnoses_frame, diagnosis_scope(members, year_specs), collection_year(tables)
     ).collect()
     in_scope = pl.col("screen_reason").is_null() & pl.col("scope_reason").is_null()
+    codes, rules = _year_rules(tables, year_specs, mce_edits)
     candidates = mapping.candidates(
         screened.lazy().filter(in_scope).select(
             "dx_index", "input_index", "code", "age", "sex", "mapped_by"
         ),
-        _year_rules(tables, year_specs, mce_edits).lazy(),
+        codes.lazy(),
+        rules.lazy(),
     ).collect()
     ccs = mapping.distinct_ccs(candidates.lazy()).collect()
     patched, patch_dropped = heart_patch.apply_cc_patches(ccs.lazy(), _year_patches(tables, year_specs))
@@ -445,22 +463,24 @@ def score_raw(
         .select(buckets.ROW_COLUMNS)
     )
 
-    mapped_out = mapping.recognize_valid_codes(mapped_out, getattr(tables, "icd10_codes", None))
+    mapped_out = mapping.recognize_valid_codes(
+        mapped_out, getattr(tables, "icd10_codes", None)
+    ).with_columns(
+        _outcome(pl.col("screen_reason"), pl.col("scope_reason"), pl.col("status_rank")).alias("outcome")
+    )
     dropped_dx = mapped_out.select(
         "input_index",
         "MemberID",
         "DxCode",
         "FromDOS",
         "ThruDOS",
-        pl.coalesce(
-            diagnoses.reason_name(pl.col("screen_reason")),
-            pl.col("scope_reason").replace_strict(dict(enumerate(SCOPE_REASONS)), return_dtype=pl.Utf8),
-            mapping.status_name(pl.col("status_rank")),
-        ).alias("reason"),
+        pl.col("outcome").replace_strict(dict(enumerate(_OUTCOMES)), return_dtype=pl.Utf8).alias("reason"),
         "dx_index",
     )
 
-    reason_counts = dict(dropped_dx.group_by("reason").len().iter_rows())
+    reason_counts = {
+        _OUTCOMES[outcome]: count for outcome, count in mapped_out.group_by("outcome").len().iter_rows()
+    }
     summary = {"used": used.item()}
     summary.update({reason: int(reason_counts.get(reason, 0)) for reason in DX_REASONS})
 
