@@ -139,7 +139,7 @@ def _check_members(members: pl.DataFrame) -> None:
 
 def member_models(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.DataFrame:
     """One row per member per model that scores the member's family and segment."""
-    base = members.select(
+    base = [
         pl.col("input_index").cast(pl.UInt32),
         pl.col("MemberID").cast(pl.Utf8),
         pl.col("age").cast(pl.Int32),
@@ -148,9 +148,16 @@ def member_models(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.Dat
         "model_family",
         "segment",
         *[pl.col(c).cast(pl.Boolean) for c in ("disabl", "origds", "ne_origds", "ltimcaid", "nemcaid")],
-    )
+    ]
+    if not model_specs:
+        return members.select(base).clear().with_columns(
+            pl.lit(None, dtype=pl.Utf8).alias("model"),
+            pl.lit(None, dtype=pl.Int32).alias("model_rank"),
+            pl.lit(None, dtype=pl.Boolean).alias("takes_diagnoses"),
+        )
     parts = [
-        _with_spec_columns(base, members, spec)
+        members.lazy()
+        .select(*base, *_spec_columns(members, spec))
         .filter(
             (pl.col("model_family") == spec.family)
             & pl.col("segment").is_in(list(spec.segments))
@@ -164,30 +171,16 @@ def member_models(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.Dat
         )
         for rank, spec in enumerate(model_specs)
     ]
-    if len(parts) > 1:
-        return pl.concat(parts, how="diagonal_relaxed")
-    if not parts:
-        return base.clear().with_columns(
-            pl.lit(None, dtype=pl.Utf8).alias("model"),
-            pl.lit(None, dtype=pl.Int32).alias("model_rank"),
-            pl.lit(None, dtype=pl.Boolean).alias("takes_diagnoses"),
-        )
-    return pl.concat(parts)
+    # one query for every model: a small request pays per polars operation
+    return pl.concat(parts, how="diagonal_relaxed" if len(parts) > 1 else "vertical").collect()
 
 
-def _with_spec_columns(base: pl.DataFrame, members: pl.DataFrame, spec: ModelSpec) -> pl.DataFrame:
-    """``base`` plus the spec's derived ``member_columns`` (null when their inputs are absent)."""
-    if not spec.member_columns:
-        return base
-    return base.hstack(
-        members.select(
-            [
-                (expr if set(expr.meta.root_names()) <= set(members.columns) else pl.lit(None))
-                .alias(name)
-                for name, expr in spec.member_columns.items()
-            ]
-        )
-    )
+def _spec_columns(members: pl.DataFrame, spec: ModelSpec) -> list[pl.Expr]:
+    """The spec's derived ``member_columns`` (null when their inputs are absent)."""
+    return [
+        (expr if set(expr.meta.root_names()) <= set(members.columns) else pl.lit(None)).alias(name)
+        for name, expr in spec.member_columns.items()
+    ]
 
 
 def _apply_row_hooks(
@@ -228,50 +221,76 @@ def _outcome(screen_reason: pl.Expr, scope_reason: pl.Expr, status_rank: pl.Expr
     )
 
 
-def diagnosis_scope(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.DataFrame:
-    """Per member, which models map its diagnoses, as the diagnoses need it.
+def diagnosis_scope(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.LazyFrame:
+    """Per member, which models map its diagnoses, as the diagnoses need it (lazy).
 
     ``MemberID, input_index, age, sex``, ``mapped_by`` (UInt8 bit set: bit ``r``
     = ``model_specs[r]`` scores the member and its segment takes diagnoses, the
     ``takes_diagnoses`` of ``member_models``) and ``scope_reason`` (Int8 index
     into ``SCOPE_REASONS`` when no model maps its diagnoses: no model scores the
-    member at all, or only segments without diagnoses; else null). Plain
-    expressions over the members: no per-model frames, no group-by.
+    member at all, or only segments without diagnoses; else null). Both follow
+    from the member's (model family, segment), looked up in ``_scope_table``.
     """
+    return (
+        members.lazy()
+        .select(
+            pl.col("MemberID").cast(pl.Utf8),
+            pl.col("input_index").cast(pl.UInt32),
+            pl.col("age").cast(pl.Int32),
+            pl.col("sex").cast(pl.Utf8),
+            pl.col("model_family").cast(pl.Utf8),
+            pl.col("segment").cast(pl.Utf8),
+        )
+        .join(_scope_table(model_specs).lazy(), on=["model_family", "segment"], how="left")
+        .select(
+            "MemberID",
+            "input_index",
+            "age",
+            "sex",
+            pl.col("mapped_by").fill_null(pl.lit(0, dtype=pl.UInt8)),
+            # a (family, segment) no model scores is not in the table
+            pl.when(pl.col("mapped_by").is_null())
+            .then(pl.lit(SCOPE_REASONS.index("model_not_implemented"), dtype=pl.Int8))
+            .otherwise(pl.col("scope_reason"))
+            .alias("scope_reason"),
+        )
+    )
+
+
+#: ``_scope_table`` per list of specs (keyed by the specs' ids; the specs are kept alive here).
+_SCOPE_TABLES: dict[tuple[int, ...], tuple[list[ModelSpec], pl.DataFrame]] = {}
+
+
+def _scope_table(model_specs: list[ModelSpec]) -> pl.DataFrame:
+    """``model_family, segment, mapped_by, scope_reason`` for every segment some model scores."""
+    key = tuple(id(spec) for spec in model_specs)
+    if key not in _SCOPE_TABLES:
+        _SCOPE_TABLES[key] = (list(model_specs), _build_scope_table(model_specs))
+    return _SCOPE_TABLES[key][1]
+
+
+def _build_scope_table(model_specs: list[ModelSpec]) -> pl.DataFrame:
     if len(model_specs) > 8:
         raise ValueError("mapped_by holds at most 8 models")
-    in_family = [pl.col("model_family") == spec.family for spec in model_specs]
-    scored = [
-        family & pl.col("segment").is_in(list(spec.segments))
-        for family, spec in zip(in_family, model_specs)
+    rows = [
+        (spec.family, segment, (1 << rank) if families & DIAGNOSIS_FAMILIES else 0)
+        for rank, spec in enumerate(model_specs)
+        for segment, families in spec.segments.items()
     ]
-    takes_diagnoses = [
-        family
-        & pl.col("segment").is_in(
-            [s for s, fams in spec.segments.items() if fams & DIAGNOSIS_FAMILIES]
+    return (
+        pl.DataFrame(
+            rows,
+            schema={"model_family": pl.Utf8, "segment": pl.Utf8, "mapped_by": pl.UInt8},
+            orient="row",
         )
-        for family, spec in zip(in_family, model_specs)
-    ]
-    mapped_by = pl.sum_horizontal(
-        pl.lit(0, dtype=pl.UInt8),
-        *[
-            pl.when(takes).then(pl.lit(1 << rank, dtype=pl.UInt8)).otherwise(pl.lit(0, dtype=pl.UInt8))
-            for rank, takes in enumerate(takes_diagnoses)
-        ],
-    ).cast(pl.UInt8)
-    scored_by_any = pl.any_horizontal(pl.lit(False), *scored)
-    return members.select(
-        pl.col("MemberID").cast(pl.Utf8),
-        pl.col("input_index").cast(pl.UInt32),
-        pl.col("age").cast(pl.Int32),
-        pl.col("sex").cast(pl.Utf8),
-        mapped_by.alias("mapped_by"),
-        pl.when(mapped_by != 0)
-        .then(pl.lit(None, dtype=pl.Int8))
-        .when(scored_by_any)
-        .then(pl.lit(SCOPE_REASONS.index("segment_without_hccs"), dtype=pl.Int8))
-        .otherwise(pl.lit(SCOPE_REASONS.index("model_not_implemented"), dtype=pl.Int8))
-        .alias("scope_reason"),
+        .group_by("model_family", "segment")
+        .agg(pl.col("mapped_by").sum().cast(pl.UInt8))
+        .with_columns(
+            pl.when(pl.col("mapped_by") == 0)
+            .then(pl.lit(SCOPE_REASONS.index("segment_without_hccs"), dtype=pl.Int8))
+            .otherwise(pl.lit(None, dtype=pl.Int8))
+            .alias("scope_reason")
+        )
     )
 
 
