@@ -58,9 +58,13 @@ def apply_cc_patches(
     """
     if rules.is_empty():
         return ccs, pl.LazyFrame(schema=RANKED_DROPPED_SCHEMA)
-    patched = ccs.join(rules.lazy(), on=["model_rank", "cc"], how="inner")
+    # few CCs take part in a patch: narrow the member CCs to them before any join
+    def among(column: str) -> pl.Expr:
+        return pl.col("cc").is_in(rules.get_column(column).unique().implode())
+
+    patched = ccs.filter(among("cc")).join(rules.lazy(), on=["model_rank", "cc"], how="inner")
     with_companion = patched.join(
-        ccs.select(pl.col("key").alias("companion_key")),
+        ccs.filter(among("companion")).select(pl.col("key").alias("companion_key")),
         left_on=cc_key(pl.col("companion")),
         right_on="companion_key",
         how="semi",

@@ -142,8 +142,11 @@ def candidates(dx: pl.LazyFrame, codes: pl.LazyFrame, rules: pl.LazyFrame) -> pl
     )
     kept = pl.col("is_payment") & conditions_hold.fill_null(False)
     return (
-        dx.join(codes, on="code", how="inner")
-        .join(rules, on="code_id", how="inner")
+        # in the diagnoses' order: a dx_index sorted on the way in stays sorted (and
+        # flagged), so the status group-by and its join back to the rows take
+        # polars' sorted paths
+        dx.join(codes, on="code", how="inner", maintain_order="left")
+        .join(rules, on="code_id", how="inner", maintain_order="left")
         .filter((pl.col("mapped_by") & pl.col("model_bit")) != 0)
         .select(
             "dx_index",

@@ -395,9 +395,10 @@ def score_raw(
 
     year_specs = model_specs
     # Diagnoses -> edits -> heart patch -> hierarchies for every model of the year at
-    # once (models told apart by an integer model_rank, not per-model frames). The
-    # rows every later step reads are materialized once: collect_all's common-plan
-    # caching does not catch them all (measured at 100k: one fused query took ~3.5x the CPU).
+    # once (models told apart by an integer model_rank, not per-model frames). Each
+    # stage's output that later steps read more than once is materialized: polars'
+    # common-plan caching does not catch them all (measured at 100k: one fused query
+    # took ~3.5x the CPU; the patch fused into the hierarchy query ~1.8x).
     screened = diagnoses.screen_query(
         diagnoses_frame, diagnosis_scope(members, year_specs), collection_year(tables)
     ).collect()
@@ -411,11 +412,14 @@ def score_raw(
         rules.lazy(),
     ).collect()
     ccs = mapping.distinct_ccs(candidates.lazy()).collect()
-    patched, patch_dropped = heart_patch.apply_cc_patches(ccs.lazy(), _year_patches(tables, year_specs))
-    hccs_query, hierarchy_dropped = hierarchies.apply_hierarchies(
-        patched, _year_pairs(tables, year_specs)
+    patched, patch_dropped = pl.collect_all(
+        heart_patch.apply_cc_patches(ccs.lazy(), _year_patches(tables, year_specs))
     )
-    with_status = (
+    hccs_query, hierarchy_dropped = hierarchies.apply_hierarchies(
+        patched.lazy(), _year_pairs(tables, year_specs)
+    )
+    # every row that is not used: screened out, out of scope, or no kept CC
+    dropped_query = (
         screened.lazy()
         .select(DROPPED_INPUT_COLUMNS)
         .join(mapping.combine_status(candidates.lazy()), on="dx_index", how="left", maintain_order="left")
@@ -424,21 +428,19 @@ def score_raw(
             .then(pl.col("status_rank").fill_null(pl.lit(mapping.UNKNOWN, dtype=pl.Int8)))
             .alias("status_rank")
         )
+        .filter((pl.col("status_rank") != mapping.USED).fill_null(True))
     )
-    # every row that is not used: screened out, out of scope, or no kept CC
-    dropped_query = with_status.filter((pl.col("status_rank") != mapping.USED).fill_null(True))
-    used_query = with_status.select((pl.col("status_rank") == mapping.USED).sum().alias("used"))
-    queries = [hccs_query, dropped_query, used_query]
+    queries = [hccs_query, dropped_query]
     if detail:
         trail_ccs = candidates.lazy().filter(pl.col("kept")).select(
             "input_index", _model_label(year_specs).alias("model"), "cc", "code"
         )
-        trail_drops = pl.concat([patch_dropped, hierarchy_dropped]).with_columns(
+        trail_drops = pl.concat([patch_dropped.lazy(), hierarchy_dropped]).with_columns(
             _model_label(year_specs).alias("model")
         )
         queries += [trail_ccs, trail_drops]
     collected = pl.collect_all(queries)
-    all_hccs, mapped_out, used = collected[:3]
+    all_hccs, mapped_out = collected[:2]
     hccs_by_rank = all_hccs.partition_by("model_rank", as_dict=True, include_key=False)
 
     hcc_parts, scored_parts = [], []
@@ -500,12 +502,12 @@ def score_raw(
     reason_counts = {
         _OUTCOMES[outcome]: count for outcome, count in mapped_out.group_by("outcome").len().iter_rows()
     }
-    summary = {"used": used.item()}
+    summary = {"used": screened.height - mapped_out.height}
     summary.update({reason: int(reason_counts.get(reason, 0)) for reason in DX_REASONS})
 
     trail: dict[str, pl.DataFrame] = {}
     if detail:
-        trail = _trail(tables, by_label, scored, [collected[3]], hcc_parts, [collected[4]])
+        trail = _trail(tables, by_label, scored, [collected[2]], hcc_parts, [collected[3]])
         trail["dropped_dx"] = dropped_dx
     return RawResult(rows=rows, dx_summary=summary, trail=trail, dropped_dx=dropped_dx)
 
