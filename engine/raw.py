@@ -379,6 +379,106 @@ def _model_label(model_specs: list[ModelSpec]) -> pl.Expr:
     )
 
 
+@dataclass
+class _MappedDiagnoses:
+    """What steps 1-4 hand to the variables, the summary and the trail."""
+
+    #: ``input_index, model_rank, cc``: payment HCCs after the patches and hierarchies.
+    hccs: pl.DataFrame
+    #: every diagnosis row not used, in ``dx_index`` order (``RawResult.dropped_dx``).
+    dropped_dx: pl.DataFrame
+    reason_counts: dict[str, int]
+    used: int
+    #: with detail: kept (member, model, CC, code) rows and the patch/hierarchy drops.
+    trail_ccs: pl.DataFrame | None = None
+    trail_drops: pl.DataFrame | None = None
+
+
+def _map_diagnoses(
+    members: pl.DataFrame,
+    diagnoses_frame: pl.DataFrame,
+    tables: object,
+    model_specs: list[ModelSpec],
+    *,
+    detail: bool,
+    mce_edits: bool,
+) -> _MappedDiagnoses:
+    """Diagnoses -> edits -> heart patch -> hierarchies for every model of the year at once.
+
+    The models are told apart by an integer ``model_rank`` (index into
+    ``model_specs``), not by per-model frames. Each stage's output that later
+    steps read more than once is materialized: polars' common-plan caching does
+    not catch them all (measured at 100k: one fused query took ~3.5x the CPU; the
+    patch fused into the hierarchy query ~1.8x).
+    """
+    screened = diagnoses.screen_query(
+        diagnoses_frame, diagnosis_scope(members, model_specs), collection_year(tables)
+    ).collect()
+    in_scope = pl.col("screen_reason").is_null() & pl.col("scope_reason").is_null()
+    codes, rules = _year_rules(tables, model_specs, mce_edits)
+    candidates = mapping.candidates(
+        screened.lazy().filter(in_scope).select(
+            "dx_index", "input_index", "code", "age", "sex", "mapped_by"
+        ),
+        codes.lazy(),
+        rules.lazy(),
+    ).collect()
+    ccs = mapping.distinct_ccs(candidates.lazy()).collect()
+    patched, patch_dropped = pl.collect_all(
+        heart_patch.apply_cc_patches(ccs.lazy(), _year_patches(tables, model_specs))
+    )
+    hccs, hierarchy_dropped = hierarchies.apply_hierarchies(
+        patched.lazy(), _year_pairs(tables, model_specs)
+    )
+    # every row that is not used: screened out, out of scope, or no kept CC
+    not_used = (
+        screened.lazy()
+        .select(DROPPED_INPUT_COLUMNS)
+        .join(mapping.combine_status(candidates.lazy()), on="dx_index", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(in_scope)
+            .then(pl.col("status_rank").fill_null(pl.lit(mapping.UNKNOWN, dtype=pl.Int8)))
+            .alias("status_rank")
+        )
+        .filter((pl.col("status_rank") != mapping.USED).fill_null(True))
+    )
+    not_used = mapping.recognize_valid_codes(not_used, getattr(tables, "icd10_codes", None)).with_columns(
+        _outcome(pl.col("screen_reason"), pl.col("scope_reason"), pl.col("status_rank")).alias("outcome")
+    )
+    queries = [hccs, not_used]
+    if detail:
+        trail_ccs = candidates.lazy().filter(pl.col("kept")).select(
+            "input_index", _model_label(model_specs).alias("model"), "cc", "code"
+        )
+        trail_drops = pl.concat([patch_dropped.lazy(), hierarchy_dropped]).with_columns(
+            _model_label(model_specs).alias("model")
+        )
+        queries += [trail_ccs, trail_drops]
+    collected = pl.collect_all(queries)
+
+    not_used = collected[1]
+    reason_counts = {
+        _OUTCOMES[outcome]: count for outcome, count in not_used.group_by("outcome").len().iter_rows()
+    }
+    dropped_dx = not_used.select(
+        "input_index",
+        "MemberID",
+        "DxCode",
+        "FromDOS",
+        "ThruDOS",
+        pl.col("outcome").replace_strict(dict(enumerate(_OUTCOMES)), return_dtype=pl.Utf8).alias("reason"),
+        "dx_index",
+    )
+    return _MappedDiagnoses(
+        hccs=collected[0],
+        dropped_dx=dropped_dx,
+        reason_counts=reason_counts,
+        used=screened.height - not_used.height,
+        trail_ccs=collected[2] if detail else None,
+        trail_drops=collected[3] if detail else None,
+    )
+
+
 def score_raw(
     members: pl.DataFrame,
     diagnoses_frame: pl.DataFrame,
@@ -393,55 +493,10 @@ def score_raw(
     by_label = {spec.label: spec for spec in model_specs}
     scored_members = member_models(members, model_specs)
 
-    year_specs = model_specs
-    # Diagnoses -> edits -> heart patch -> hierarchies for every model of the year at
-    # once (models told apart by an integer model_rank, not per-model frames). Each
-    # stage's output that later steps read more than once is materialized: polars'
-    # common-plan caching does not catch them all (measured at 100k: one fused query
-    # took ~3.5x the CPU; the patch fused into the hierarchy query ~1.8x).
-    screened = diagnoses.screen_query(
-        diagnoses_frame, diagnosis_scope(members, year_specs), collection_year(tables)
-    ).collect()
-    in_scope = pl.col("screen_reason").is_null() & pl.col("scope_reason").is_null()
-    codes, rules = _year_rules(tables, year_specs, mce_edits)
-    candidates = mapping.candidates(
-        screened.lazy().filter(in_scope).select(
-            "dx_index", "input_index", "code", "age", "sex", "mapped_by"
-        ),
-        codes.lazy(),
-        rules.lazy(),
-    ).collect()
-    ccs = mapping.distinct_ccs(candidates.lazy()).collect()
-    patched, patch_dropped = pl.collect_all(
-        heart_patch.apply_cc_patches(ccs.lazy(), _year_patches(tables, year_specs))
+    mapped = _map_diagnoses(
+        members, diagnoses_frame, tables, model_specs, detail=detail, mce_edits=mce_edits
     )
-    hccs_query, hierarchy_dropped = hierarchies.apply_hierarchies(
-        patched.lazy(), _year_pairs(tables, year_specs)
-    )
-    # every row that is not used: screened out, out of scope, or no kept CC
-    dropped_query = (
-        screened.lazy()
-        .select(DROPPED_INPUT_COLUMNS)
-        .join(mapping.combine_status(candidates.lazy()), on="dx_index", how="left", maintain_order="left")
-        .with_columns(
-            pl.when(in_scope)
-            .then(pl.col("status_rank").fill_null(pl.lit(mapping.UNKNOWN, dtype=pl.Int8)))
-            .alias("status_rank")
-        )
-        .filter((pl.col("status_rank") != mapping.USED).fill_null(True))
-    )
-    queries = [hccs_query, dropped_query]
-    if detail:
-        trail_ccs = candidates.lazy().filter(pl.col("kept")).select(
-            "input_index", _model_label(year_specs).alias("model"), "cc", "code"
-        )
-        trail_drops = pl.concat([patch_dropped.lazy(), hierarchy_dropped]).with_columns(
-            _model_label(year_specs).alias("model")
-        )
-        queries += [trail_ccs, trail_drops]
-    collected = pl.collect_all(queries)
-    all_hccs, mapped_out = collected[:2]
-    hccs_by_rank = all_hccs.partition_by("model_rank", as_dict=True, include_key=False)
+    hccs_by_rank = mapped.hccs.partition_by("model_rank", as_dict=True, include_key=False)
 
     hcc_parts, scored_parts = [], []
     model_rank = {spec.label: rank for rank, spec in enumerate(model_specs)}
@@ -450,7 +505,8 @@ def score_raw(
     for spec in model_specs:
         model_tables = tables.models[spec.model_id]
         these_members = scored_members.filter(pl.col("model") == spec.label)
-        hccs = hccs_by_rank.get((model_rank[spec.label],), all_hccs.clear().drop("model_rank")).select(
+        no_hccs = mapped.hccs.clear().drop("model_rank")
+        hccs = hccs_by_rank.get((model_rank[spec.label],), no_hccs).select(
             "input_index", pl.lit(spec.label).alias("model"), pl.col("cc").alias("hcc")
         )
         hcc_parts.append(hccs)
@@ -484,32 +540,14 @@ def score_raw(
         .select(buckets.ROW_COLUMNS)
     )
 
-    mapped_out = mapping.recognize_valid_codes(
-        mapped_out, getattr(tables, "icd10_codes", None)
-    ).with_columns(
-        _outcome(pl.col("screen_reason"), pl.col("scope_reason"), pl.col("status_rank")).alias("outcome")
-    )
-    dropped_dx = mapped_out.select(
-        "input_index",
-        "MemberID",
-        "DxCode",
-        "FromDOS",
-        "ThruDOS",
-        pl.col("outcome").replace_strict(dict(enumerate(_OUTCOMES)), return_dtype=pl.Utf8).alias("reason"),
-        "dx_index",
-    )
-
-    reason_counts = {
-        _OUTCOMES[outcome]: count for outcome, count in mapped_out.group_by("outcome").len().iter_rows()
-    }
-    summary = {"used": screened.height - mapped_out.height}
-    summary.update({reason: int(reason_counts.get(reason, 0)) for reason in DX_REASONS})
+    summary = {"used": mapped.used}
+    summary.update({reason: int(mapped.reason_counts.get(reason, 0)) for reason in DX_REASONS})
 
     trail: dict[str, pl.DataFrame] = {}
     if detail:
-        trail = _trail(tables, by_label, scored, [collected[2]], hcc_parts, [collected[3]])
-        trail["dropped_dx"] = dropped_dx
-    return RawResult(rows=rows, dx_summary=summary, trail=trail, dropped_dx=dropped_dx)
+        trail = _trail(tables, by_label, scored, [mapped.trail_ccs], hcc_parts, [mapped.trail_drops])
+        trail["dropped_dx"] = mapped.dropped_dx
+    return RawResult(rows=rows, dx_summary=summary, trail=trail, dropped_dx=mapped.dropped_dx)
 
 
 def _labels(tables: object, by_label: dict[str, ModelSpec]) -> pl.DataFrame:
