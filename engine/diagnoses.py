@@ -77,13 +77,13 @@ def _prepared(diagnoses: pl.DataFrame) -> pl.LazyFrame:
 
 
 def screen_query(
-    diagnoses: pl.DataFrame, members: pl.DataFrame, collection_year: int
+    diagnoses: pl.DataFrame, members: pl.DataFrame | pl.LazyFrame, collection_year: int
 ) -> pl.LazyFrame:
     """Every diagnosis row, in ``dx_index`` order, with its screening reason (lazy).
 
-    ``members``: ``MemberID, input_index`` and any other member columns the
-    caller wants on each diagnosis (null for an unknown member; MemberIDs are
-    distinct, as ``ratype.normalize`` leaves them). Columns: ``dx_index,
+    ``members`` (eager or lazy): ``MemberID, input_index`` and any other member
+    columns the caller wants on each diagnosis (null for an unknown member;
+    MemberIDs are distinct, as ``ratype.normalize`` leaves them). Columns: ``dx_index,
     MemberID, DxCode, FromDOS, ThruDOS, code``, the member columns and
     ``screen_reason`` (Int8 index into ``REASONS``; null = the row counts).
     """
