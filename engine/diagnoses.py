@@ -27,7 +27,7 @@ from __future__ import annotations
 import polars as pl
 
 #: Screening reasons, in precedence order (module docstring).
-_REASONS = ("duplicate", "unknown_member", "invalid_dates", "outside_collection_year")
+REASONS = ("duplicate", "unknown_member", "invalid_dates", "outside_collection_year")
 
 DROPPED_COLUMNS = ["dx_index", "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "reason"]
 
@@ -41,13 +41,18 @@ def _parse_date(expr: pl.Expr) -> pl.Expr:
     return expr.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
 
 
+def reason_name(reason: pl.Expr) -> pl.Expr:
+    """``screen_reason`` (Int8, index into ``REASONS``) -> its name (null stays null)."""
+    return reason.replace_strict(dict(enumerate(REASONS)), return_dtype=pl.Utf8)
+
+
 def prepare(diagnoses: pl.DataFrame) -> pl.DataFrame:
     """Typed, cleaned copy of the request's diagnoses with a stable ``dx_index``."""
-    return _prepared(diagnoses).drop("_from_trimmed", "_thru_trimmed")
+    return _prepared(diagnoses).drop("_from_trimmed", "_thru_trimmed").collect()
 
 
-def _prepared(diagnoses: pl.DataFrame) -> pl.DataFrame:
-    """``prepare`` plus the trimmed date strings (``_from_trimmed``, ``_thru_trimmed``),
+def _prepared(diagnoses: pl.DataFrame) -> pl.LazyFrame:
+    """``prepare`` (lazy) plus the trimmed date strings (``_from_trimmed``, ``_thru_trimmed``),
     trimmed once for both the date parse and the exact-repeat key."""
     frame = diagnoses
     for column in ("MemberID", "FromDOS", "ThruDOS", "DxCode"):
@@ -55,7 +60,7 @@ def _prepared(diagnoses: pl.DataFrame) -> pl.DataFrame:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias(column))
     if "input_index" not in frame.columns:
         frame = frame.with_row_index("input_index")
-    return frame.select(
+    return frame.lazy().select(
         pl.col("input_index").cast(pl.UInt32).alias("dx_index"),
         pl.col("MemberID").cast(pl.Utf8),
         pl.col("DxCode").cast(pl.Utf8),
@@ -71,20 +76,22 @@ def _prepared(diagnoses: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def screen(
-    diagnoses: pl.DataFrame, members: pl.DataFrame, collection_year: int
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split diagnoses into counted rows and ignored rows.
+def screen_query(
+    diagnoses: pl.DataFrame, members: pl.DataFrame | pl.LazyFrame, collection_year: int
+) -> pl.LazyFrame:
+    """Every diagnosis row, in ``dx_index`` order, with its screening reason (lazy).
 
-    ``members``: at least ``MemberID, input_index``. Returns ``(counted, dropped)``;
-    ``counted`` has ``dx_index, input_index, MemberID, DxCode, FromDOS, ThruDOS,
-    code``; ``dropped`` has ``DROPPED_COLUMNS``.
+    ``members`` (eager or lazy): ``MemberID, input_index`` and any other member
+    columns the caller wants on each diagnosis (null for an unknown member;
+    MemberIDs are distinct, as ``ratype.normalize`` leaves them). Columns: ``dx_index,
+    MemberID, DxCode, FromDOS, ThruDOS, code``, the member columns and
+    ``screen_reason`` (Int8 index into ``REASONS``; null = the row counts).
     """
     dx = _prepared(diagnoses)
-    member_ids = members.select(pl.col("MemberID").cast(pl.Utf8), pl.col("input_index"))
+    member_ids = members.lazy().with_columns(pl.col("MemberID").cast(pl.Utf8))
     # valid dates are YYYY-MM-DD, so equal dates have equal trimmed strings
     repeat_key = pl.struct("MemberID", "code", "_from_trimmed", "_thru_trimmed")
-    # reasons as small integers (index into _REASONS) while screening; names only on drops
+    # reasons as small integers (index into REASONS) while screening; names only on drops
     reason = (
         pl.when(~repeat_key.is_first_distinct())
         .then(pl.lit(0, pl.Int8))
@@ -100,22 +107,32 @@ def screen(
         .then(pl.lit(3, pl.Int8))
         .otherwise(pl.lit(None, dtype=pl.Int8))
     )
-    screened = (
-        dx.lazy()
-        .sort("dx_index")
-        .join(member_ids.lazy(), on="MemberID", how="left", maintain_order="left")
-        .with_columns(reason.alias("_reason"))
+    return (
+        dx.sort("dx_index")
+        .join(member_ids, on="MemberID", how="left", maintain_order="left")
+        .with_columns(reason.alias("screen_reason"))
+        .drop("_from_trimmed", "_thru_trimmed", "from_date", "thru_date")
     )
-    counted = screened.filter(pl.col("_reason").is_null()).select(
+
+
+def screen(
+    diagnoses: pl.DataFrame, members: pl.DataFrame, collection_year: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split diagnoses into counted rows and ignored rows.
+
+    ``members``: at least ``MemberID, input_index``. Returns ``(counted, dropped)``;
+    ``counted`` has ``dx_index, input_index, MemberID, DxCode, FromDOS, ThruDOS,
+    code``; ``dropped`` has ``DROPPED_COLUMNS``.
+    """
+    screened = screen_query(
+        diagnoses, members.select("MemberID", "input_index"), collection_year
+    )
+    counted = screened.filter(pl.col("screen_reason").is_null()).select(
         "dx_index", "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "code"
     )
     dropped = (
-        screened.filter(pl.col("_reason").is_not_null())
-        .with_columns(
-            pl.col("_reason")
-            .replace_strict(dict(enumerate(_REASONS)), return_dtype=pl.Utf8)
-            .alias("reason")
-        )
+        screened.filter(pl.col("screen_reason").is_not_null())
+        .with_columns(reason_name(pl.col("screen_reason")).alias("reason"))
         .select(DROPPED_COLUMNS)
     )
     counted, dropped = pl.collect_all([counted, dropped])

@@ -18,72 +18,68 @@ from functools import lru_cache
 
 import polars as pl
 
-from engine.keys import member_keys
+from engine.mapping import cc_key
 from engine.spec import CcPatch
 
 DROPPED_COLUMNS = ["input_index", "model", "hcc", "dropped_by", "rule"]
 
+#: ``DROPPED_COLUMNS`` while the year's models are still told apart by ``model_rank``.
+RANKED_DROPPED_SCHEMA = {
+    "input_index": pl.UInt32,
+    "model_rank": pl.UInt8,
+    "hcc": pl.Int32,
+    "dropped_by": pl.Int32,
+    "rule": pl.Utf8,
+}
+
 
 @lru_cache(maxsize=16)
-def _rules(patches: tuple[CcPatch, ...]) -> pl.DataFrame:
+def companions(patches: tuple[CcPatch, ...]) -> pl.DataFrame:
+    """``cc, rule, companion``: one row per (patched CC, CC whose presence keeps it)."""
     return pl.DataFrame(
         {
             "cc": [p.cc for p in patches],
             "rule": [p.name for p in patches],
-            "requires_any": [list(p.requires_any) for p in patches],
+            "companion": [list(p.requires_any) for p in patches],
         },
-        schema={"cc": pl.Int32, "rule": pl.Utf8, "requires_any": pl.List(pl.Int32)},
-    )
-
-
-@lru_cache(maxsize=16)
-def _rules_and_companions(patches: tuple[CcPatch, ...]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    rules = _rules(patches)
-    companions = rules.explode("requires_any", empty_as_null=False).rename(
-        {"requires_any": "companion"}
-    )
-    return rules, companions
+        schema={"cc": pl.Int32, "rule": pl.Utf8, "companion": pl.List(pl.Int32)},
+    ).explode("companion", empty_as_null=False)
 
 
 def apply_cc_patches(
-    ccs: pl.DataFrame, patches: tuple[CcPatch, ...]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Zero each patched CC whose companions are all absent.
+    ccs: pl.LazyFrame, rules: pl.DataFrame
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Zero each patched CC whose companions are all absent (every model at once).
 
-    ``ccs``: distinct ``input_index, model, cc``. Returns ``(kept, dropped)``;
-    ``dropped`` has ``DROPPED_COLUMNS`` (``dropped_by`` null, ``rule`` = patch name).
+    ``ccs``: distinct ``input_index, model_rank, cc, key`` (``mapping.distinct_ccs``).
+    ``rules``: ``model_rank, cc, rule, companion`` (``companions`` of each model's
+    patches, tagged with its rank). Returns ``(kept, dropped)`` (lazy); ``dropped``
+    has ``RANKED_DROPPED_SCHEMA`` (``dropped_by`` null, ``rule`` = patch name).
     """
-    empty = pl.DataFrame(
-        schema={
-            "input_index": pl.UInt32,
-            "model": pl.Utf8,
-            "hcc": pl.Int32,
-            "dropped_by": pl.Int32,
-            "rule": pl.Utf8,
-        }
-    )
-    if not patches:
-        return ccs, empty
-    rules, companions = _rules_and_companions(patches)
-    keys = member_keys(ccs)
-    patched = ccs.join(rules.select("cc", "rule"), on="cc", how="inner")
-    with_companion = (
-        patched.join(companions, on=["cc", "rule"], how="inner")
-        .join(
-            ccs.select(*keys, pl.col("cc").alias("companion")),
-            on=[*keys, "companion"],
-            how="semi",
-        )
-        .select("input_index", "model", "cc", "rule")
+    if rules.is_empty():
+        return ccs, pl.LazyFrame(schema=RANKED_DROPPED_SCHEMA)
+    # few CCs take part in a patch: narrow the member CCs to them before any join
+    def among(column: str) -> pl.Expr:
+        return pl.col("cc").is_in(rules.get_column(column).unique().implode())
+
+    patched = ccs.filter(among("cc")).join(rules.lazy(), on=["model_rank", "cc"], how="inner")
+    with_companion = patched.join(
+        ccs.filter(among("companion")).select(pl.col("key").alias("companion_key")),
+        left_on=cc_key(pl.col("companion")),
+        right_on="companion_key",
+        how="semi",
+    ).select("key", "rule")
+    to_drop = (
+        patched.select("input_index", "model_rank", "cc", "key", "rule")
         .unique()
+        .join(with_companion, on=["key", "rule"], how="anti")
     )
-    to_drop = patched.join(with_companion, on=["input_index", "model", "cc", "rule"], how="anti")
-    kept = ccs.join(to_drop.select(*keys, "cc"), on=[*keys, "cc"], how="anti")
+    kept = ccs.join(to_drop.select("key"), on="key", how="anti")
     dropped = to_drop.select(
         pl.col("input_index").cast(pl.UInt32),
-        "model",
+        pl.col("model_rank").cast(pl.UInt8),
         pl.col("cc").alias("hcc"),
         pl.lit(None, dtype=pl.Int32).alias("dropped_by"),
         "rule",
-    ).unique()
+    )
     return kept, dropped

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine.heart_patch import DROPPED_COLUMNS
-from engine.keys import member_keys
+from engine.heart_patch import RANKED_DROPPED_SCHEMA
+from engine.mapping import cc_key
 from engine.memo import derived
 
 
-def _pairs(hierarchies: pl.DataFrame) -> pl.DataFrame:
+def pairs(hierarchies: pl.DataFrame) -> pl.DataFrame:
+    """``dropped_by, cc``: distinct (parent, child) rows of a model's table."""
     return derived(hierarchies, "pairs", lambda: hierarchies.select(
         pl.col("parent_hcc").cast(pl.Int32).alias("dropped_by"),
         pl.col("child_hcc").cast(pl.Int32).alias("cc"),
@@ -34,32 +35,34 @@ def _pairs(hierarchies: pl.DataFrame) -> pl.DataFrame:
 
 
 def apply_hierarchies(
-    ccs: pl.DataFrame, hierarchies: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``ccs``: distinct ``input_index, model, cc``. Returns ``(hccs, dropped)``.
+    ccs: pl.LazyFrame, hierarchy_pairs: pl.DataFrame
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Drop every CC one of whose parents is present (every model at once).
 
-    ``hccs``: ``input_index, model, hcc``; ``dropped``: ``DROPPED_COLUMNS`` with
-    ``rule`` = ``"hierarchy"``.
+    ``ccs``: distinct ``input_index, model_rank, cc, key`` after the patches;
+    ``hierarchy_pairs``: ``model_rank, cc, dropped_by`` (``pairs`` of each model,
+    tagged with its rank). Returns ``(hccs, dropped)`` (lazy): ``hccs`` =
+    ``input_index, model_rank, cc``; ``dropped`` has ``RANKED_DROPPED_SCHEMA``
+    with ``rule`` = ``"hierarchy"``.
     """
-    keys = member_keys(ccs)
+    # expand from the parents (each present parent lists the children it removes),
+    # then keep the children that are present: fewer rows than expanding from the
+    # children (measured on the benchmark roster: 0.45M rows per 100k members
+    # against 1.1M)
     drops = (
-        ccs.join(_pairs(hierarchies), on="cc", how="inner")
-        .join(
-            ccs.select(*keys, pl.col("cc").alias("dropped_by")),
-            on=[*keys, "dropped_by"],
-            how="semi",
-        )
-        .select(
-            pl.col("input_index").cast(pl.UInt32),
-            "model",
-            pl.col("cc").alias("hcc"),
-            "dropped_by",
-            pl.lit("hierarchy").alias("rule"),
-        )
+        ccs.select("input_index", "model_rank", pl.col("cc").alias("dropped_by"))
+        .join(hierarchy_pairs.lazy(), on=["model_rank", "dropped_by"], how="inner")
+        .with_columns(cc_key(pl.col("cc")).alias("key"))
+        .join(ccs.select("key"), on="key", how="semi")
     )
-    hccs = ccs.join(
-        drops.select(*keys, pl.col("hcc").alias("cc")),
-        on=[*keys, "cc"],
-        how="anti",
-    ).select("input_index", "model", pl.col("cc").alias("hcc"))
-    return hccs, drops.select(DROPPED_COLUMNS)
+    hccs = ccs.join(drops.select("key"), on="key", how="anti").select(
+        "input_index", "model_rank", "cc"
+    )
+    dropped = drops.select(
+        pl.col("input_index").cast(pl.UInt32),
+        pl.col("model_rank").cast(pl.UInt8),
+        pl.col("cc").alias("hcc"),
+        "dropped_by",
+        pl.lit("hierarchy").alias("rule"),
+    )
+    return hccs, dropped.cast(RANKED_DROPPED_SCHEMA)

@@ -31,6 +31,10 @@ Per model, each counted diagnosis gets one status:
 
 ``combine_status`` then gives a diagnosis one reason across the year's models
 (see there).
+
+The year's models are mapped together (``candidates``): one join of the
+diagnoses on the code against every model's rules, each rule row tagged with its
+model, so the status group-by runs once for the year.
 """
 
 from __future__ import annotations
@@ -84,82 +88,101 @@ def _mce(mce_age: pl.DataFrame) -> pl.DataFrame:
     ).unique(subset="code", keep="first"))
 
 
-def map_codes(
-    dx: pl.DataFrame,
+def candidate_rules(
     mapping: pl.DataFrame,
     mce_age: pl.DataFrame | None,
     payment: pl.DataFrame,
-    model: str,
     mce_edits: bool = True,
-    per_diagnosis: bool = True,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Map counted diagnoses to payment CCs for one model.
+) -> pl.DataFrame:
+    """One model's mapping rows with everything a candidate needs.
 
-    ``dx``: ``dx_index, input_index, code, age, sex``. Returns ``(ccs, status)``:
-    ``ccs`` = ``input_index, model, cc, code, dx_index`` (one row per kept
-    code->CC pair); ``status`` = ``dx_index, model, status_rank`` (one row per
-    diagnosis; ``status_rank`` indexes ``STATUS_PRECEDENCE``).
-
-    ``per_diagnosis=False`` (what ``score_raw`` uses): ``status`` is instead one
-    row per candidate (diagnosis, mapping row), ``dx_index, status_rank``; a
-    diagnosis without candidates has no row (``unknown_code``). The minimum over
-    these rows, across models, is ``combine_status``'s answer, so the year's
-    models need one group-by in total instead of one per model plus one.
+    ``code, cc, edit_age_min, edit_age_max, edit_sex, is_payment, mce_age_min,
+    mce_age_max``; the MCE bounds are null (no condition) when ``mce_edits`` is
+    off or the year has no MCE table. Reference data only: callers build it once.
     """
-    rules = _rules(mapping)
-    candidates = (
-        dx.lazy()
-        .join(rules.lazy(), on="code", how="inner")
-        .join(payment.lazy().with_columns(pl.lit(True).alias("is_payment")), on="cc", how="left")
+    rules = (
+        _rules(mapping)
+        .join(payment.with_columns(pl.lit(True).alias("is_payment")), on="cc", how="left")
+        .with_columns(pl.col("is_payment").fill_null(False))
     )
-    conditions_hold = _within(
-        pl.col("age"), pl.col("edit_age_min"), pl.col("edit_age_max")
-    ) & (pl.col("edit_sex").is_null() | (pl.col("edit_sex") == pl.col("sex")))
     if mce_edits and mce_age is not None:
-        candidates = candidates.join(_mce(mce_age).lazy(), on="code", how="left")
-        conditions_hold = conditions_hold & _within(
-            pl.col("age"), pl.col("mce_age_min"), pl.col("mce_age_max")
-        )
-    is_payment = pl.col("is_payment").fill_null(False)
-    kept = is_payment & conditions_hold.fill_null(False)
-    candidates = candidates.select(
-        "input_index",
-        "cc",
-        "code",
-        "dx_index",
-        kept.alias("kept"),
-        # per candidate row: used / edit_excluded / no_hcc; a diagnosis takes the minimum
-        pl.when(kept)
-        .then(pl.lit(USED, dtype=pl.Int8))
-        .when(is_payment)
-        .then(pl.lit(STATUS_PRECEDENCE.index("edit_excluded"), dtype=pl.Int8))
-        .otherwise(pl.lit(STATUS_PRECEDENCE.index("no_hcc"), dtype=pl.Int8))
-        .alias("status_rank"),
+        return rules.join(_mce(mce_age), on="code", how="left")
+    return rules.with_columns(
+        pl.lit(None, dtype=pl.Int32).alias("mce_age_min"),
+        pl.lit(None, dtype=pl.Int32).alias("mce_age_max"),
     )
-    # (input_index, code) follow from dx_index: one row per (diagnosis, CC)
-    ccs_query = (
+
+
+def code_index(rules: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``(codes, rules_by_code_id)``: the rules' distinct codes numbered (``code, code_id``)
+    and the rules keyed by that ``code_id`` instead of the code string.
+
+    ``candidates`` joins diagnoses to ``codes`` (one row per code) and then to the
+    rules on the integer: measured ~40% less CPU than one join of the diagnoses
+    on the code string against rules that repeat each code per model and CC.
+    """
+    codes = rules.select("code").unique(maintain_order=True).with_row_index("code_id")
+    return codes, rules.join(codes, on="code").drop("code")
+
+
+def candidates(dx: pl.LazyFrame, codes: pl.LazyFrame, rules: pl.LazyFrame) -> pl.LazyFrame:
+    """Every (diagnosis, mapping row of its code) in the models that map the member's codes.
+
+    ``dx``: ``dx_index, input_index, code, age, sex, mapped_by`` (UInt8 bit set:
+    bit ``r`` = the model of rank ``r`` maps this member's diagnoses).
+    ``codes, rules``: ``code_index`` of the year's ``candidate_rules`` stacked
+    with ``model_rank`` and ``model_bit`` (``1 << model_rank``), so one pair of
+    joins serves every model. Returns ``dx_index, input_index, model_rank, cc,
+    code, kept, status_rank`` (per candidate: ``used`` / ``edit_excluded`` / ``no_hcc``).
+    """
+    conditions_hold = (
+        _within(pl.col("age"), pl.col("edit_age_min"), pl.col("edit_age_max"))
+        & (pl.col("edit_sex").is_null() | (pl.col("edit_sex") == pl.col("sex")))
+        & _within(pl.col("age"), pl.col("mce_age_min"), pl.col("mce_age_max"))
+    )
+    kept = pl.col("is_payment") & conditions_hold.fill_null(False)
+    return (
+        # in the diagnoses' order: a dx_index sorted on the way in stays sorted (and
+        # flagged), so the status group-by and its join back to the rows take
+        # polars' sorted paths
+        dx.join(codes, on="code", how="inner", maintain_order="left")
+        .join(rules, on="code_id", how="inner", maintain_order="left")
+        .filter((pl.col("mapped_by") & pl.col("model_bit")) != 0)
+        .select(
+            "dx_index",
+            "input_index",
+            "model_rank",
+            "cc",
+            "code",
+            kept.alias("kept"),
+            pl.when(kept)
+            .then(pl.lit(USED, dtype=pl.Int8))
+            .when(pl.col("is_payment"))
+            .then(pl.lit(STATUS_PRECEDENCE.index("edit_excluded"), dtype=pl.Int8))
+            .otherwise(pl.lit(STATUS_PRECEDENCE.index("no_hcc"), dtype=pl.Int8))
+            .alias("status_rank"),
+        )
+    )
+
+
+def cc_key(cc: pl.Expr) -> pl.Expr:
+    """(member, model, CC) as one UInt64: ``input_index``, ``model_rank`` (8 bits), CC (16 bits).
+
+    The patch and hierarchy stages look CCs of the same member and model up by
+    this key: one integer join key instead of three columns (about half the cost).
+    """
+    return (
+        pl.col("input_index").cast(pl.UInt64) * 2**8 + pl.col("model_rank").cast(pl.UInt64)
+    ) * 2**16 + cc.cast(pl.UInt64)
+
+
+def distinct_ccs(candidates: pl.LazyFrame) -> pl.LazyFrame:
+    """The kept CCs, once per member and model: ``input_index, model_rank, cc, key`` (``cc_key``)."""
+    return (
         candidates.filter(pl.col("kept"))
-        .select("input_index", pl.lit(model).alias("model"), "cc", "code", "dx_index")
-        .unique(subset=["dx_index", "cc"])
+        .select("input_index", "model_rank", "cc", cc_key(pl.col("cc")).alias("key"))
+        .unique(subset="key")
     )
-    ranks = candidates.select("dx_index", "status_rank")
-    if per_diagnosis:
-        ranks = (
-            dx.lazy()
-            .select("dx_index")
-            .join(
-                ranks.group_by("dx_index").agg(pl.col("status_rank").min()),
-                on="dx_index",
-                how="left",
-            )
-            .select(
-                "dx_index",
-                pl.lit(model).alias("model"),
-                pl.col("status_rank").fill_null(pl.lit(UNKNOWN, dtype=pl.Int8)),
-            )
-        )
-    ccs, status = pl.collect_all([ccs_query, ranks])
-    return ccs, status
 
 
 def recognize_valid_codes(ignored: pl.DataFrame, icd10_codes: pl.DataFrame | None) -> pl.DataFrame:
@@ -186,13 +209,13 @@ def recognize_valid_codes(ignored: pl.DataFrame, icd10_codes: pl.DataFrame | Non
     )
 
 
-def combine_status(status: pl.DataFrame) -> pl.DataFrame:
-    """One ``status_rank`` per diagnosis across the year's models (lowest wins).
+def combine_status(candidates: pl.LazyFrame) -> pl.LazyFrame:
+    """One ``status_rank`` per diagnosis that has candidates, across the year's models (lowest wins).
 
     ``used`` if any model used it; otherwise the first of ``edit_excluded``,
-    ``no_hcc``, ``unknown_code`` that any model reported. So ``unknown_code``
-    means "in no mapping of any model of the year that scores this member"; a
-    code V28 dropped but V24 still maps is ``used`` (the trail shows which model
-    used it). Ranks stay Int8 here; names are attached only to ignored rows.
+    ``no_hcc`` that any model reported; a diagnosis without candidates is
+    ``unknown_code`` ("in no mapping of any model of the year that scores this
+    member"). A code V28 dropped but V24 still maps is ``used`` (the trail shows
+    which model used it). Ranks stay Int8 here; names are attached only to ignored rows.
     """
-    return status.group_by("dx_index").agg(pl.col("status_rank").min())
+    return candidates.group_by("dx_index").agg(pl.col("status_rank").min())

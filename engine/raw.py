@@ -11,9 +11,12 @@
 6. ``engine.coefficients`` (segment, variable) -> Int64 thousandths
 7. ``engine.buckets``     six buckets, total, ``ra_variable``
 
-Everything is a polars join or group-by over the whole batch; the only Python
-loop is over the year's models (two at most). A batch of one member and a batch
-of a million go through the same code.
+Steps 1-4 run once for all the year's models: each diagnosis carries the set of
+models that map its member's codes (``diagnosis_scope``), the models' rules are
+stacked with an integer ``model_rank``, and the hierarchy output is split per
+model only for steps 5-7. Everything is a polars join or group-by over the whole
+batch; the only Python loop is over the year's models (two at most) in steps
+5-7. A batch of one member and a batch of a million go through the same code.
 
 Diagnosis reasons (``dx_summary`` and ``trail["dropped_dx"]``): the contract's
 ``outside_collection_year, unknown_code, no_hcc, edit_excluded, unknown_member,
@@ -136,7 +139,7 @@ def _check_members(members: pl.DataFrame) -> None:
 
 def member_models(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.DataFrame:
     """One row per member per model that scores the member's family and segment."""
-    base = members.select(
+    base = [
         pl.col("input_index").cast(pl.UInt32),
         pl.col("MemberID").cast(pl.Utf8),
         pl.col("age").cast(pl.Int32),
@@ -145,9 +148,16 @@ def member_models(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.Dat
         "model_family",
         "segment",
         *[pl.col(c).cast(pl.Boolean) for c in ("disabl", "origds", "ne_origds", "ltimcaid", "nemcaid")],
-    )
+    ]
+    if not model_specs:
+        return members.select(base).clear().with_columns(
+            pl.lit(None, dtype=pl.Utf8).alias("model"),
+            pl.lit(None, dtype=pl.Int32).alias("model_rank"),
+            pl.lit(None, dtype=pl.Boolean).alias("takes_diagnoses"),
+        )
     parts = [
-        _with_spec_columns(base, members, spec)
+        members.lazy()
+        .select(*base, *_spec_columns(members, spec))
         .filter(
             (pl.col("model_family") == spec.family)
             & pl.col("segment").is_in(list(spec.segments))
@@ -161,30 +171,16 @@ def member_models(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.Dat
         )
         for rank, spec in enumerate(model_specs)
     ]
-    if len(parts) > 1:
-        return pl.concat(parts, how="diagonal_relaxed")
-    if not parts:
-        return base.clear().with_columns(
-            pl.lit(None, dtype=pl.Utf8).alias("model"),
-            pl.lit(None, dtype=pl.Int32).alias("model_rank"),
-            pl.lit(None, dtype=pl.Boolean).alias("takes_diagnoses"),
-        )
-    return pl.concat(parts)
+    # one query for every model: a small request pays per polars operation
+    return pl.concat(parts, how="diagonal_relaxed" if len(parts) > 1 else "vertical").collect()
 
 
-def _with_spec_columns(base: pl.DataFrame, members: pl.DataFrame, spec: ModelSpec) -> pl.DataFrame:
-    """``base`` plus the spec's derived ``member_columns`` (null when their inputs are absent)."""
-    if not spec.member_columns:
-        return base
-    return base.hstack(
-        members.select(
-            [
-                (expr if set(expr.meta.root_names()) <= set(members.columns) else pl.lit(None))
-                .alias(name)
-                for name, expr in spec.member_columns.items()
-            ]
-        )
-    )
+def _spec_columns(members: pl.DataFrame, spec: ModelSpec) -> list[pl.Expr]:
+    """The spec's derived ``member_columns`` (null when their inputs are absent)."""
+    return [
+        (expr if set(expr.meta.root_names()) <= set(members.columns) else pl.lit(None)).alias(name)
+        for name, expr in spec.member_columns.items()
+    ]
 
 
 def _apply_row_hooks(
@@ -202,20 +198,284 @@ def _apply_row_hooks(
     return rows
 
 
-def _scope_reason(counted: pl.DataFrame, scored_members: pl.DataFrame) -> pl.DataFrame:
-    """Counted diagnoses of members no model maps diagnoses for, with their reason."""
-    scope = scored_members.group_by("input_index").agg(
-        pl.col("takes_diagnoses").any().alias("takes_diagnoses")
+#: What the dropped-diagnosis frame is built from.
+DROPPED_INPUT_COLUMNS = [
+    "dx_index", "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "code",
+    "screen_reason", "scope_reason",
+]
+
+#: Why no model maps a counted diagnosis (``scope_reason``, an index into this tuple).
+SCOPE_REASONS = ("model_not_implemented", "segment_without_hccs")
+
+#: Every outcome of a diagnosis row as one Int8 code: the screening reasons, the scope
+#: reasons, then the mapping statuses (``mapping.STATUS_PRECEDENCE``, ``used`` first).
+_OUTCOMES = (*diagnoses.REASONS, *SCOPE_REASONS, *mapping.STATUS_PRECEDENCE)
+
+
+def _outcome(screen_reason: pl.Expr, scope_reason: pl.Expr, status_rank: pl.Expr) -> pl.Expr:
+    """A row's ``_OUTCOMES`` code: its screening reason, else its scope reason, else its status."""
+    return pl.coalesce(
+        screen_reason,
+        scope_reason + len(diagnoses.REASONS),
+        status_rank + len(diagnoses.REASONS) + len(SCOPE_REASONS),
     )
+
+
+def diagnosis_scope(members: pl.DataFrame, model_specs: list[ModelSpec]) -> pl.LazyFrame:
+    """Per member, which models map its diagnoses, as the diagnoses need it (lazy).
+
+    ``MemberID, input_index, age, sex``, ``mapped_by`` (UInt8 bit set: bit ``r``
+    = ``model_specs[r]`` scores the member and its segment takes diagnoses, the
+    ``takes_diagnoses`` of ``member_models``) and ``scope_reason`` (Int8 index
+    into ``SCOPE_REASONS`` when no model maps its diagnoses: no model scores the
+    member at all, or only segments without diagnoses; else null). Both follow
+    from the member's (model family, segment), looked up in ``_scope_table``.
+    """
     return (
-        counted.join(scope, on="input_index", how="left")
-        .filter(~pl.col("takes_diagnoses").fill_null(False))
-        .with_columns(
-            pl.when(pl.col("takes_diagnoses").is_null())
-            .then(pl.lit("model_not_implemented"))
-            .otherwise(pl.lit("segment_without_hccs"))
-            .alias("reason")
+        members.lazy()
+        .select(
+            pl.col("MemberID").cast(pl.Utf8),
+            pl.col("input_index").cast(pl.UInt32),
+            pl.col("age").cast(pl.Int32),
+            pl.col("sex").cast(pl.Utf8),
+            pl.col("model_family").cast(pl.Utf8),
+            pl.col("segment").cast(pl.Utf8),
         )
+        .join(_scope_table(model_specs).lazy(), on=["model_family", "segment"], how="left")
+        .select(
+            "MemberID",
+            "input_index",
+            "age",
+            "sex",
+            pl.col("mapped_by").fill_null(pl.lit(0, dtype=pl.UInt8)),
+            # a (family, segment) no model scores is not in the table
+            pl.when(pl.col("mapped_by").is_null())
+            .then(pl.lit(SCOPE_REASONS.index("model_not_implemented"), dtype=pl.Int8))
+            .otherwise(pl.col("scope_reason"))
+            .alias("scope_reason"),
+        )
+    )
+
+
+#: ``_scope_table`` per list of specs (keyed by the specs' ids; the specs are kept alive here).
+_SCOPE_TABLES: dict[tuple[int, ...], tuple[list[ModelSpec], pl.DataFrame]] = {}
+
+
+def _scope_table(model_specs: list[ModelSpec]) -> pl.DataFrame:
+    """``model_family, segment, mapped_by, scope_reason`` for every segment some model scores."""
+    key = tuple(id(spec) for spec in model_specs)
+    if key not in _SCOPE_TABLES:
+        _SCOPE_TABLES[key] = (list(model_specs), _build_scope_table(model_specs))
+    return _SCOPE_TABLES[key][1]
+
+
+def _build_scope_table(model_specs: list[ModelSpec]) -> pl.DataFrame:
+    if len(model_specs) > 8:
+        raise ValueError("mapped_by holds at most 8 models")
+    rows = [
+        (spec.family, segment, (1 << rank) if families & DIAGNOSIS_FAMILIES else 0)
+        for rank, spec in enumerate(model_specs)
+        for segment, families in spec.segments.items()
+    ]
+    return (
+        pl.DataFrame(
+            rows,
+            schema={"model_family": pl.Utf8, "segment": pl.Utf8, "mapped_by": pl.UInt8},
+            orient="row",
+        )
+        .group_by("model_family", "segment")
+        .agg(pl.col("mapped_by").sum().cast(pl.UInt8))
+        .with_columns(
+            pl.when(pl.col("mapped_by") == 0)
+            .then(pl.lit(SCOPE_REASONS.index("segment_without_hccs"), dtype=pl.Int8))
+            .otherwise(pl.lit(None, dtype=pl.Int8))
+            .alias("scope_reason")
+        )
+    )
+
+
+def _year_rules(
+    tables: object, model_specs: list[ModelSpec], mce_edits: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``mapping.code_index`` of every model's ``mapping.candidate_rules`` stacked,
+    with ``model_rank`` and ``model_bit``."""
+
+    def build() -> pl.DataFrame:
+        frames = [
+            mapping.candidate_rules(
+                tables.mapping[spec.model_id],
+                getattr(tables, "mce_age", None),
+                mapping.payment_ccs(tables.models[spec.model_id].variables),
+                mce_edits=mce_edits,
+            ).with_columns(
+                pl.lit(rank, dtype=pl.UInt8).alias("model_rank"),
+                pl.lit(1 << rank, dtype=pl.UInt8).alias("model_bit"),
+            )
+            for rank, spec in enumerate(model_specs)
+        ]
+        if not frames:
+            return mapping.code_index(mapping.candidate_rules(
+                pl.DataFrame(schema={"icd10": pl.Utf8, "cc": pl.Int32, "age_min": pl.Int32,
+                                     "age_max": pl.Int32, "sex": pl.Utf8}),
+                None, pl.DataFrame(schema={"cc": pl.Int32}), mce_edits=False,
+            ).with_columns(
+                pl.lit(0, dtype=pl.UInt8).alias("model_rank"), pl.lit(0, dtype=pl.UInt8).alias("model_bit")
+            ))
+        rules = pl.concat(frames, how="vertical_relaxed")
+        # mapping.cc_key keeps a CC in 16 bits
+        if rules.height and not rules.get_column("cc").is_between(0, 2**16 - 1).all():
+            raise ValueError("mapping CC numbers must lie in 0..65535")
+        return mapping.code_index(rules)
+
+    key = "dx_rules:" + ",".join(spec.model_id for spec in model_specs) + f":mce={mce_edits}"
+    return derived(tables, key, build)
+
+
+def _year_patches(tables: object, model_specs: list[ModelSpec]) -> pl.DataFrame:
+    """``heart_patch.companions`` of every model, with ``model_rank``."""
+
+    def build() -> pl.DataFrame:
+        frames = [
+            heart_patch.companions(spec.cc_patches).with_columns(
+                pl.lit(rank, dtype=pl.UInt8).alias("model_rank")
+            )
+            for rank, spec in enumerate(model_specs)
+            if spec.cc_patches
+        ]
+        if not frames:
+            return pl.DataFrame(
+                schema={"cc": pl.Int32, "rule": pl.Utf8, "companion": pl.Int32, "model_rank": pl.UInt8}
+            )
+        return pl.concat(frames)
+
+    key = "cc_patches:" + ",".join(spec.model_id for spec in model_specs)
+    return derived(tables, key, build)
+
+
+def _year_pairs(tables: object, model_specs: list[ModelSpec]) -> pl.DataFrame:
+    """``hierarchies.pairs`` of every model, with ``model_rank``."""
+
+    def build() -> pl.DataFrame:
+        frames = [
+            hierarchies.pairs(tables.models[spec.model_id].hierarchies).with_columns(
+                pl.lit(rank, dtype=pl.UInt8).alias("model_rank")
+            )
+            for rank, spec in enumerate(model_specs)
+        ]
+        if not frames:
+            return pl.DataFrame(
+                schema={"dropped_by": pl.Int32, "cc": pl.Int32, "model_rank": pl.UInt8}
+            )
+        return pl.concat(frames)
+
+    key = "hierarchy_pairs:" + ",".join(spec.model_id for spec in model_specs)
+    return derived(tables, key, build)
+
+
+def _model_label(model_specs: list[ModelSpec]) -> pl.Expr:
+    """``model_rank`` -> the ``model`` label (``V28`` ...)."""
+    return pl.col("model_rank").replace_strict(
+        {rank: spec.label for rank, spec in enumerate(model_specs)}, return_dtype=pl.Utf8
+    )
+
+
+@dataclass
+class _MappedDiagnoses:
+    """What steps 1-4 hand to the variables, the summary and the trail."""
+
+    #: ``input_index, model_rank, cc``: payment HCCs after the patches and hierarchies.
+    hccs: pl.DataFrame
+    #: every diagnosis row not used, in ``dx_index`` order (``RawResult.dropped_dx``).
+    dropped_dx: pl.DataFrame
+    reason_counts: dict[str, int]
+    used: int
+    #: with detail: kept (member, model, CC, code) rows and the patch/hierarchy drops.
+    trail_ccs: pl.DataFrame | None = None
+    trail_drops: pl.DataFrame | None = None
+
+
+def _map_diagnoses(
+    members: pl.DataFrame,
+    diagnoses_frame: pl.DataFrame,
+    tables: object,
+    model_specs: list[ModelSpec],
+    *,
+    detail: bool,
+    mce_edits: bool,
+) -> _MappedDiagnoses:
+    """Diagnoses -> edits -> heart patch -> hierarchies for every model of the year at once.
+
+    The models are told apart by an integer ``model_rank`` (index into
+    ``model_specs``), not by per-model frames. Each stage's output that later
+    steps read more than once is materialized: polars' common-plan caching does
+    not catch them all (measured at 100k: one fused query took ~3.5x the CPU; the
+    patch fused into the hierarchy query ~1.8x).
+    """
+    screened = diagnoses.screen_query(
+        diagnoses_frame, diagnosis_scope(members, model_specs), collection_year(tables)
+    ).collect()
+    in_scope = pl.col("screen_reason").is_null() & pl.col("scope_reason").is_null()
+    codes, rules = _year_rules(tables, model_specs, mce_edits)
+    candidates = mapping.candidates(
+        screened.lazy().filter(in_scope).select(
+            "dx_index", "input_index", "code", "age", "sex", "mapped_by"
+        ),
+        codes.lazy(),
+        rules.lazy(),
+    ).collect()
+    ccs = mapping.distinct_ccs(candidates.lazy()).collect()
+    patched, patch_dropped = pl.collect_all(
+        heart_patch.apply_cc_patches(ccs.lazy(), _year_patches(tables, model_specs))
+    )
+    hccs, hierarchy_dropped = hierarchies.apply_hierarchies(
+        patched.lazy(), _year_pairs(tables, model_specs)
+    )
+    # every row that is not used: screened out, out of scope, or no kept CC
+    not_used = (
+        screened.lazy()
+        .select(DROPPED_INPUT_COLUMNS)
+        .join(mapping.combine_status(candidates.lazy()), on="dx_index", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(in_scope)
+            .then(pl.col("status_rank").fill_null(pl.lit(mapping.UNKNOWN, dtype=pl.Int8)))
+            .alias("status_rank")
+        )
+        .filter((pl.col("status_rank") != mapping.USED).fill_null(True))
+    )
+    not_used = mapping.recognize_valid_codes(not_used, getattr(tables, "icd10_codes", None)).with_columns(
+        _outcome(pl.col("screen_reason"), pl.col("scope_reason"), pl.col("status_rank")).alias("outcome")
+    )
+    queries = [hccs, not_used]
+    if detail:
+        trail_ccs = candidates.lazy().filter(pl.col("kept")).select(
+            "input_index", _model_label(model_specs).alias("model"), "cc", "code"
+        )
+        trail_drops = pl.concat([patch_dropped.lazy(), hierarchy_dropped]).with_columns(
+            _model_label(model_specs).alias("model")
+        )
+        queries += [trail_ccs, trail_drops]
+    collected = pl.collect_all(queries)
+
+    not_used = collected[1]
+    reason_counts = {
+        _OUTCOMES[outcome]: count for outcome, count in not_used.group_by("outcome").len().iter_rows()
+    }
+    dropped_dx = not_used.select(
+        "input_index",
+        "MemberID",
+        "DxCode",
+        "FromDOS",
+        "ThruDOS",
+        pl.col("outcome").replace_strict(dict(enumerate(_OUTCOMES)), return_dtype=pl.Utf8).alias("reason"),
+        "dx_index",
+    )
+    return _MappedDiagnoses(
+        hccs=collected[0],
+        dropped_dx=dropped_dx,
+        reason_counts=reason_counts,
+        used=screened.height - not_used.height,
+        trail_ccs=collected[2] if detail else None,
+        trail_drops=collected[3] if detail else None,
     )
 
 
@@ -233,42 +493,22 @@ def score_raw(
     by_label = {spec.label: spec for spec in model_specs}
     scored_members = member_models(members, model_specs)
 
-    counted, dropped = diagnoses.screen(
-        diagnoses_frame, members.select("MemberID", "input_index"), collection_year(tables)
+    mapped = _map_diagnoses(
+        members, diagnoses_frame, tables, model_specs, detail=detail, mce_edits=mce_edits
     )
-    out_of_scope = _scope_reason(counted, scored_members)
-    dropped_parts = [dropped, out_of_scope.select(diagnoses.DROPPED_COLUMNS)]
-    counted = counted.join(out_of_scope.select("dx_index"), on="dx_index", how="anti")
+    hccs_by_rank = mapped.hccs.partition_by("model_rank", as_dict=True, include_key=False)
 
-    cc_parts, status_parts, patch_drop_parts = [], [], []
-    hcc_parts, hierarchy_drop_parts, scored_parts = [], [], []
+    hcc_parts, scored_parts = [], []
     model_rank = {spec.label: rank for rank, spec in enumerate(model_specs)}
     present = set(scored_members.get_column("model").unique().to_list())
     model_specs = [spec for spec in model_specs if spec.label in present]
     for spec in model_specs:
         model_tables = tables.models[spec.model_id]
         these_members = scored_members.filter(pl.col("model") == spec.label)
-        dx = counted.select("dx_index", "input_index", "code").join(
-            these_members.filter(pl.col("takes_diagnoses")).select("input_index", "age", "sex"),
-            on="input_index",
-            how="inner",
+        no_hccs = mapped.hccs.clear().drop("model_rank")
+        hccs = hccs_by_rank.get((model_rank[spec.label],), no_hccs).select(
+            "input_index", pl.lit(spec.label).alias("model"), pl.col("cc").alias("hcc")
         )
-        ccs, status = mapping.map_codes(
-            dx,
-            tables.mapping[spec.model_id],
-            getattr(tables, "mce_age", None),
-            mapping.payment_ccs(model_tables.variables),
-            spec.label,
-            mce_edits=mce_edits,
-            per_diagnosis=False,
-        )
-        cc_parts.append(ccs)
-        status_parts.append(status)
-        distinct_ccs = ccs.select("input_index", "model", "cc").unique(subset=["input_index", "cc"])
-        patched, patch_dropped = heart_patch.apply_cc_patches(distinct_ccs, spec.cc_patches)
-        hccs, hierarchy_dropped = hierarchies.apply_hierarchies(patched, model_tables.hierarchies)
-        patch_drop_parts.append(patch_dropped)
-        hierarchy_drop_parts.append(hierarchy_dropped)
         hcc_parts.append(hccs)
         model_variables = variables.build_variables(
             these_members, hccs, model_tables, spec, lazy=True, with_hccs=False
@@ -300,38 +540,14 @@ def score_raw(
         .select(buckets.ROW_COLUMNS)
     )
 
-    statuses = (
-        mapping.combine_status(pl.concat(status_parts))
-        if status_parts
-        else pl.DataFrame(schema={"dx_index": pl.UInt32, "status_rank": pl.Int8})
-    )
-    mapped_out = mapping.recognize_valid_codes(
-        counted.join(statuses, on="dx_index", how="left")
-        .with_columns(pl.col("status_rank").fill_null(mapping.UNKNOWN))
-        .filter(pl.col("status_rank") != mapping.USED),
-        getattr(tables, "icd10_codes", None),
-    )
-    dropped_parts.append(
-        mapped_out.with_columns(mapping.status_name(pl.col("status_rank")).alias("reason")).select(
-            diagnoses.DROPPED_COLUMNS
-        )
-    )
-    dropped_dx = pl.concat(dropped_parts, how="vertical_relaxed").sort("dx_index")
+    summary = {"used": mapped.used}
+    summary.update({reason: int(mapped.reason_counts.get(reason, 0)) for reason in DX_REASONS})
 
-    reason_counts = dict(dropped_dx.group_by("reason").len().iter_rows())
-    summary = {"used": counted.height - mapped_out.height}
-    summary.update({reason: int(reason_counts.get(reason, 0)) for reason in DX_REASONS})
-
-    dropped_dx = dropped_dx.select(
-        "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "reason", "dx_index"
-    )
     trail: dict[str, pl.DataFrame] = {}
     if detail:
-        trail = _trail(
-            tables, by_label, scored, cc_parts, hcc_parts, patch_drop_parts + hierarchy_drop_parts
-        )
-        trail["dropped_dx"] = dropped_dx
-    return RawResult(rows=rows, dx_summary=summary, trail=trail, dropped_dx=dropped_dx)
+        trail = _trail(tables, by_label, scored, [mapped.trail_ccs], hcc_parts, [mapped.trail_drops])
+        trail["dropped_dx"] = mapped.dropped_dx
+    return RawResult(rows=rows, dx_summary=summary, trail=trail, dropped_dx=mapped.dropped_dx)
 
 
 def _labels(tables: object, by_label: dict[str, ModelSpec]) -> pl.DataFrame:
