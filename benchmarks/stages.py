@@ -6,7 +6,7 @@ Wraps the engine's stage functions (module attributes, so the engine code is
 untouched) with a timer that records, per stage: calls, wall seconds, CPU
 seconds (process-wide, so polars' worker threads count), the peak RSS reached
 inside the stage and that peak minus the RSS at entry, and the rows it
-returned. Stages nest (score_raw contains map_codes ...); times are inclusive.
+returned. Stages nest (score_raw contains _map_diagnoses ...); times are inclusive.
 Peak RSS uses /proc/self/status VmHWM, reset via /proc/self/clear_refs at each
 stage entry (the enclosing stage keeps the max of what its children saw).
 
@@ -36,13 +36,11 @@ STAGES = [
     ("engine", "score_raw"),
     ("engine.raw", "score_raw"),
     ("engine.raw", "member_models"),
-    ("engine.raw", "_scope_reason"),
+    # steps 1-4 (screen, map with edits, heart patch, hierarchies) for all the
+    # year's models at once; the stage modules only build its lazy queries
+    ("engine.raw", "_map_diagnoses"),
     ("engine.diagnoses", "screen"),
     ("engine.diagnoses", "prepare"),
-    ("engine.mapping", "map_codes"),
-    ("engine.mapping", "combine_status"),
-    ("engine.heart_patch", "apply_cc_patches"),
-    ("engine.hierarchies", "apply_hierarchies"),
     ("engine.variables", "build_variables"),
     ("engine.coefficients", "attach_coefficients"),
     ("engine.buckets", "sum_buckets"),
