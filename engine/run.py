@@ -119,17 +119,7 @@ def score_batch(
     member_chunk = memberships.select(chunk_of.cast(pl.UInt32).alias("_chunk")).to_series()
     # the chunk of each diagnosis as a column of its own (no copy of the diagnoses);
     # each chunk's rows are gathered only when that chunk is scored
-    dx_chunk = (
-        diagnoses.select("MemberID")
-        .join(
-            memberships.select("MemberID").with_columns(member_chunk).unique("MemberID"),
-            on="MemberID",
-            how="left",
-            maintain_order="left",
-        )
-        .get_column("_chunk")
-        .fill_null(0)
-    )
+    dx_chunk = _diagnosis_chunks(memberships, member_chunk, diagnoses)
 
     def score_chunk(key: int) -> BatchResult:
         return _score_chunk(
@@ -145,6 +135,39 @@ def score_batch(
     with ThreadPoolExecutor(max_workers=CHUNK_WORKERS, thread_name_prefix="score-chunk") as pool:
         results = list(pool.map(score_chunk, member_chunk.unique().sort().to_list()))
     return _concat_results(results, memberships.height, tables, payment_year)
+
+
+def _member_hash(member_id: pl.Expr) -> pl.Expr:
+    return member_id.hash().alias("_member_hash")
+
+
+def _diagnosis_chunks(
+    memberships: pl.DataFrame, member_chunk: pl.Series, diagnoses: pl.DataFrame
+) -> pl.Series:
+    """The chunk of each diagnosis row: its member's chunk (0 for unknown members).
+
+    Joined on a 64-bit hash of MemberID rather than the string (1M members,
+    8M diagnoses: ~0.45 vs ~0.9 CPU-s, before any chunk can start). Exact: when
+    two members' IDs share a hash the string join is used instead; a diagnosis
+    of an unknown member whose ID shares a member's hash goes to that member's
+    chunk, where it is reported as `unknown_member` exactly as in chunk 0.
+    """
+    members = memberships.select(
+        _member_hash(pl.col("MemberID")), "MemberID", member_chunk
+    ).unique("MemberID")
+    if members.get_column("_member_hash").n_unique() == members.height:
+        left, right, key = (
+            diagnoses.select(_member_hash(pl.col("MemberID"))),
+            members.select("_member_hash", "_chunk"),
+            "_member_hash",
+        )
+    else:
+        left, right, key = diagnoses.select("MemberID"), members.select("MemberID", "_chunk"), "MemberID"
+    return (
+        left.join(right, on=key, how="left", maintain_order="left")
+        .get_column("_chunk")
+        .fill_null(0)
+    )
 
 
 def _concat_results(
