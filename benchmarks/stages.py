@@ -136,6 +136,13 @@ def main() -> None:
         default=1,
         help="score this many distinct rosters; times are per batch",
     )
+    ap.add_argument(
+        "--chunk-workers",
+        type=int,
+        default=1,
+        help="engine.run.CHUNK_WORKERS while measuring (default 1: the stage timers and "
+        "process-wide CPU clock only attribute time correctly when one chunk runs at a time)",
+    )
     args = ap.parse_args()
 
     rosters = [
@@ -145,6 +152,7 @@ def main() -> None:
     _m, d = rosters[0]
     from engine import run
 
+    run.CHUNK_WORKERS = args.chunk_workers
     store, _ = load_store()
     install()
     run.score_batch(*make_roster(200, seed=args.seed + 1000), PAYMENT_YEAR, store)
@@ -167,7 +175,8 @@ def main() -> None:
             st[key] /= n
     print(
         f"score_batch (per batch, mean of {n}): {args.size:,} members, {d.height:,} dx -> {result.rows.height:,} rows, "
-        f"{result.errors.height:,} errors; wall {wall:.2f} s, CPU {cpu:.2f} s, "
+        f"{result.errors.height:,} errors; chunk workers {run.CHUNK_WORKERS}; "
+        f"wall {wall:.2f} s, CPU {cpu:.2f} s, "
         f"peak RSS {peak:,.0f} MB (+{peak - rss0:,.0f} MB over {rss0:,.0f} MB before scoring); "
         f"load avg {os.getloadavg()[0]:.1f}"
     )
