@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine.buckets import BUCKETS, CELL_KINDS
+from engine.buckets import BUCKETS, CELL_KINDS, DISPLAY_ORDER_SPAN
 from engine.memo import derived
 
 SCORED_SCHEMA = {
@@ -99,6 +99,8 @@ def _described(model_tables: object) -> pl.DataFrame:
             .alias("display_name")
         )
     )
+    if order.height > DISPLAY_ORDER_SPAN:  # engine.buckets packs it below a member key
+        raise ValueError(f"{model_tables.model_id}: more than {DISPLAY_ORDER_SPAN} variables")
     unknown = coefficients.filter(pl.col("bucket_rank").is_null())
     if unknown.height:
         names = unknown.select("coef_segment", "variable").unique().sort("variable").rows()
