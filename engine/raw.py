@@ -270,6 +270,8 @@ def score_raw(
         patch_drop_parts.append(patch_dropped)
         hierarchy_drop_parts.append(hierarchy_dropped)
         hcc_parts.append(hccs)
+        # HCCs with the member's segment: one member join for every HCC-based family
+        hccs = variables.diagnosed_hccs(these_members, hccs, spec)
         model_variables = variables.build_variables(
             these_members, hccs, model_tables, spec, lazy=True, with_hccs=False
         )

@@ -257,10 +257,13 @@ def _fire_coded(
     model_spec: ModelSpec,
     keys: list[str],
 ) -> pl.LazyFrame:
-    """``_fire(interaction_tokens(...))`` for a table without nested interactions.
+    """``_fire(interaction_tokens(...))`` plus the member's ``segment``, for a table
+    without nested interactions.
 
     Same tokens (HCCs, groups and member flags that some interaction names), as
     integer term ids; same firing rule (both terms present for the member).
+    ``members`` and ``hccs`` carry ``segment``; every token keeps it, so the fired
+    rows need no join back to the members.
     """
     hcc_ids, coded, term_id = _coded_interactions(model_tables.interactions)
     group_ids = (
@@ -275,17 +278,21 @@ def _fire_coded(
         )
         .select("hcc", "tid")
     )
+    token_columns = ["input_index", "model", "segment", "tid"]
     parts = [
-        hccs.join(hcc_ids.lazy(), on="hcc", how="inner").select("input_index", "model", "tid"),
-        hccs.join(group_ids.lazy(), on="hcc", how="inner")
-        .select("input_index", "model", "tid")
-        .unique(),
+        hccs.join(hcc_ids.lazy(), on="hcc", how="inner").select(token_columns),
+        # two HCCs of one group give the group token twice: harmless, the fired
+        # rows are made unique below
+        hccs.join(group_ids.lazy(), on="hcc", how="inner").select(token_columns),
     ]
     for term, column in model_spec.interaction_member_terms.items():
         if term in term_id:  # a flag no interaction names can never fire
             parts.append(
                 members.filter(pl.col(column)).select(
-                    "input_index", "model", pl.lit(term_id[term], dtype=pl.UInt32).alias("tid")
+                    "input_index",
+                    "model",
+                    "segment",
+                    pl.lit(term_id[term], dtype=pl.UInt32).alias("tid"),
                 )
             )
     tokens = pl.concat(parts, how="vertical_relaxed")
@@ -300,7 +307,7 @@ def _fire_coded(
         fired = fired.join(
             tokens.select(*keys, pl.col("tid").alias("t2")), on=[*keys, "t2"], how="semi"
         )
-    return fired.select("input_index", "model", "variable").unique()
+    return fired.select("input_index", "model", "segment", "variable").unique()
 
 
 def _interaction_terms(table: pl.DataFrame) -> pl.DataFrame:
@@ -336,26 +343,77 @@ def _interaction_table(table: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return derived(table, "interaction_table", build)
 
 
-def _member_hccs(
+def _lazy_inputs(member_models: pl.DataFrame, hccs: pl.DataFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Members and HCCs as lazy frames with the engine's key and value types."""
+    members = member_models.lazy().with_columns(
+        pl.col("input_index").cast(pl.UInt32), pl.col("age").cast(pl.Int32)
+    )
+    hccs = hccs.lazy().with_columns(
+        pl.col("input_index").cast(pl.UInt32), pl.col("hcc").cast(pl.Int32)
+    )
+    return members, hccs
+
+
+def _diagnosis_segments(model_spec: ModelSpec) -> list[str]:
+    return sorted(
+        {s for family in families.DIAGNOSIS_FAMILIES for s in model_spec.segments_with(family)}
+    )
+
+
+def _diagnosed_hccs(
     members: pl.LazyFrame, hccs: pl.LazyFrame, model_spec: ModelSpec, keys: list[str]
 ) -> pl.LazyFrame:
-    hcc_members = _in_family(members, model_spec, families.HCC).select(
+    """``hccs`` plus the member's ``segment``, for members whose segment takes diagnoses.
+
+    Already done when ``hccs`` has a ``segment`` column (``diagnosed_hccs``).
+    """
+    if "segment" in hccs.collect_schema():
+        return hccs
+    diagnosed = members.filter(pl.col("segment").is_in(_diagnosis_segments(model_spec))).select(
         "input_index", "model", "segment"
     )
     return hccs.join(
-        hcc_members.drop("model") if keys == ["input_index"] else hcc_members, on=keys, how="inner"
+        diagnosed.drop("model") if keys == ["input_index"] else diagnosed, on=keys, how="inner"
     )
+
+
+def diagnosed_hccs(
+    member_models: pl.DataFrame, hccs: pl.DataFrame, model_spec: ModelSpec
+) -> pl.DataFrame:
+    """``input_index, model, hcc, segment``: each HCC with its member's segment.
+
+    The one member join that the HCC, interaction and count families all need;
+    ``build_variables`` and ``member_hccs`` accept this frame as their ``hccs``
+    and then skip the join (each family keeps its segments with a filter).
+    """
+    keys = member_keys(member_models, hccs)
+    members, hccs = _lazy_inputs(member_models, hccs)
+    return _diagnosed_hccs(members, hccs, model_spec, keys).collect()
+
+
+def _family_hccs(diagnosed_hccs: pl.LazyFrame, model_spec: ModelSpec, family: str) -> pl.LazyFrame:
+    """The rows of ``_diagnosed_hccs`` whose member's segment lists ``family``."""
+    segments = model_spec.segments_with(family)
+    if segments == _diagnosis_segments(model_spec):
+        return diagnosed_hccs  # every diagnosed segment lists it (CMS-HCC): nothing to drop
+    return diagnosed_hccs.filter(pl.col("segment").is_in(segments))
+
+
+def _member_hccs(
+    members: pl.LazyFrame, hccs: pl.LazyFrame, model_spec: ModelSpec, keys: list[str]
+) -> pl.LazyFrame:
+    return _family_hccs(_diagnosed_hccs(members, hccs, model_spec, keys), model_spec, families.HCC)
 
 
 def member_hccs(
     member_models: pl.DataFrame, hccs: pl.DataFrame, model_spec: ModelSpec
 ) -> pl.LazyFrame:
-    """``input_index, model, hcc, segment``: the HCC family's HCCs (lazy), as in ``build_variables``."""
+    """``input_index, model, hcc, segment``: the HCC family's HCCs (lazy), as in ``build_variables``.
+
+    ``hccs`` as in ``build_variables`` (or from ``diagnosed_hccs``).
+    """
     keys = member_keys(member_models, hccs)
-    members = member_models.lazy().with_columns(pl.col("input_index").cast(pl.UInt32))
-    hccs = hccs.lazy().with_columns(
-        pl.col("input_index").cast(pl.UInt32), pl.col("hcc").cast(pl.Int32)
-    )
+    members, hccs = _lazy_inputs(member_models, hccs)
     return _member_hccs(members, hccs, model_spec, keys)
 
 
@@ -375,20 +433,16 @@ def build_variables(
 
     ``member_models``: ``input_index, model, segment, age, sex, orec, disabl,
     origds, ne_origds, ltimcaid, nemcaid`` (members scored by this model).
-    ``hccs``: ``input_index, model, hcc`` after hierarchies. Returns
+    ``hccs``: ``input_index, model, hcc`` after hierarchies, or ``diagnosed_hccs``
+    of them (with the member's ``segment``: no member join here). Returns
     ``VARIABLE_COLUMNS`` (``coef_segment`` = the segment whose coefficients apply).
     """
     variables_table = model_tables.variables
     keys = member_keys(member_models, hccs)
-    members_frame = member_models.with_columns(
-        pl.col("input_index").cast(pl.UInt32), pl.col("age").cast(pl.Int32)
-    )
     # One lazy query for every family, collected once: far fewer eager round trips
     # (what a small request pays for) and no intermediate frames.
-    members = members_frame.lazy()
-    hccs = hccs.lazy().with_columns(
-        pl.col("input_index").cast(pl.UInt32), pl.col("hcc").cast(pl.Int32)
-    )
+    members, hccs = _lazy_inputs(member_models, hccs)
+    diagnosed_hccs = _diagnosed_hccs(members, hccs, model_spec, keys)
     parts: list[pl.LazyFrame] = []
 
     cell_members = _in_family(members, model_spec, families.AGE_SEX)
@@ -427,10 +481,9 @@ def build_variables(
             )
 
     if with_hccs:
-        member_hccs = _member_hccs(members, hccs, model_spec, keys)
         parts.append(
             _tag(
-                member_hccs.with_columns(
+                _member_hccs(members, hccs, model_spec, keys).with_columns(
                     (pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8)).alias("variable")
                 ),
                 families.HCC,
@@ -438,7 +491,7 @@ def build_variables(
         )
 
     interaction_members = _in_family(members, model_spec, families.INTERACTION)
-    interaction_hccs = hccs.join(interaction_members.select(keys), on=keys)
+    interaction_hccs = _family_hccs(diagnosed_hccs, model_spec, families.INTERACTION)
     interactions, nested = _interaction_table(model_tables.interactions)
     if not nested:
         # the usual case (CMS-HCC V24/V28): terms as small integer ids, no string joins
@@ -446,6 +499,7 @@ def build_variables(
             interaction_members, interaction_hccs, model_tables, model_spec, keys
         )
     else:
+        interaction_hccs = interaction_hccs.drop("segment")
         tokens = interaction_tokens(
             interaction_members,
             interaction_hccs,
@@ -463,23 +517,26 @@ def build_variables(
         if more.height == fired.height:
             break
         fired = more
-    fired = fired.lazy().join(interaction_members.select(*keys, "segment"), on=keys)
+    if nested:
+        fired = fired.lazy().join(interaction_members.select(*keys, "segment"), on=keys)
     parts.append(_tag(fired, families.INTERACTION))
 
-    count_members = _in_family(members, model_spec, families.COUNT).select(
-        "input_index", "model", "segment"
-    )
     counted = (
-        hccs.group_by(keys)
-        .agg(pl.len().cast(pl.Int32).clip(upper_bound=MAX_HCC_COUNT).alias("hcc_count"))
-        .join(count_members, on=keys, how="inner")
+        _family_hccs(diagnosed_hccs, model_spec, families.COUNT)
+        .group_by(keys)
+        .agg(
+            pl.len().cast(pl.Int32).clip(upper_bound=MAX_HCC_COUNT).alias("hcc_count"),
+            # one segment (and model) per member key
+            pl.col("segment").first(),
+            *([pl.col("model").first()] if keys == ["input_index"] else []),
+        )
         .join(count_cells(variables_table).lazy(), on="hcc_count", how="inner")
     )
     parts.append(_tag(counted, families.COUNT))
 
     if model_spec.extra_variables is not None:
         parts.append(
-            model_spec.extra_variables(members_frame, model_tables)
+            model_spec.extra_variables(members.collect(), model_tables)
             .select(VARIABLE_COLUMNS)
             .unique()
             .lazy()
