@@ -61,12 +61,10 @@ def sum_buckets(member_models: pl.DataFrame, scored: pl.DataFrame | pl.LazyFrame
     )
     sums = (
         scored.lazy()
-        .select(
-            order_key,
-            "coefficient_milli",
-            "bucket_rank",
-            pl.when(listed).then(pl.col("display_name")).alias("display_name"),
-        )
+        # an unlisted row adds zero to its bucket and no name: dropped before the sort
+        # (a member left without rows gets the zeros and "" of the join below)
+        .filter(listed)
+        .select(order_key, "coefficient_milli", "bucket_rank", "display_name")
         .sort("_order")
         .with_columns((pl.col("_order") // DISPLAY_ORDER_SPAN).set_sorted().alias("_key"))
         .group_by("_key", maintain_order=True)

@@ -177,8 +177,13 @@ def attach_hcc_coefficients(
     rows, segment_id = _hcc_coefficients(model_tables)
     return (
         member_hccs.with_columns(
+            # segment_id numbers the sorted segments, as an Enum's physical codes do
+            # (cheaper per row than replace_strict); a segment without coefficients is null
             _hcc_key(
-                pl.col("segment").replace_strict(segment_id, default=None, return_dtype=pl.Int64)
+                pl.col("segment")
+                .cast(pl.Enum(list(segment_id)), strict=False)
+                .to_physical()
+                .cast(pl.Int64)
             )
         )
         .join(rows.lazy(), on="_hcc_key", how="inner")
