@@ -189,6 +189,7 @@ def attach_hcc_coefficients(
         .join(rows.lazy(), on="_hcc_key", how="inner")
         .with_columns(
             pl.col("input_index").cast(pl.UInt32),
+            pl.col("segment").cast(pl.Utf8),  # an Enum from engine.variables.diagnosed_hccs
             pl.lit(family).alias("family"),
         )
         .select(columns or SCORED_COLUMNS)

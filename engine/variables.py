@@ -149,8 +149,8 @@ def _tag(frame: pl.DataFrame, family: str) -> pl.DataFrame:
     return frame.select(
         pl.col("input_index").cast(pl.UInt32),
         "model",
-        "segment",
-        pl.col("segment").alias("coef_segment"),
+        pl.col("segment").cast(pl.Utf8),  # an Enum in ``_diagnosed_hccs``
+        pl.col("segment").cast(pl.Utf8).alias("coef_segment"),
         pl.col("variable").cast(pl.Utf8),
         pl.lit(family).alias("family"),
     )
@@ -365,12 +365,15 @@ def _diagnosed_hccs(
 ) -> pl.LazyFrame:
     """``hccs`` plus the member's ``segment``, for members whose segment takes diagnoses.
 
-    Already done when ``hccs`` has a ``segment`` column (``diagnosed_hccs``).
+    Already done when ``hccs`` has a ``segment`` column (``diagnosed_hccs``). The
+    segment is an Enum of the diagnosis segments: the join then gathers a byte per
+    HCC row instead of a string (string payload costs more than the join itself).
     """
     if "segment" in hccs.collect_schema():
         return hccs
-    diagnosed = members.filter(pl.col("segment").is_in(_diagnosis_segments(model_spec))).select(
-        "input_index", "model", "segment"
+    segments = _diagnosis_segments(model_spec)
+    diagnosed = members.filter(pl.col("segment").is_in(segments)).select(
+        "input_index", "model", pl.col("segment").cast(pl.Enum(segments))
     )
     return hccs.join(
         diagnosed.drop("model") if keys == ["input_index"] else diagnosed, on=keys, how="inner"
@@ -387,8 +390,16 @@ def diagnosed_hccs(
     and then skip the join (each family keeps its segments with a filter).
     """
     keys = member_keys(member_models, hccs)
-    members, hccs = _lazy_inputs(member_models, hccs)
-    return _diagnosed_hccs(members, hccs, model_spec, keys).collect()
+    members, lazy_hccs = _lazy_inputs(member_models, hccs)
+    if keys == ["input_index"] and hccs.height:
+        # one model: its name is put back as a constant instead of gathered per row
+        model = hccs.get_column("model")[0]
+        return (
+            _diagnosed_hccs(members, lazy_hccs.drop("model"), model_spec, keys)
+            .with_columns(pl.lit(model, dtype=pl.Utf8).alias("model"))
+            .collect()
+        )
+    return _diagnosed_hccs(members, lazy_hccs, model_spec, keys).collect()
 
 
 def _family_hccs(diagnosed_hccs: pl.LazyFrame, model_spec: ModelSpec, family: str) -> pl.LazyFrame:
