@@ -43,6 +43,7 @@ STAGES = [
     ("engine.mapping", "combine_status"),
     ("engine.heart_patch", "apply_cc_patches"),
     ("engine.hierarchies", "apply_hierarchies"),
+    ("engine.variables", "diagnosed_hccs"),
     ("engine.variables", "build_variables"),
     ("engine.coefficients", "attach_coefficients"),
     ("engine.buckets", "sum_buckets"),
