@@ -226,7 +226,7 @@ def _coded_interactions(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
 
     Returns ``(hcc_ids, coded, term_id)``: ``hcc, tid`` for the terms spelled
     ``HCC<n>`` exactly as ``interaction_tokens`` spells an HCC token; ``variable,
-    t1, t2`` (the interaction table with its terms as ids); term -> id.
+    vid, t1, t2`` (the interaction table with its name and terms as ids); term -> id.
     """
 
     def build() -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
@@ -240,6 +240,7 @@ def _coded_interactions(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
         ).select("hcc", pl.col("tid").cast(pl.UInt32))
         coded = interactions.select(
             "variable",
+            pl.col("variable").rank("dense").cast(pl.UInt32).alias("vid"),
             *[
                 pl.col(c).replace_strict(term_id, default=None, return_dtype=pl.UInt32).alias(t)
                 for c, t in (("term_1", "t1"), ("term_2", "t2"))
@@ -256,6 +257,7 @@ def _fire_coded(
     model_tables: object,
     model_spec: ModelSpec,
     keys: list[str],
+    model: str | None = None,
 ) -> pl.LazyFrame:
     """``_fire(interaction_tokens(...))`` plus the member's ``segment``, for a table
     without nested interactions.
@@ -263,7 +265,9 @@ def _fire_coded(
     Same tokens (HCCs, groups and member flags that some interaction names), as
     integer term ids; same firing rule (both terms present for the member).
     ``members`` and ``hccs`` carry ``segment``; every token keeps it, so the fired
-    rows need no join back to the members.
+    rows need no join back to the members. ``model``: the one model's name when
+    ``keys`` is ``input_index`` alone; the tokens then carry no string at all (the
+    name is a constant and interactions are ids until they have fired).
     """
     hcc_ids, coded, term_id = _coded_interactions(model_tables.interactions)
     group_ids = (
@@ -278,7 +282,9 @@ def _fire_coded(
         )
         .select("hcc", "tid")
     )
-    token_columns = ["input_index", "model", "segment", "tid"]
+    single_model = keys == ["input_index"] and model is not None
+    member_columns = ["input_index", *([] if single_model else ["model"]), "segment"]
+    token_columns = [*member_columns, "tid"]
     parts = [
         hccs.join(hcc_ids.lazy(), on="hcc", how="inner").select(token_columns),
         # two HCCs of one group give the group token twice: harmless, the fired
@@ -289,14 +295,13 @@ def _fire_coded(
         if term in term_id:  # a flag no interaction names can never fire
             parts.append(
                 members.filter(pl.col(column)).select(
-                    "input_index",
-                    "model",
-                    "segment",
-                    pl.lit(term_id[term], dtype=pl.UInt32).alias("tid"),
+                    *member_columns, pl.lit(term_id[term], dtype=pl.UInt32).alias("tid")
                 )
             )
     tokens = pl.concat(parts, how="vertical_relaxed")
-    fired = tokens.join(coded.lazy(), left_on="tid", right_on="t1", how="inner")
+    fired = tokens.join(
+        coded.drop("variable").lazy(), left_on="tid", right_on="t1", how="inner"
+    )
     if keys == ["input_index"]:
         # one integer key (member, second term) instead of two columns
         def key(term: str) -> pl.Expr:
@@ -307,7 +312,14 @@ def _fire_coded(
         fired = fired.join(
             tokens.select(*keys, pl.col("tid").alias("t2")), on=[*keys, "t2"], how="semi"
         )
-    return fired.select("input_index", "model", "segment", "variable").unique()
+    fired = (
+        fired.select(*member_columns, "vid")
+        .unique()
+        .join(coded.select("vid", "variable").unique().lazy(), on="vid", how="inner")
+    )
+    if single_model:
+        fired = fired.with_columns(pl.lit(model, dtype=pl.Utf8).alias("model"))
+    return fired.select("input_index", "model", "segment", "variable")
 
 
 def _interaction_terms(table: pl.DataFrame) -> pl.DataFrame:
@@ -507,7 +519,12 @@ def build_variables(
     if not nested:
         # the usual case (CMS-HCC V24/V28): terms as small integer ids, no string joins
         fired = _fire_coded(
-            interaction_members, interaction_hccs, model_tables, model_spec, keys
+            interaction_members,
+            interaction_hccs,
+            model_tables,
+            model_spec,
+            keys,
+            member_models.get_column("model")[0] if member_models.height else None,
         )
     else:
         interaction_hccs = interaction_hccs.drop("segment")
