@@ -377,12 +377,9 @@ def _diagnosed_hccs(
 ) -> pl.LazyFrame:
     """``hccs`` plus the member's ``segment``, for members whose segment takes diagnoses.
 
-    Already done when ``hccs`` has a ``segment`` column (``diagnosed_hccs``). The
-    segment is an Enum of the diagnosis segments: the join then gathers a byte per
-    HCC row instead of a string (string payload costs more than the join itself).
+    The segment is an Enum of the diagnosis segments: the join then gathers a byte
+    per HCC row instead of a string (string payload costs more than the join itself).
     """
-    if "segment" in hccs.collect_schema():
-        return hccs
     segments = _diagnosis_segments(model_spec)
     diagnosed = members.filter(pl.col("segment").is_in(segments)).select(
         "input_index", "model", pl.col("segment").cast(pl.Enum(segments))
@@ -422,10 +419,14 @@ def _family_hccs(diagnosed_hccs: pl.LazyFrame, model_spec: ModelSpec, family: st
     return diagnosed_hccs.filter(pl.col("segment").is_in(segments))
 
 
-def _member_hccs(
-    members: pl.LazyFrame, hccs: pl.LazyFrame, model_spec: ModelSpec, keys: list[str]
-) -> pl.LazyFrame:
-    return _family_hccs(_diagnosed_hccs(members, hccs, model_spec, keys), model_spec, families.HCC)
+def _members_and_diagnosed_hccs(
+    member_models: pl.DataFrame, hccs: pl.DataFrame, model_spec: ModelSpec, keys: list[str]
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Lazy members and ``_diagnosed_hccs`` (no join when ``hccs`` is already ``diagnosed_hccs``)."""
+    members, lazy_hccs = _lazy_inputs(member_models, hccs)
+    if "segment" in hccs.columns:
+        return members, lazy_hccs
+    return members, _diagnosed_hccs(members, lazy_hccs, model_spec, keys)
 
 
 def member_hccs(
@@ -436,8 +437,8 @@ def member_hccs(
     ``hccs`` as in ``build_variables`` (or from ``diagnosed_hccs``).
     """
     keys = member_keys(member_models, hccs)
-    members, hccs = _lazy_inputs(member_models, hccs)
-    return _member_hccs(members, hccs, model_spec, keys)
+    _, diagnosed = _members_and_diagnosed_hccs(member_models, hccs, model_spec, keys)
+    return _family_hccs(diagnosed, model_spec, families.HCC)
 
 
 def build_variables(
@@ -464,8 +465,7 @@ def build_variables(
     keys = member_keys(member_models, hccs)
     # One lazy query for every family, collected once: far fewer eager round trips
     # (what a small request pays for) and no intermediate frames.
-    members, hccs = _lazy_inputs(member_models, hccs)
-    diagnosed_hccs = _diagnosed_hccs(members, hccs, model_spec, keys)
+    members, diagnosed_hccs = _members_and_diagnosed_hccs(member_models, hccs, model_spec, keys)
     parts: list[pl.LazyFrame] = []
 
     cell_members = _in_family(members, model_spec, families.AGE_SEX)
@@ -506,7 +506,7 @@ def build_variables(
     if with_hccs:
         parts.append(
             _tag(
-                _member_hccs(members, hccs, model_spec, keys).with_columns(
+                _family_hccs(diagnosed_hccs, model_spec, families.HCC).with_columns(
                     (pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8)).alias("variable")
                 ),
                 families.HCC,
