@@ -41,6 +41,7 @@ STAGES = [
     ("engine.raw", "_map_diagnoses"),
     ("engine.diagnoses", "screen"),
     ("engine.diagnoses", "prepare"),
+    ("engine.variables", "diagnosed_hccs"),
     ("engine.variables", "build_variables"),
     ("engine.coefficients", "attach_coefficients"),
     ("engine.buckets", "sum_buckets"),

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine.buckets import BUCKETS, CELL_KINDS
+from engine.buckets import BUCKETS, CELL_KINDS, DISPLAY_ORDER_SPAN
 from engine.memo import derived
 
 SCORED_SCHEMA = {
@@ -99,6 +99,8 @@ def _described(model_tables: object) -> pl.DataFrame:
             .alias("display_name")
         )
     )
+    if order.height > DISPLAY_ORDER_SPAN:  # engine.buckets packs it below a member key
+        raise ValueError(f"{model_tables.model_id}: more than {DISPLAY_ORDER_SPAN} variables")
     unknown = coefficients.filter(pl.col("bucket_rank").is_null())
     if unknown.height:
         names = unknown.select("coef_segment", "variable").unique().sort("variable").rows()
@@ -175,13 +177,19 @@ def attach_hcc_coefficients(
     rows, segment_id = _hcc_coefficients(model_tables)
     return (
         member_hccs.with_columns(
+            # segment_id numbers the sorted segments, as an Enum's physical codes do
+            # (cheaper per row than replace_strict); a segment without coefficients is null
             _hcc_key(
-                pl.col("segment").replace_strict(segment_id, default=None, return_dtype=pl.Int64)
+                pl.col("segment")
+                .cast(pl.Enum(list(segment_id)), strict=False)
+                .to_physical()
+                .cast(pl.Int64)
             )
         )
         .join(rows.lazy(), on="_hcc_key", how="inner")
         .with_columns(
             pl.col("input_index").cast(pl.UInt32),
+            pl.col("segment").cast(pl.Utf8),  # an Enum from engine.variables.diagnosed_hccs
             pl.lit(family).alias("family"),
         )
         .select(columns or SCORED_COLUMNS)

@@ -510,6 +510,8 @@ def score_raw(
             "input_index", pl.lit(spec.label).alias("model"), pl.col("cc").alias("hcc")
         )
         hcc_parts.append(hccs)
+        # HCCs with the member's segment: one member join for every HCC-based family
+        hccs = variables.diagnosed_hccs(these_members, hccs, spec)
         model_variables = variables.build_variables(
             these_members, hccs, model_tables, spec, lazy=True, with_hccs=False
         )

@@ -149,8 +149,8 @@ def _tag(frame: pl.DataFrame, family: str) -> pl.DataFrame:
     return frame.select(
         pl.col("input_index").cast(pl.UInt32),
         "model",
-        "segment",
-        pl.col("segment").alias("coef_segment"),
+        pl.col("segment").cast(pl.Utf8),  # an Enum in ``_diagnosed_hccs``
+        pl.col("segment").cast(pl.Utf8).alias("coef_segment"),
         pl.col("variable").cast(pl.Utf8),
         pl.lit(family).alias("family"),
     )
@@ -226,7 +226,7 @@ def _coded_interactions(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
 
     Returns ``(hcc_ids, coded, term_id)``: ``hcc, tid`` for the terms spelled
     ``HCC<n>`` exactly as ``interaction_tokens`` spells an HCC token; ``variable,
-    t1, t2`` (the interaction table with its terms as ids); term -> id.
+    vid, t1, t2`` (the interaction table with its name and terms as ids); term -> id.
     """
 
     def build() -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
@@ -240,6 +240,7 @@ def _coded_interactions(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
         ).select("hcc", pl.col("tid").cast(pl.UInt32))
         coded = interactions.select(
             "variable",
+            pl.col("variable").rank("dense").cast(pl.UInt32).alias("vid"),
             *[
                 pl.col(c).replace_strict(term_id, default=None, return_dtype=pl.UInt32).alias(t)
                 for c, t in (("term_1", "t1"), ("term_2", "t2"))
@@ -256,11 +257,17 @@ def _fire_coded(
     model_tables: object,
     model_spec: ModelSpec,
     keys: list[str],
+    model: str | None = None,
 ) -> pl.LazyFrame:
-    """``_fire(interaction_tokens(...))`` for a table without nested interactions.
+    """``_fire(interaction_tokens(...))`` plus the member's ``segment``, for a table
+    without nested interactions.
 
     Same tokens (HCCs, groups and member flags that some interaction names), as
     integer term ids; same firing rule (both terms present for the member).
+    ``members`` and ``hccs`` carry ``segment``; every token keeps it, so the fired
+    rows need no join back to the members. ``model``: the one model's name when
+    ``keys`` is ``input_index`` alone; the tokens then carry no string at all (the
+    name is a constant and interactions are ids until they have fired).
     """
     hcc_ids, coded, term_id = _coded_interactions(model_tables.interactions)
     group_ids = (
@@ -275,21 +282,26 @@ def _fire_coded(
         )
         .select("hcc", "tid")
     )
+    single_model = keys == ["input_index"] and model is not None
+    member_columns = ["input_index", *([] if single_model else ["model"]), "segment"]
+    token_columns = [*member_columns, "tid"]
     parts = [
-        hccs.join(hcc_ids.lazy(), on="hcc", how="inner").select("input_index", "model", "tid"),
-        hccs.join(group_ids.lazy(), on="hcc", how="inner")
-        .select("input_index", "model", "tid")
-        .unique(),
+        hccs.join(hcc_ids.lazy(), on="hcc", how="inner").select(token_columns),
+        # two HCCs of one group give the group token twice: harmless, the fired
+        # rows are made unique below
+        hccs.join(group_ids.lazy(), on="hcc", how="inner").select(token_columns),
     ]
     for term, column in model_spec.interaction_member_terms.items():
         if term in term_id:  # a flag no interaction names can never fire
             parts.append(
                 members.filter(pl.col(column)).select(
-                    "input_index", "model", pl.lit(term_id[term], dtype=pl.UInt32).alias("tid")
+                    *member_columns, pl.lit(term_id[term], dtype=pl.UInt32).alias("tid")
                 )
             )
     tokens = pl.concat(parts, how="vertical_relaxed")
-    fired = tokens.join(coded.lazy(), left_on="tid", right_on="t1", how="inner")
+    fired = tokens.join(
+        coded.drop("variable").lazy(), left_on="tid", right_on="t1", how="inner"
+    )
     if keys == ["input_index"]:
         # one integer key (member, second term) instead of two columns
         def key(term: str) -> pl.Expr:
@@ -300,7 +312,14 @@ def _fire_coded(
         fired = fired.join(
             tokens.select(*keys, pl.col("tid").alias("t2")), on=[*keys, "t2"], how="semi"
         )
-    return fired.select("input_index", "model", "variable").unique()
+    fired = (
+        fired.select(*member_columns, "vid")
+        .unique()
+        .join(coded.select("vid", "variable").unique().lazy(), on="vid", how="inner")
+    )
+    if single_model:
+        fired = fired.with_columns(pl.lit(model, dtype=pl.Utf8).alias("model"))
+    return fired.select("input_index", "model", "segment", "variable")
 
 
 def _interaction_terms(table: pl.DataFrame) -> pl.DataFrame:
@@ -336,27 +355,90 @@ def _interaction_table(table: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return derived(table, "interaction_table", build)
 
 
-def _member_hccs(
+def _lazy_inputs(member_models: pl.DataFrame, hccs: pl.DataFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Members and HCCs as lazy frames with the engine's key and value types."""
+    members = member_models.lazy().with_columns(
+        pl.col("input_index").cast(pl.UInt32), pl.col("age").cast(pl.Int32)
+    )
+    hccs = hccs.lazy().with_columns(
+        pl.col("input_index").cast(pl.UInt32), pl.col("hcc").cast(pl.Int32)
+    )
+    return members, hccs
+
+
+def _diagnosis_segments(model_spec: ModelSpec) -> list[str]:
+    return sorted(
+        {s for family in families.DIAGNOSIS_FAMILIES for s in model_spec.segments_with(family)}
+    )
+
+
+def _diagnosed_hccs(
     members: pl.LazyFrame, hccs: pl.LazyFrame, model_spec: ModelSpec, keys: list[str]
 ) -> pl.LazyFrame:
-    hcc_members = _in_family(members, model_spec, families.HCC).select(
-        "input_index", "model", "segment"
+    """``hccs`` plus the member's ``segment``, for members whose segment takes diagnoses.
+
+    The segment is an Enum of the diagnosis segments: the join then gathers a byte
+    per HCC row instead of a string (string payload costs more than the join itself).
+    """
+    segments = _diagnosis_segments(model_spec)
+    diagnosed = members.filter(pl.col("segment").is_in(segments)).select(
+        "input_index", "model", pl.col("segment").cast(pl.Enum(segments))
     )
     return hccs.join(
-        hcc_members.drop("model") if keys == ["input_index"] else hcc_members, on=keys, how="inner"
+        diagnosed.drop("model") if keys == ["input_index"] else diagnosed, on=keys, how="inner"
     )
+
+
+def diagnosed_hccs(
+    member_models: pl.DataFrame, hccs: pl.DataFrame, model_spec: ModelSpec
+) -> pl.DataFrame:
+    """``input_index, model, hcc, segment``: each HCC with its member's segment.
+
+    The one member join that the HCC, interaction and count families all need;
+    ``build_variables`` and ``member_hccs`` accept this frame as their ``hccs``
+    and then skip the join (each family keeps its segments with a filter).
+    """
+    keys = member_keys(member_models, hccs)
+    members, lazy_hccs = _lazy_inputs(member_models, hccs)
+    if keys == ["input_index"] and hccs.height:
+        # one model: its name is put back as a constant instead of gathered per row
+        model = hccs.get_column("model")[0]
+        return (
+            _diagnosed_hccs(members, lazy_hccs.drop("model"), model_spec, keys)
+            .with_columns(pl.lit(model, dtype=pl.Utf8).alias("model"))
+            .collect()
+        )
+    return _diagnosed_hccs(members, lazy_hccs, model_spec, keys).collect()
+
+
+def _family_hccs(diagnosed_hccs: pl.LazyFrame, model_spec: ModelSpec, family: str) -> pl.LazyFrame:
+    """The rows of ``_diagnosed_hccs`` whose member's segment lists ``family``."""
+    segments = model_spec.segments_with(family)
+    if segments == _diagnosis_segments(model_spec):
+        return diagnosed_hccs  # every diagnosed segment lists it (CMS-HCC): nothing to drop
+    return diagnosed_hccs.filter(pl.col("segment").is_in(segments))
+
+
+def _members_and_diagnosed_hccs(
+    member_models: pl.DataFrame, hccs: pl.DataFrame, model_spec: ModelSpec, keys: list[str]
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Lazy members and ``_diagnosed_hccs`` (no join when ``hccs`` is already ``diagnosed_hccs``)."""
+    members, lazy_hccs = _lazy_inputs(member_models, hccs)
+    if "segment" in hccs.columns:
+        return members, lazy_hccs
+    return members, _diagnosed_hccs(members, lazy_hccs, model_spec, keys)
 
 
 def member_hccs(
     member_models: pl.DataFrame, hccs: pl.DataFrame, model_spec: ModelSpec
 ) -> pl.LazyFrame:
-    """``input_index, model, hcc, segment``: the HCC family's HCCs (lazy), as in ``build_variables``."""
+    """``input_index, model, hcc, segment``: the HCC family's HCCs (lazy), as in ``build_variables``.
+
+    ``hccs`` as in ``build_variables`` (or from ``diagnosed_hccs``).
+    """
     keys = member_keys(member_models, hccs)
-    members = member_models.lazy().with_columns(pl.col("input_index").cast(pl.UInt32))
-    hccs = hccs.lazy().with_columns(
-        pl.col("input_index").cast(pl.UInt32), pl.col("hcc").cast(pl.Int32)
-    )
-    return _member_hccs(members, hccs, model_spec, keys)
+    _, diagnosed = _members_and_diagnosed_hccs(member_models, hccs, model_spec, keys)
+    return _family_hccs(diagnosed, model_spec, families.HCC)
 
 
 def build_variables(
@@ -375,20 +457,15 @@ def build_variables(
 
     ``member_models``: ``input_index, model, segment, age, sex, orec, disabl,
     origds, ne_origds, ltimcaid, nemcaid`` (members scored by this model).
-    ``hccs``: ``input_index, model, hcc`` after hierarchies. Returns
+    ``hccs``: ``input_index, model, hcc`` after hierarchies, or ``diagnosed_hccs``
+    of them (with the member's ``segment``: no member join here). Returns
     ``VARIABLE_COLUMNS`` (``coef_segment`` = the segment whose coefficients apply).
     """
     variables_table = model_tables.variables
     keys = member_keys(member_models, hccs)
-    members_frame = member_models.with_columns(
-        pl.col("input_index").cast(pl.UInt32), pl.col("age").cast(pl.Int32)
-    )
     # One lazy query for every family, collected once: far fewer eager round trips
     # (what a small request pays for) and no intermediate frames.
-    members = members_frame.lazy()
-    hccs = hccs.lazy().with_columns(
-        pl.col("input_index").cast(pl.UInt32), pl.col("hcc").cast(pl.Int32)
-    )
+    members, diagnosed_hccs = _members_and_diagnosed_hccs(member_models, hccs, model_spec, keys)
     parts: list[pl.LazyFrame] = []
 
     cell_members = _in_family(members, model_spec, families.AGE_SEX)
@@ -427,10 +504,9 @@ def build_variables(
             )
 
     if with_hccs:
-        member_hccs = _member_hccs(members, hccs, model_spec, keys)
         parts.append(
             _tag(
-                member_hccs.with_columns(
+                _family_hccs(diagnosed_hccs, model_spec, families.HCC).with_columns(
                     (pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8)).alias("variable")
                 ),
                 families.HCC,
@@ -438,14 +514,20 @@ def build_variables(
         )
 
     interaction_members = _in_family(members, model_spec, families.INTERACTION)
-    interaction_hccs = hccs.join(interaction_members.select(keys), on=keys)
+    interaction_hccs = _family_hccs(diagnosed_hccs, model_spec, families.INTERACTION)
     interactions, nested = _interaction_table(model_tables.interactions)
     if not nested:
         # the usual case (CMS-HCC V24/V28): terms as small integer ids, no string joins
         fired = _fire_coded(
-            interaction_members, interaction_hccs, model_tables, model_spec, keys
+            interaction_members,
+            interaction_hccs,
+            model_tables,
+            model_spec,
+            keys,
+            member_models.get_column("model")[0] if member_models.height else None,
         )
     else:
+        interaction_hccs = interaction_hccs.drop("segment")
         tokens = interaction_tokens(
             interaction_members,
             interaction_hccs,
@@ -463,23 +545,26 @@ def build_variables(
         if more.height == fired.height:
             break
         fired = more
-    fired = fired.lazy().join(interaction_members.select(*keys, "segment"), on=keys)
+    if nested:
+        fired = fired.lazy().join(interaction_members.select(*keys, "segment"), on=keys)
     parts.append(_tag(fired, families.INTERACTION))
 
-    count_members = _in_family(members, model_spec, families.COUNT).select(
-        "input_index", "model", "segment"
-    )
     counted = (
-        hccs.group_by(keys)
-        .agg(pl.len().cast(pl.Int32).clip(upper_bound=MAX_HCC_COUNT).alias("hcc_count"))
-        .join(count_members, on=keys, how="inner")
+        _family_hccs(diagnosed_hccs, model_spec, families.COUNT)
+        .group_by(keys)
+        .agg(
+            pl.len().cast(pl.Int32).clip(upper_bound=MAX_HCC_COUNT).alias("hcc_count"),
+            # one segment (and model) per member key
+            pl.col("segment").first(),
+            *([pl.col("model").first()] if keys == ["input_index"] else []),
+        )
         .join(count_cells(variables_table).lazy(), on="hcc_count", how="inner")
     )
     parts.append(_tag(counted, families.COUNT))
 
     if model_spec.extra_variables is not None:
         parts.append(
-            model_spec.extra_variables(members_frame, model_tables)
+            model_spec.extra_variables(members.collect(), model_tables)
             .select(VARIABLE_COLUMNS)
             .unique()
             .lazy()
