@@ -510,19 +510,26 @@ def score_raw(
             "input_index", pl.lit(spec.label).alias("model"), pl.col("cc").alias("hcc")
         )
         hcc_parts.append(hccs)
-        # HCCs with the member's segment: one member join for every HCC-based family
-        hccs = variables.diagnosed_hccs(these_members, hccs, spec)
+        has_hccs = hccs.height > 0
+        if has_hccs:
+            # HCCs with the member's segment: one member join for every HCC-based family
+            # (none without HCCs: build_variables then leaves those families out)
+            hccs = variables.diagnosed_hccs(these_members, hccs, spec)
         model_variables = variables.build_variables(
             these_members, hccs, model_tables, spec, lazy=True, with_hccs=False
         )
         columns = None if detail else LEAN_SCORED_COLUMNS
         scored_parts.append(coefficients.attach_coefficients(model_variables, model_tables, columns))
-        # the HCC family joins its coefficients on integers (no "HCC<n>" strings)
-        scored_parts.append(
-            coefficients.attach_hcc_coefficients(
-                variables.member_hccs(these_members, hccs, spec), model_tables, variables.families.HCC, columns
+        if has_hccs:
+            # the HCC family joins its coefficients on integers (no "HCC<n>" strings)
+            scored_parts.append(
+                coefficients.attach_hcc_coefficients(
+                    variables.member_hccs(these_members, hccs, spec),
+                    model_tables,
+                    variables.families.HCC,
+                    columns,
+                )
             )
-        )
 
     # every model's variables and coefficients in one query (models run in parallel)
     scored = (
