@@ -424,9 +424,12 @@ def _map_diagnoses(
         rules.lazy(),
     ).collect()
     ccs = mapping.distinct_ccs(candidates.lazy()).collect()
-    patched, patch_dropped = pl.collect_all(
-        heart_patch.apply_cc_patches(ccs.lazy(), _year_patches(tables, model_specs))
-    )
+    patch_rules = _year_patches(tables, model_specs)
+    if ccs.get_column("cc").is_in(heart_patch.rule_ccs(patch_rules).implode()).any():
+        patched, patch_dropped = pl.collect_all(heart_patch.apply_cc_patches(ccs.lazy(), patch_rules))
+    else:
+        # no CC that a patch can zero (most members): one query less
+        patched, patch_dropped = ccs, pl.DataFrame(schema=heart_patch.RANKED_DROPPED_SCHEMA)
     hccs, hierarchy_dropped = hierarchies.apply_hierarchies(
         patched.lazy(), _year_pairs(tables, model_specs)
     )
@@ -497,16 +500,19 @@ def score_raw(
         members, diagnoses_frame, tables, model_specs, detail=detail, mce_edits=mce_edits
     )
     hccs_by_rank = mapped.hccs.partition_by("model_rank", as_dict=True, include_key=False)
+    # one split of the members by model (not a filter per model)
+    members_by_model = scored_members.partition_by("model", as_dict=True)
 
     hcc_parts, scored_parts = [], []
     model_rank = {spec.label: rank for rank, spec in enumerate(model_specs)}
-    present = set(scored_members.get_column("model").unique().to_list())
-    model_specs = [spec for spec in model_specs if spec.label in present]
+    model_specs = [spec for spec in model_specs if (spec.label,) in members_by_model]
     for spec in model_specs:
         model_tables = tables.models[spec.model_id]
-        these_members = scored_members.filter(pl.col("model") == spec.label)
-        no_hccs = mapped.hccs.clear().drop("model_rank")
-        hccs = hccs_by_rank.get((model_rank[spec.label],), no_hccs).select(
+        these_members = members_by_model[(spec.label,)]
+        model_hccs = hccs_by_rank.get((model_rank[spec.label],))
+        if model_hccs is None:
+            model_hccs = mapped.hccs.clear().drop("model_rank")
+        hccs = model_hccs.select(
             "input_index", pl.lit(spec.label).alias("model"), pl.col("cc").alias("hcc")
         )
         hcc_parts.append(hccs)
@@ -542,11 +548,13 @@ def score_raw(
         scored = scored.collect()
     rows = (
         _apply_row_hooks(buckets.sum_buckets(scored_members, scored), scored_members, tables, model_specs)
+        .lazy()
         .sort(
             "input_index",
             pl.col("model").replace_strict(model_rank, default=None, return_dtype=pl.Int32),
         )
         .select(buckets.ROW_COLUMNS)
+        .collect()
     )
 
     summary = {"used": mapped.used}
