@@ -423,13 +423,17 @@ def _map_diagnoses(
         codes.lazy(),
         rules.lazy(),
     ).collect()
-    ccs = mapping.distinct_ccs(candidates.lazy()).collect()
+    ccs = mapping.distinct_ccs(candidates.lazy())
     patch_rules = _year_patches(tables, model_specs)
-    if ccs.get_column("cc").is_in(heart_patch.rule_ccs(patch_rules).implode()).any():
-        patched, patch_dropped = pl.collect_all(heart_patch.apply_cc_patches(ccs.lazy(), patch_rules))
+    if candidates.get_column("cc").is_in(heart_patch.rule_ccs(patch_rules).implode()).any():
+        patched, patch_dropped = pl.collect_all(
+            heart_patch.apply_cc_patches(ccs.collect().lazy(), patch_rules)
+        )
     else:
-        # no CC that a patch can zero (most members): one query less
-        patched, patch_dropped = ccs, pl.DataFrame(schema=heart_patch.RANKED_DROPPED_SCHEMA)
+        # no CC that a patch can zero (most small requests; a large batch always has
+        # one): nothing to patch, and the distinct CCs feed the hierarchy query
+        # directly instead of being materialized first (one query less)
+        patched, patch_dropped = ccs, pl.LazyFrame(schema=heart_patch.RANKED_DROPPED_SCHEMA)
     hccs, hierarchy_dropped = hierarchies.apply_hierarchies(
         patched.lazy(), _year_pairs(tables, model_specs)
     )
