@@ -29,6 +29,8 @@ interaction or count family.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import polars as pl
 
 from engine import spec as families
@@ -146,9 +148,16 @@ def _count_cells(variables: pl.DataFrame) -> pl.DataFrame:
 
 
 def _tag(frame: pl.DataFrame, family: str) -> pl.DataFrame:
-    return frame.select(
+    return frame.select(_tag_columns(family))
+
+
+@lru_cache(maxsize=None)
+def _tag_columns(family: str) -> tuple[pl.Expr, ...]:
+    # built once per family: building expressions costs about as much as running
+    # them on one member, and every call tags several families per model
+    return (
         pl.col("input_index").cast(pl.UInt32),
-        "model",
+        pl.col("model"),
         pl.col("segment").cast(pl.Utf8),  # an Enum in ``_diagnosed_hccs``
         pl.col("segment").cast(pl.Utf8).alias("coef_segment"),
         pl.col("variable").cast(pl.Utf8),
@@ -157,7 +166,12 @@ def _tag(frame: pl.DataFrame, family: str) -> pl.DataFrame:
 
 
 def _in_family(member_models: pl.DataFrame, model_spec: ModelSpec, family: str) -> pl.DataFrame:
-    return member_models.filter(pl.col("segment").is_in(model_spec.segments_with(family)))
+    in_family = derived(
+        model_spec,
+        "in_family:" + family,
+        lambda: pl.col("segment").is_in(model_spec.segments_with(family)),
+    )
+    return member_models.filter(in_family)
 
 
 def _normalized_groups(groups: pl.DataFrame) -> pl.DataFrame:
