@@ -404,9 +404,9 @@ def _lazy_inputs(member_models: pl.DataFrame, hccs: pl.DataFrame) -> tuple[pl.La
 
 
 def _diagnosis_segments(model_spec: ModelSpec) -> list[str]:
-    return sorted(
+    return derived(model_spec, "diagnosis_segments", lambda: sorted(
         {s for family in families.DIAGNOSIS_FAMILIES for s in model_spec.segments_with(family)}
-    )
+    ))
 
 
 def _diagnosed_hccs(
