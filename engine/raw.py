@@ -511,20 +511,32 @@ def score_raw(
     model_rank = {spec.label: rank for rank, spec in enumerate(model_specs)}
     model_specs = [spec for spec in model_specs if (spec.label,) in members_by_model]
     for spec in model_specs:
-        model_tables = tables.models[spec.model_id]
-        these_members = members_by_model[(spec.label,)]
         model_hccs = hccs_by_rank.get((model_rank[spec.label],))
         if model_hccs is None:
             model_hccs = mapped.hccs.clear().drop("model_rank")
-        hccs = model_hccs.select(
-            "input_index", pl.lit(spec.label).alias("model"), pl.col("cc").alias("hcc")
+        hcc_parts.append(
+            model_hccs.select(
+                "input_index", pl.lit(spec.label).alias("model"), pl.col("cc").alias("hcc")
+            )
         )
-        hcc_parts.append(hccs)
-        has_hccs = hccs.height > 0
-        if has_hccs:
-            # HCCs with the member's segment: one member join for every HCC-based family
-            # (none without HCCs: build_variables then leaves those families out)
-            hccs = variables.diagnosed_hccs(these_members, hccs, spec)
+    # HCCs with the member's segment: one member join for every HCC-based family, for
+    # every model in one query (none without HCCs: build_variables then leaves those
+    # families out)
+    with_hccs = [i for i, hccs in enumerate(hcc_parts) if hccs.height]
+    diagnosed = pl.collect_all(
+        [
+            variables.diagnosed_hccs_query(
+                members_by_model[(model_specs[i].label,)], hcc_parts[i], model_specs[i]
+            )
+            for i in with_hccs
+        ]
+    )
+    model_hccs_of = dict(zip(with_hccs, diagnosed))
+    for i, spec in enumerate(model_specs):
+        model_tables = tables.models[spec.model_id]
+        these_members = members_by_model[(spec.label,)]
+        has_hccs = i in model_hccs_of
+        hccs = model_hccs_of.get(i, hcc_parts[i])
         model_variables = variables.build_variables(
             these_members, hccs, model_tables, spec, lazy=True, with_hccs=False
         )

@@ -435,17 +435,22 @@ def diagnosed_hccs(
     ``build_variables`` and ``member_hccs`` accept this frame as their ``hccs``
     and then skip the join (each family keeps its segments with a filter).
     """
+    return diagnosed_hccs_query(member_models, hccs, model_spec).collect()
+
+
+def diagnosed_hccs_query(
+    member_models: pl.DataFrame, hccs: pl.DataFrame, model_spec: ModelSpec
+) -> pl.LazyFrame:
+    """``diagnosed_hccs`` as a lazy query (to collect several models' at once)."""
     keys = member_keys(member_models, hccs)
     members, lazy_hccs = _lazy_inputs(member_models, hccs)
     if keys == ["input_index"] and hccs.height:
         # one model: its name is put back as a constant instead of gathered per row
         model = hccs.get_column("model")[0]
-        return (
-            _diagnosed_hccs(members, lazy_hccs.drop("model"), model_spec, keys)
-            .with_columns(pl.lit(model, dtype=pl.Utf8).alias("model"))
-            .collect()
+        return _diagnosed_hccs(members, lazy_hccs.drop("model"), model_spec, keys).with_columns(
+            pl.lit(model, dtype=pl.Utf8).alias("model")
         )
-    return _diagnosed_hccs(members, lazy_hccs, model_spec, keys).collect()
+    return _diagnosed_hccs(members, lazy_hccs, model_spec, keys)
 
 
 def _family_hccs(diagnosed_hccs: pl.LazyFrame, model_spec: ModelSpec, family: str) -> pl.LazyFrame:
