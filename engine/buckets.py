@@ -53,7 +53,6 @@ def sum_buckets(member_models: pl.DataFrame, scored: pl.DataFrame | pl.LazyFrame
         + pl.col("model").cast(pl.Enum(models)).to_physical().cast(pl.UInt64)
     ).alias("_key")
 
-    listed = pl.col("kind").is_in(CELL_KINDS) | (pl.col("coefficient_milli") != 0)
     # One UInt64 sort instead of a two-column sort (a third of the cost); the key is
     # the sorted prefix, so the group-by below takes polars' sorted-key path.
     order_key = (key * DISPLAY_ORDER_SPAN + pl.col("display_order").cast(pl.UInt64)).alias(
@@ -63,33 +62,43 @@ def sum_buckets(member_models: pl.DataFrame, scored: pl.DataFrame | pl.LazyFrame
         scored.lazy()
         # an unlisted row adds zero to its bucket and no name: dropped before the sort
         # (a member left without rows gets the zeros and "" of the join below)
-        .filter(listed)
+        .filter(_LISTED)
         .select(order_key, "coefficient_milli", "bucket_rank", "display_name")
         .sort("_order")
-        .with_columns((pl.col("_order") // DISPLAY_ORDER_SPAN).set_sorted().alias("_key"))
+        .with_columns(_KEY_OF_ORDER)
         .group_by("_key", maintain_order=True)
-        .agg(
-            *[
-                pl.col("coefficient_milli").filter(pl.col("bucket_rank") == rank).sum().alias(bucket)
-                for rank, bucket in enumerate(BUCKETS)
-            ],
-            # a list then list.join: far cheaper than the str.join aggregation
-            pl.col("display_name").drop_nulls().alias("ra_variable"),
-        )
-        .with_columns(pl.col("ra_variable").list.join(", "))
+        .agg(_BUCKET_SUMS)
+        .with_columns(_JOINED_NAMES)
     )
     return (
         member_models.lazy()
         .select(pl.col("input_index").cast(pl.UInt32), "MemberID", "model", key)
         .join(sums, on="_key", how="left")
-        .with_columns(
-            *[pl.col(b).fill_null(0).cast(pl.Int64) for b in BUCKETS],
-            pl.col("ra_variable").fill_null(""),
-        )
-        .with_columns(pl.sum_horizontal(*BUCKETS).cast(pl.Int64).alias("total"))
+        .with_columns(_ZERO_FILLED)
+        .with_columns(_TOTAL)
         .select(ROW_COLUMNS)
         .collect()
     )
+
+
+# sum_buckets' expressions that depend on nothing per call, built once (building
+# them costs about as much as running them on a one-member request)
+_LISTED = pl.col("kind").is_in(CELL_KINDS) | (pl.col("coefficient_milli") != 0)
+_KEY_OF_ORDER = (pl.col("_order") // DISPLAY_ORDER_SPAN).set_sorted().alias("_key")
+_BUCKET_SUMS = [
+    *[
+        pl.col("coefficient_milli").filter(pl.col("bucket_rank") == rank).sum().alias(bucket)
+        for rank, bucket in enumerate(BUCKETS)
+    ],
+    # a list then list.join: far cheaper than the str.join aggregation
+    pl.col("display_name").drop_nulls().alias("ra_variable"),
+]
+_JOINED_NAMES = pl.col("ra_variable").list.join(", ")
+_ZERO_FILLED = [
+    *[pl.col(b).fill_null(0).cast(pl.Int64) for b in BUCKETS],
+    pl.col("ra_variable").fill_null(""),
+]
+_TOTAL = pl.sum_horizontal(*BUCKETS).cast(pl.Int64).alias("total")
 
 
 def ra_variables(scored: pl.DataFrame) -> pl.DataFrame:

@@ -175,17 +175,22 @@ def attach_hcc_coefficients(
     so the join is on (segment id, HCC number) and gives the same rows.
     """
     rows, segment_id = _hcc_coefficients(model_tables)
+    # the key expression is built once per model table: building expressions costs
+    # about as much as running them on a one-member request
+    member_key = derived(
+        model_tables,
+        "hcc_member_key",
+        # segment_id numbers the sorted segments, as an Enum's physical codes do
+        # (cheaper per row than replace_strict); a segment without coefficients is null
+        lambda: _hcc_key(
+            pl.col("segment")
+            .cast(pl.Enum(list(segment_id)), strict=False)
+            .to_physical()
+            .cast(pl.Int64)
+        ),
+    )
     return (
-        member_hccs.with_columns(
-            # segment_id numbers the sorted segments, as an Enum's physical codes do
-            # (cheaper per row than replace_strict); a segment without coefficients is null
-            _hcc_key(
-                pl.col("segment")
-                .cast(pl.Enum(list(segment_id)), strict=False)
-                .to_physical()
-                .cast(pl.Int64)
-            )
-        )
+        member_hccs.with_columns(member_key)
         .join(rows.lazy(), on="_hcc_key", how="inner")
         .with_columns(
             pl.col("input_index").cast(pl.UInt32),

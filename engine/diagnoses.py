@@ -24,6 +24,8 @@ Reason precedence for one row: ``duplicate``, ``unknown_member``,
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import polars as pl
 
 #: Screening reasons, in precedence order (module docstring).
@@ -60,7 +62,15 @@ def _prepared(diagnoses: pl.DataFrame) -> pl.LazyFrame:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias(column))
     if "input_index" not in frame.columns:
         frame = frame.with_row_index("input_index")
-    return frame.lazy().select(
+    columns, dates = _prepared_exprs()
+    return frame.lazy().select(columns).with_columns(dates)
+
+
+@lru_cache(maxsize=1)
+def _prepared_exprs() -> tuple[tuple[pl.Expr, ...], tuple[pl.Expr, ...]]:
+    """``_prepared``'s columns, then its parsed dates: built once (per call, building
+    them cost about as much as running them on a one-member request)."""
+    columns = (
         pl.col("input_index").cast(pl.UInt32).alias("dx_index"),
         pl.col("MemberID").cast(pl.Utf8),
         pl.col("DxCode").cast(pl.Utf8),
@@ -69,11 +79,13 @@ def _prepared(diagnoses: pl.DataFrame) -> pl.LazyFrame:
         clean_code(pl.col("DxCode").cast(pl.Utf8)).fill_null("").alias("code"),
         pl.col("FromDOS").cast(pl.Utf8).str.strip_chars().alias("_from_trimmed"),
         pl.col("ThruDOS").cast(pl.Utf8).str.strip_chars().alias("_thru_trimmed"),
-    ).with_columns(
+    )
+    dates = (
         # same as _parse_date (the strings are already trimmed)
         pl.col("_from_trimmed").str.to_date("%Y-%m-%d", strict=False).alias("from_date"),
         pl.col("_thru_trimmed").str.to_date("%Y-%m-%d", strict=False).alias("thru_date"),
     )
+    return columns, dates
 
 
 def screen_query(
@@ -89,6 +101,17 @@ def screen_query(
     """
     dx = _prepared(diagnoses)
     member_ids = members.lazy().with_columns(pl.col("MemberID").cast(pl.Utf8))
+    return (
+        dx.sort("dx_index")
+        .join(member_ids, on="MemberID", how="left", maintain_order="left")
+        .with_columns(_screen_reason(collection_year))
+        .drop("_from_trimmed", "_thru_trimmed", "from_date", "thru_date")
+    )
+
+
+@lru_cache(maxsize=8)
+def _screen_reason(collection_year: int) -> pl.Expr:
+    """``screen_reason`` of ``screen_query``, built once per collection year."""
     # valid dates are YYYY-MM-DD, so equal dates have equal trimmed strings
     repeat_key = pl.struct("MemberID", "code", "_from_trimmed", "_thru_trimmed")
     # reasons as small integers (index into REASONS) while screening; names only on drops
@@ -107,12 +130,7 @@ def screen_query(
         .then(pl.lit(3, pl.Int8))
         .otherwise(pl.lit(None, dtype=pl.Int8))
     )
-    return (
-        dx.sort("dx_index")
-        .join(member_ids, on="MemberID", how="left", maintain_order="left")
-        .with_columns(reason.alias("screen_reason"))
-        .drop("_from_trimmed", "_thru_trimmed", "from_date", "thru_date")
-    )
+    return reason.alias("screen_reason")
 
 
 def screen(

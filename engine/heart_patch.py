@@ -19,6 +19,7 @@ from functools import lru_cache
 import polars as pl
 
 from engine.mapping import cc_key
+from engine.memo import derived
 from engine.spec import CcPatch
 
 DROPPED_COLUMNS = ["input_index", "model", "hcc", "dropped_by", "rule"]
@@ -46,6 +47,11 @@ def companions(patches: tuple[CcPatch, ...]) -> pl.DataFrame:
     ).explode("companion", empty_as_null=False)
 
 
+def rule_ccs(rules: pl.DataFrame, column: str = "cc") -> pl.Series:
+    """The distinct CCs of ``rules[column]`` (``cc``: the patched CCs), once per rules frame."""
+    return derived(rules, f"rule_ccs:{column}", lambda: rules.get_column(column).unique())
+
+
 def apply_cc_patches(
     ccs: pl.LazyFrame, rules: pl.DataFrame
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
@@ -60,7 +66,7 @@ def apply_cc_patches(
         return ccs, pl.LazyFrame(schema=RANKED_DROPPED_SCHEMA)
     # few CCs take part in a patch: narrow the member CCs to them before any join
     def among(column: str) -> pl.Expr:
-        return pl.col("cc").is_in(rules.get_column(column).unique().implode())
+        return pl.col("cc").is_in(rule_ccs(rules, column).implode())
 
     patched = ccs.filter(among("cc")).join(rules.lazy(), on=["model_rank", "cc"], how="inner")
     with_companion = patched.join(

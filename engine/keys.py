@@ -14,9 +14,15 @@ import polars as pl
 
 def member_keys(*frames: pl.DataFrame) -> list[str]:
     """``["input_index"]`` when all frames hold one and the same model, else with ``model``."""
-    models: set[str] = set()
+    models: set[str | None] = set()
     for frame in frames:
-        models.update(frame.get_column("model").unique().to_list())
+        # n_unique and one element are native Series calls; unique() would run a
+        # polars query per frame (three per model on every 1-member request)
+        column = frame.get_column("model")
+        if column.n_unique() > 1:
+            return ["input_index", "model"]
+        if len(column):
+            models.add(column[0])
         if len(models) > 1:
             return ["input_index", "model"]
     return ["input_index"]

@@ -423,10 +423,17 @@ def _map_diagnoses(
         codes.lazy(),
         rules.lazy(),
     ).collect()
-    ccs = mapping.distinct_ccs(candidates.lazy()).collect()
-    patched, patch_dropped = pl.collect_all(
-        heart_patch.apply_cc_patches(ccs.lazy(), _year_patches(tables, model_specs))
-    )
+    ccs = mapping.distinct_ccs(candidates.lazy())
+    patch_rules = _year_patches(tables, model_specs)
+    if candidates.get_column("cc").is_in(heart_patch.rule_ccs(patch_rules).implode()).any():
+        patched, patch_dropped = pl.collect_all(
+            heart_patch.apply_cc_patches(ccs.collect().lazy(), patch_rules)
+        )
+    else:
+        # no CC that a patch can zero (most small requests; a large batch always has
+        # one): nothing to patch, and the distinct CCs feed the hierarchy query
+        # directly instead of being materialized first (one query less)
+        patched, patch_dropped = ccs, pl.LazyFrame(schema=heart_patch.RANKED_DROPPED_SCHEMA)
     hccs, hierarchy_dropped = hierarchies.apply_hierarchies(
         patched.lazy(), _year_pairs(tables, model_specs)
     )
@@ -497,32 +504,54 @@ def score_raw(
         members, diagnoses_frame, tables, model_specs, detail=detail, mce_edits=mce_edits
     )
     hccs_by_rank = mapped.hccs.partition_by("model_rank", as_dict=True, include_key=False)
+    # one split of the members by model (not a filter per model)
+    members_by_model = scored_members.partition_by("model", as_dict=True)
 
     hcc_parts, scored_parts = [], []
     model_rank = {spec.label: rank for rank, spec in enumerate(model_specs)}
-    present = set(scored_members.get_column("model").unique().to_list())
-    model_specs = [spec for spec in model_specs if spec.label in present]
+    model_specs = [spec for spec in model_specs if (spec.label,) in members_by_model]
     for spec in model_specs:
-        model_tables = tables.models[spec.model_id]
-        these_members = scored_members.filter(pl.col("model") == spec.label)
-        no_hccs = mapped.hccs.clear().drop("model_rank")
-        hccs = hccs_by_rank.get((model_rank[spec.label],), no_hccs).select(
-            "input_index", pl.lit(spec.label).alias("model"), pl.col("cc").alias("hcc")
+        model_hccs = hccs_by_rank.get((model_rank[spec.label],))
+        if model_hccs is None:
+            model_hccs = mapped.hccs.clear().drop("model_rank")
+        hcc_parts.append(
+            model_hccs.select(
+                "input_index", pl.lit(spec.label).alias("model"), pl.col("cc").alias("hcc")
+            )
         )
-        hcc_parts.append(hccs)
-        # HCCs with the member's segment: one member join for every HCC-based family
-        hccs = variables.diagnosed_hccs(these_members, hccs, spec)
+    # HCCs with the member's segment: one member join for every HCC-based family, for
+    # every model in one query (none without HCCs: build_variables then leaves those
+    # families out)
+    with_hccs = [i for i, hccs in enumerate(hcc_parts) if hccs.height]
+    diagnosed = pl.collect_all(
+        [
+            variables.diagnosed_hccs_query(
+                members_by_model[(model_specs[i].label,)], hcc_parts[i], model_specs[i]
+            )
+            for i in with_hccs
+        ]
+    )
+    model_hccs_of = dict(zip(with_hccs, diagnosed))
+    for i, spec in enumerate(model_specs):
+        model_tables = tables.models[spec.model_id]
+        these_members = members_by_model[(spec.label,)]
+        has_hccs = i in model_hccs_of
+        hccs = model_hccs_of.get(i, hcc_parts[i])
         model_variables = variables.build_variables(
             these_members, hccs, model_tables, spec, lazy=True, with_hccs=False
         )
         columns = None if detail else LEAN_SCORED_COLUMNS
         scored_parts.append(coefficients.attach_coefficients(model_variables, model_tables, columns))
-        # the HCC family joins its coefficients on integers (no "HCC<n>" strings)
-        scored_parts.append(
-            coefficients.attach_hcc_coefficients(
-                variables.member_hccs(these_members, hccs, spec), model_tables, variables.families.HCC, columns
+        if has_hccs:
+            # the HCC family joins its coefficients on integers (no "HCC<n>" strings)
+            scored_parts.append(
+                coefficients.attach_hcc_coefficients(
+                    variables.member_hccs(these_members, hccs, spec),
+                    model_tables,
+                    variables.families.HCC,
+                    columns,
+                )
             )
-        )
 
     # every model's variables and coefficients in one query (models run in parallel)
     scored = (
@@ -535,11 +564,13 @@ def score_raw(
         scored = scored.collect()
     rows = (
         _apply_row_hooks(buckets.sum_buckets(scored_members, scored), scored_members, tables, model_specs)
+        .lazy()
         .sort(
             "input_index",
             pl.col("model").replace_strict(model_rank, default=None, return_dtype=pl.Int32),
         )
         .select(buckets.ROW_COLUMNS)
+        .collect()
     )
 
     summary = {"used": mapped.used}

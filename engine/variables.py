@@ -29,6 +29,8 @@ interaction or count family.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import polars as pl
 
 from engine import spec as families
@@ -146,9 +148,16 @@ def _count_cells(variables: pl.DataFrame) -> pl.DataFrame:
 
 
 def _tag(frame: pl.DataFrame, family: str) -> pl.DataFrame:
-    return frame.select(
+    return frame.select(_tag_columns(family))
+
+
+@lru_cache(maxsize=None)
+def _tag_columns(family: str) -> tuple[pl.Expr, ...]:
+    # built once per family: building expressions costs about as much as running
+    # them on one member, and every call tags several families per model
+    return (
         pl.col("input_index").cast(pl.UInt32),
-        "model",
+        pl.col("model"),
         pl.col("segment").cast(pl.Utf8),  # an Enum in ``_diagnosed_hccs``
         pl.col("segment").cast(pl.Utf8).alias("coef_segment"),
         pl.col("variable").cast(pl.Utf8),
@@ -157,7 +166,12 @@ def _tag(frame: pl.DataFrame, family: str) -> pl.DataFrame:
 
 
 def _in_family(member_models: pl.DataFrame, model_spec: ModelSpec, family: str) -> pl.DataFrame:
-    return member_models.filter(pl.col("segment").is_in(model_spec.segments_with(family)))
+    in_family = derived(
+        model_spec,
+        "in_family:" + family,
+        lambda: pl.col("segment").is_in(model_spec.segments_with(family)),
+    )
+    return member_models.filter(in_family)
 
 
 def _normalized_groups(groups: pl.DataFrame) -> pl.DataFrame:
@@ -228,27 +242,62 @@ def _coded_interactions(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     ``HCC<n>`` exactly as ``interaction_tokens`` spells an HCC token; ``variable,
     vid, t1, t2`` (the interaction table with its name and terms as ids); term -> id.
     """
+    return derived(table, "coded_interactions", lambda: _build_coded_interactions(table))
 
-    def build() -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
-        interactions, _ = _interaction_table(table)
-        terms = _interaction_terms(table).filter(pl.col("term").is_not_null())
-        terms = terms.sort("term").with_row_index("tid")
-        term_id = dict(zip(terms.get_column("term").to_list(), terms.get_column("tid").to_list()))
-        hcc_ids = terms.filter(
-            pl.col("hcc").is_not_null()
-            & (pl.col("term") == pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8))
-        ).select("hcc", pl.col("tid").cast(pl.UInt32))
-        coded = interactions.select(
-            "variable",
-            pl.col("variable").rank("dense").cast(pl.UInt32).alias("vid"),
-            *[
-                pl.col(c).replace_strict(term_id, default=None, return_dtype=pl.UInt32).alias(t)
-                for c, t in (("term_1", "t1"), ("term_2", "t2"))
-            ],
+
+def _build_coded_interactions(
+    table: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    interactions, _ = _interaction_table(table)
+    terms = _interaction_terms(table).filter(pl.col("term").is_not_null())
+    terms = terms.sort("term").with_row_index("tid")
+    term_id = dict(zip(terms.get_column("term").to_list(), terms.get_column("tid").to_list()))
+    hcc_ids = terms.filter(
+        pl.col("hcc").is_not_null()
+        & (pl.col("term") == pl.lit("HCC") + pl.col("hcc").cast(pl.Utf8))
+    ).select("hcc", pl.col("tid").cast(pl.UInt32))
+    coded = interactions.select(
+        "variable",
+        pl.col("variable").rank("dense").cast(pl.UInt32).alias("vid"),
+        *[
+            pl.col(c).replace_strict(term_id, default=None, return_dtype=pl.UInt32).alias(t)
+            for c, t in (("term_1", "t1"), ("term_2", "t2"))
+        ],
+    )
+    return hcc_ids, coded, term_id
+
+
+_InteractionIds = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]
+
+
+def _interaction_ids(model_tables: object) -> _InteractionIds:
+    """What ``_fire_coded`` joins against, built once per model table (a small request
+    would otherwise pay an eager query per constant frame on every call).
+
+    ``(hcc_ids, group_ids, term_pairs, names, term_id)``: ``hcc, tid`` of the
+    ``HCC<n>`` terms; ``hcc, tid`` of the group terms (``groups.csv``); ``vid, t1,
+    t2``; ``vid, variable``; term -> id.
+    """
+
+    def build() -> _InteractionIds:
+        hcc_ids, coded, term_id = _coded_interactions(model_tables.interactions)
+        group_ids = (
+            _normalized_groups(model_tables.groups)
+            .join(
+                pl.DataFrame(
+                    {"group": list(term_id), "tid": list(term_id.values())},
+                    schema={"group": pl.Utf8, "tid": pl.UInt32},
+                ),
+                on="group",
+                how="inner",
+            )
+            .select("hcc", "tid")
         )
-        return hcc_ids, coded, term_id
+        term_pairs = coded.drop("variable")
+        names = coded.select("vid", "variable").unique()
+        return hcc_ids, group_ids, term_pairs, names, term_id
 
-    return derived(table, "coded_interactions", build)
+    return derived(model_tables, "interaction_ids", build)
 
 
 def _fire_coded(
@@ -269,19 +318,7 @@ def _fire_coded(
     ``keys`` is ``input_index`` alone; the tokens then carry no string at all (the
     name is a constant and interactions are ids until they have fired).
     """
-    hcc_ids, coded, term_id = _coded_interactions(model_tables.interactions)
-    group_ids = (
-        _normalized_groups(model_tables.groups)
-        .join(
-            pl.DataFrame(
-                {"group": list(term_id), "tid": list(term_id.values())},
-                schema={"group": pl.Utf8, "tid": pl.UInt32},
-            ),
-            on="group",
-            how="inner",
-        )
-        .select("hcc", "tid")
-    )
+    hcc_ids, group_ids, term_pairs, names, term_id = _interaction_ids(model_tables)
     single_model = keys == ["input_index"] and model is not None
     member_columns = ["input_index", *([] if single_model else ["model"]), "segment"]
     token_columns = [*member_columns, "tid"]
@@ -300,7 +337,7 @@ def _fire_coded(
             )
     tokens = pl.concat(parts, how="vertical_relaxed")
     fired = tokens.join(
-        coded.drop("variable").lazy(), left_on="tid", right_on="t1", how="inner"
+        term_pairs.lazy(), left_on="tid", right_on="t1", how="inner"
     )
     if keys == ["input_index"]:
         # one integer key (member, second term) instead of two columns
@@ -315,7 +352,7 @@ def _fire_coded(
     fired = (
         fired.select(*member_columns, "vid")
         .unique()
-        .join(coded.select("vid", "variable").unique().lazy(), on="vid", how="inner")
+        .join(names.lazy(), on="vid", how="inner")
     )
     if single_model:
         fired = fired.with_columns(pl.lit(model, dtype=pl.Utf8).alias("model"))
@@ -367,9 +404,9 @@ def _lazy_inputs(member_models: pl.DataFrame, hccs: pl.DataFrame) -> tuple[pl.La
 
 
 def _diagnosis_segments(model_spec: ModelSpec) -> list[str]:
-    return sorted(
+    return derived(model_spec, "diagnosis_segments", lambda: sorted(
         {s for family in families.DIAGNOSIS_FAMILIES for s in model_spec.segments_with(family)}
-    )
+    ))
 
 
 def _diagnosed_hccs(
@@ -398,17 +435,22 @@ def diagnosed_hccs(
     ``build_variables`` and ``member_hccs`` accept this frame as their ``hccs``
     and then skip the join (each family keeps its segments with a filter).
     """
+    return diagnosed_hccs_query(member_models, hccs, model_spec).collect()
+
+
+def diagnosed_hccs_query(
+    member_models: pl.DataFrame, hccs: pl.DataFrame, model_spec: ModelSpec
+) -> pl.LazyFrame:
+    """``diagnosed_hccs`` as a lazy query (to collect several models' at once)."""
     keys = member_keys(member_models, hccs)
     members, lazy_hccs = _lazy_inputs(member_models, hccs)
     if keys == ["input_index"] and hccs.height:
         # one model: its name is put back as a constant instead of gathered per row
         model = hccs.get_column("model")[0]
-        return (
-            _diagnosed_hccs(members, lazy_hccs.drop("model"), model_spec, keys)
-            .with_columns(pl.lit(model, dtype=pl.Utf8).alias("model"))
-            .collect()
+        return _diagnosed_hccs(members, lazy_hccs.drop("model"), model_spec, keys).with_columns(
+            pl.lit(model, dtype=pl.Utf8).alias("model")
         )
-    return _diagnosed_hccs(members, lazy_hccs, model_spec, keys).collect()
+    return _diagnosed_hccs(members, lazy_hccs, model_spec, keys)
 
 
 def _family_hccs(diagnosed_hccs: pl.LazyFrame, model_spec: ModelSpec, family: str) -> pl.LazyFrame:
@@ -468,32 +510,48 @@ def build_variables(
     members, diagnosed_hccs = _members_and_diagnosed_hccs(member_models, hccs, model_spec, keys)
     parts: list[pl.LazyFrame] = []
 
-    cell_members = _in_family(members, model_spec, families.AGE_SEX)
-    parts.append(
-        _tag(
-            cell_members.join(age_sex_cells(variables_table).lazy(), on=["sex", "age"], how="inner"),
-            families.AGE_SEX,
-        )
-    )
+    # A family that no member's segment lists, or that is built from HCCs when there
+    # are none, yields no rows: its query is left out. A small request (one member,
+    # one segment) then plans and runs a few joins instead of all of them; a large
+    # batch has every segment and builds every family as before.
+    present = set(member_models.get_column("segment").unique().to_list())
+    has_hccs = hccs.height > 0
 
-    ne_members = _in_family(members, model_spec, families.NE_CELL).with_columns(
-        pl.when((pl.col("age") == 64) & (pl.col("orec") == 0))
-        .then(pl.lit(65, dtype=pl.Int32))
-        .otherwise(pl.col("age"))
-        .alias("ne_age")
-    )
-    parts.append(
-        _tag(
-            ne_members.join(
-                ne_cells(variables_table).lazy(),
-                on=["nemcaid", "ne_origds", "sex", "ne_age"],
-                how="inner",
-            ),
-            families.NE_CELL,
+    def wanted(family: str) -> bool:
+        return not present.isdisjoint(model_spec.segments_with(family))
+
+    if wanted(families.AGE_SEX):
+        cell_members = _in_family(members, model_spec, families.AGE_SEX)
+        parts.append(
+            _tag(
+                cell_members.join(
+                    age_sex_cells(variables_table).lazy(), on=["sex", "age"], how="inner"
+                ),
+                families.AGE_SEX,
+            )
         )
-    )
+
+    if wanted(families.NE_CELL):
+        ne_members = _in_family(members, model_spec, families.NE_CELL).with_columns(
+            pl.when((pl.col("age") == 64) & (pl.col("orec") == 0))
+            .then(pl.lit(65, dtype=pl.Int32))
+            .otherwise(pl.col("age"))
+            .alias("ne_age")
+        )
+        parts.append(
+            _tag(
+                ne_members.join(
+                    ne_cells(variables_table).lazy(),
+                    on=["nemcaid", "ne_origds", "sex", "ne_age"],
+                    how="inner",
+                ),
+                families.NE_CELL,
+            )
+        )
 
     for family, flags in model_spec.flag_variables.items():
+        if not wanted(family):
+            continue
         flagged = _in_family(members, model_spec, family)
         for variable, condition in flags.items():
             parts.append(
@@ -503,7 +561,7 @@ def build_variables(
                 )
             )
 
-    if with_hccs:
+    if with_hccs and has_hccs and wanted(families.HCC):
         parts.append(
             _tag(
                 _family_hccs(diagnosed_hccs, model_spec, families.HCC).with_columns(
@@ -513,6 +571,84 @@ def build_variables(
             )
         )
 
+    interactions, nested = _interaction_table(model_tables.interactions)
+    if wanted(families.INTERACTION) and (
+        has_hccs or nested or _fires_on_member_terms_alone(model_tables.interactions, model_spec)
+    ):
+        parts.append(
+            _tag(
+                _interaction_variables(
+                    member_models, members, diagnosed_hccs, model_tables, model_spec, keys
+                ),
+                families.INTERACTION,
+            )
+        )
+
+    if has_hccs and wanted(families.COUNT):
+        counted = (
+            _family_hccs(diagnosed_hccs, model_spec, families.COUNT)
+            .group_by(keys)
+            .agg(
+                pl.len().cast(pl.Int32).clip(upper_bound=MAX_HCC_COUNT).alias("hcc_count"),
+                # one segment (and model) per member key
+                pl.col("segment").first(),
+                *([pl.col("model").first()] if keys == ["input_index"] else []),
+            )
+            .join(count_cells(variables_table).lazy(), on="hcc_count", how="inner")
+        )
+        parts.append(_tag(counted, families.COUNT))
+
+    if model_spec.extra_variables is not None:
+        parts.append(
+            model_spec.extra_variables(members.collect(), model_tables)
+            .select(VARIABLE_COLUMNS)
+            .unique()
+            .lazy()
+        )
+
+    # Each family yields distinct (member, model, variable) rows by construction (one
+    # cell, distinct HCCs, unique interactions, one count), so no global de-duplication.
+    variables = (
+        pl.concat(parts, how="vertical_relaxed")
+        if parts
+        else pl.LazyFrame(schema=_VARIABLE_SCHEMA)
+    )
+    return variables if lazy else variables.collect()
+
+
+#: ``VARIABLE_COLUMNS`` types, for a call that builds no family at all.
+_VARIABLE_SCHEMA = {
+    "input_index": pl.UInt32,
+    "model": pl.Utf8,
+    "segment": pl.Utf8,
+    "coef_segment": pl.Utf8,
+    "variable": pl.Utf8,
+    "family": pl.Utf8,
+}
+
+
+def _fires_on_member_terms_alone(table: pl.DataFrame, model_spec: ModelSpec) -> bool:
+    """Whether some interaction's two terms are both member flags (fires without an HCC)."""
+    flags = sorted(model_spec.interaction_member_terms)
+
+    def build() -> bool:
+        interactions, _ = _interaction_table(table)
+        return bool(
+            interactions.filter(pl.col("term_1").is_in(flags) & pl.col("term_2").is_in(flags)).height
+        )
+
+    return derived(table, "fires_on_member_terms_alone:" + ",".join(flags), build)
+
+
+def _interaction_variables(
+    member_models: pl.DataFrame,
+    members: pl.LazyFrame,
+    diagnosed_hccs: pl.LazyFrame,
+    model_tables: object,
+    model_spec: ModelSpec,
+    keys: list[str],
+) -> pl.LazyFrame:
+    """``input_index, model, segment, variable`` of the interactions that fire."""
     interaction_members = _in_family(members, model_spec, families.INTERACTION)
     interaction_hccs = _family_hccs(diagnosed_hccs, model_spec, families.INTERACTION)
     interactions, nested = _interaction_table(model_tables.interactions)
@@ -547,30 +683,4 @@ def build_variables(
         fired = more
     if nested:
         fired = fired.lazy().join(interaction_members.select(*keys, "segment"), on=keys)
-    parts.append(_tag(fired, families.INTERACTION))
-
-    counted = (
-        _family_hccs(diagnosed_hccs, model_spec, families.COUNT)
-        .group_by(keys)
-        .agg(
-            pl.len().cast(pl.Int32).clip(upper_bound=MAX_HCC_COUNT).alias("hcc_count"),
-            # one segment (and model) per member key
-            pl.col("segment").first(),
-            *([pl.col("model").first()] if keys == ["input_index"] else []),
-        )
-        .join(count_cells(variables_table).lazy(), on="hcc_count", how="inner")
-    )
-    parts.append(_tag(counted, families.COUNT))
-
-    if model_spec.extra_variables is not None:
-        parts.append(
-            model_spec.extra_variables(members.collect(), model_tables)
-            .select(VARIABLE_COLUMNS)
-            .unique()
-            .lazy()
-        )
-
-    # Each family yields distinct (member, model, variable) rows by construction (one
-    # cell, distinct HCCs, unique interactions, one count), so no global de-duplication.
-    variables = pl.concat(parts, how="vertical_relaxed")
-    return variables if lazy else variables.collect()
+    return fired
