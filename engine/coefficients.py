@@ -25,14 +25,10 @@ import polars as pl
 
 from engine.buckets import BUCKETS, CELL_KINDS, DISPLAY_ORDER_SPAN
 from engine.memo import derived
+from engine.variables import VARIABLE_SCHEMA
 
 SCORED_SCHEMA = {
-    "input_index": pl.UInt32,
-    "model": pl.Utf8,
-    "segment": pl.Utf8,
-    "coef_segment": pl.Utf8,
-    "variable": pl.Utf8,
-    "family": pl.Utf8,
+    **VARIABLE_SCHEMA,
     "coefficient_milli": pl.Int64,
     "bucket": pl.Utf8,
     "bucket_rank": pl.Int8,

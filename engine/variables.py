@@ -29,7 +29,7 @@ interaction or count family.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import polars as pl
 
@@ -40,7 +40,16 @@ from engine.spec import ModelSpec
 
 MAX_AGE = 150
 MAX_HCC_COUNT = 1000
-VARIABLE_COLUMNS = ["input_index", "model", "segment", "coef_segment", "variable", "family"]
+#: The variables frame's columns and types (``engine.coefficients`` extends them).
+VARIABLE_SCHEMA = {
+    "input_index": pl.UInt32,
+    "model": pl.Utf8,
+    "segment": pl.Utf8,
+    "coef_segment": pl.Utf8,
+    "variable": pl.Utf8,
+    "family": pl.Utf8,
+}
+VARIABLE_COLUMNS = list(VARIABLE_SCHEMA)
 
 _AGE_SEX_NAME = r"^([FM])(\d+)_(\d+|GT)$"
 _NE_CELL_NAME = r"^(N?MCAID)_(N?ORIGDIS)_NE([FM])(\d+)(?:_(\d+|GT))?$"
@@ -151,7 +160,7 @@ def _tag(frame: pl.DataFrame, family: str) -> pl.DataFrame:
     return frame.select(_tag_columns(family))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tag_columns(family: str) -> tuple[pl.Expr, ...]:
     # built once per family: building expressions costs about as much as running
     # them on one member, and every call tags several families per model
@@ -571,7 +580,7 @@ def build_variables(
             )
         )
 
-    interactions, nested = _interaction_table(model_tables.interactions)
+    _, nested = _interaction_table(model_tables.interactions)
     if wanted(families.INTERACTION) and (
         has_hccs or nested or _fires_on_member_terms_alone(model_tables.interactions, model_spec)
     ):
@@ -611,20 +620,10 @@ def build_variables(
     variables = (
         pl.concat(parts, how="vertical_relaxed")
         if parts
-        else pl.LazyFrame(schema=_VARIABLE_SCHEMA)
+        else pl.LazyFrame(schema=VARIABLE_SCHEMA)  # a call that builds no family
     )
     return variables if lazy else variables.collect()
 
-
-#: ``VARIABLE_COLUMNS`` types, for a call that builds no family at all.
-_VARIABLE_SCHEMA = {
-    "input_index": pl.UInt32,
-    "model": pl.Utf8,
-    "segment": pl.Utf8,
-    "coef_segment": pl.Utf8,
-    "variable": pl.Utf8,
-    "family": pl.Utf8,
-}
 
 
 def _fires_on_member_terms_alone(table: pl.DataFrame, model_spec: ModelSpec) -> bool:
