@@ -49,13 +49,6 @@ USED = 0
 UNKNOWN = len(STATUS_PRECEDENCE) - 1
 
 
-def status_name(rank: pl.Expr) -> pl.Expr:
-    """``status_rank`` (Int8, index into ``STATUS_PRECEDENCE``) -> its name."""
-    return rank.replace_strict(
-        dict(enumerate(STATUS_PRECEDENCE)), return_dtype=pl.Utf8
-    )
-
-
 def payment_ccs(variables: pl.DataFrame) -> pl.DataFrame:
     """Payment HCC numbers of a model (``variables.csv`` rows of kind ``hcc``)."""
     return derived(variables, "payment_ccs", lambda: (
