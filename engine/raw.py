@@ -15,8 +15,9 @@ Steps 1-4 run once for all the year's models: each diagnosis carries the set of
 models that map its member's codes (``diagnosis_scope``), the models' rules are
 stacked with an integer ``model_rank``, and the hierarchy output is split per
 model only for steps 5-7. Everything is a polars join or group-by over the whole
-batch; the only Python loop is over the year's models (two at most) in steps
-5-7. A batch of one member and a batch of a million go through the same code.
+batch; the only Python loop is over the year's models (three at most: V28, V24,
+ESRD V24) in steps 5-7, whose queries are then collected together. A batch of
+one member and a batch of a million go through the same code.
 
 Diagnosis reasons (``dx_summary`` and ``trail["dropped_dx"]``): the contract's
 ``outside_collection_year, unknown_code, no_hcc, edit_excluded, unknown_member,
