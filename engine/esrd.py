@@ -108,6 +108,7 @@ import polars as pl
 
 from engine.blend import round_half_away_from_zero
 from engine.buckets import BUCKETS
+from engine.cells import MAX_AGE, band_high, name_parts, spread_over_ages
 from engine.memo import derived
 
 MODEL_ID = "esrd_v24"
@@ -119,8 +120,6 @@ CONTINUING_SEGMENTS = ("DI", "GFA", "GFN", "GNPA", "GNPN", "GI")
 NO_DIAGNOSIS_SEGMENTS = ("DNE", "GNE", "TRANSPLANT")
 NE_GRAFT_SEGMENT = "GNE"
 ACTADJ_SEGMENT = "ACTADJ"
-
-MAX_AGE = 150
 
 _AGE = pl.col("age").cast(pl.Int32)
 _OREC = pl.col("orec").cast(pl.Int32)
@@ -284,9 +283,7 @@ def _ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
     ``..._G_NE{sex}{band}`` -> GNE (V24_NE_*_Relative_Factors.csv).
     """
     parsed = (
-        variables.filter(pl.col("kind") == "ne_cell")
-        .select("variable", pl.col("variable").str.extract_groups(_NE_CELL_NAME).alias("parts"))
-        .unnest("parts")
+        name_parts(variables, "ne_cell", _NE_CELL_NAME)
         .filter(pl.col("1").is_not_null())
         .select(
             "variable",
@@ -296,19 +293,11 @@ def _ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
             (pl.col("2") == "ORIGDIS").alias("ne_origds"),
             pl.col("4").alias("sex"),
             pl.col("5").cast(pl.Int32).alias("age_low"),
-            pl.when(pl.col("6").is_null())
-            .then(pl.col("5").cast(pl.Int32))
-            .when(pl.col("6") == "GT")
-            .then(pl.lit(MAX_AGE))
-            .otherwise(pl.col("6").cast(pl.Int32, strict=False))
-            .alias("age_high"),
+            band_high(pl.col("5"), pl.col("6")).alias("age_high"),
         )
     )
-    ages = pl.DataFrame({"ne_age": pl.int_range(0, MAX_AGE + 1, eager=True).cast(pl.Int32)})
-    return (
-        parsed.join(ages, how="cross")
-        .filter(pl.col("ne_age").is_between(pl.col("age_low"), pl.col("age_high")))
-        .select("segment", "fbd", "ne_origds", "sex", "ne_age", "variable")
+    return spread_over_ages(parsed, "ne_age").select(
+        "segment", "fbd", "ne_origds", "sex", "ne_age", "variable"
     )
 
 

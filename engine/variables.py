@@ -34,11 +34,11 @@ from functools import cache
 import polars as pl
 
 from engine import spec as families
+from engine.cells import band_high, name_parts, spread_over_ages
 from engine.keys import member_keys
 from engine.memo import derived
 from engine.spec import ModelSpec
 
-MAX_AGE = 150
 MAX_HCC_COUNT = 1000
 #: The variables frame's columns and types (``engine.coefficients`` extends them).
 VARIABLE_SCHEMA = {
@@ -56,10 +56,6 @@ _NE_CELL_NAME = r"^(N?MCAID)_(N?ORIGDIS)_NE([FM])(\d+)(?:_(\d+|GT))?$"
 _COUNT_NAME = r"^D(\d+)(P?)$"
 
 
-def _ages() -> pl.DataFrame:
-    return pl.DataFrame({"age": pl.int_range(0, MAX_AGE + 1, eager=True).cast(pl.Int32)})
-
-
 def age_sex_cells(variables: pl.DataFrame) -> pl.DataFrame:
     return derived(variables, "age_sex_cells", lambda: _age_sex_cells(variables))
 
@@ -67,28 +63,16 @@ def age_sex_cells(variables: pl.DataFrame) -> pl.DataFrame:
 def _age_sex_cells(variables: pl.DataFrame) -> pl.DataFrame:
     """``sex, age, variable`` for every age 0..MAX_AGE, from the ``age_sex`` variables."""
     parsed = (
-        variables.filter(pl.col("kind") == "age_sex")
-        .select(
-            "variable",
-            pl.col("variable").str.extract_groups(_AGE_SEX_NAME).alias("parts"),
-        )
-        .unnest("parts")
+        name_parts(variables, "age_sex", _AGE_SEX_NAME)
         .select(
             "variable",
             pl.col("1").alias("sex"),
             pl.col("2").cast(pl.Int32).alias("age_low"),
-            pl.when(pl.col("3") == "GT")
-            .then(pl.lit(MAX_AGE))
-            .otherwise(pl.col("3").cast(pl.Int32, strict=False))
-            .alias("age_high"),
+            band_high(pl.col("2"), pl.col("3")).alias("age_high"),
         )
         .drop_nulls()
     )
-    return (
-        parsed.join(_ages(), how="cross")
-        .filter(pl.col("age").is_between(pl.col("age_low"), pl.col("age_high")))
-        .select("sex", "age", "variable")
-    )
+    return spread_over_ages(parsed).select("sex", "age", "variable")
 
 
 def ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
@@ -98,12 +82,7 @@ def ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
 def _ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
     """``nemcaid, ne_origds, sex, ne_age, variable`` from the ``ne_cell`` variables."""
     parsed = (
-        variables.filter(pl.col("kind") == "ne_cell")
-        .select(
-            "variable",
-            pl.col("variable").str.extract_groups(_NE_CELL_NAME).alias("parts"),
-        )
-        .unnest("parts")
+        name_parts(variables, "ne_cell", _NE_CELL_NAME)
         .filter(pl.col("1").is_not_null())
         .select(
             "variable",
@@ -111,18 +90,11 @@ def _ne_cells(variables: pl.DataFrame) -> pl.DataFrame:
             (pl.col("2") == "ORIGDIS").alias("ne_origds"),
             pl.col("3").alias("sex"),
             pl.col("4").cast(pl.Int32).alias("age_low"),
-            pl.when(pl.col("5").is_null())
-            .then(pl.col("4").cast(pl.Int32))
-            .when(pl.col("5") == "GT")
-            .then(pl.lit(MAX_AGE))
-            .otherwise(pl.col("5").cast(pl.Int32, strict=False))
-            .alias("age_high"),
+            band_high(pl.col("4"), pl.col("5")).alias("age_high"),
         )
     )
-    return (
-        parsed.join(_ages(), how="cross")
-        .filter(pl.col("age").is_between(pl.col("age_low"), pl.col("age_high")))
-        .select("nemcaid", "ne_origds", "sex", pl.col("age").alias("ne_age"), "variable")
+    return spread_over_ages(parsed, "ne_age").select(
+        "nemcaid", "ne_origds", "sex", "ne_age", "variable"
     )
 
 
@@ -133,9 +105,7 @@ def count_cells(variables: pl.DataFrame) -> pl.DataFrame:
 def _count_cells(variables: pl.DataFrame) -> pl.DataFrame:
     """``hcc_count, variable`` from the ``count`` variables (``D10P`` = 10 or more)."""
     parsed = (
-        variables.filter(pl.col("kind") == "count")
-        .select("variable", pl.col("variable").str.extract_groups(_COUNT_NAME).alias("parts"))
-        .unnest("parts")
+        name_parts(variables, "count", _COUNT_NAME)
         .filter(pl.col("1").is_not_null())
         .select(
             "variable",
