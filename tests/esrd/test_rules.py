@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import itertools
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -19,10 +18,10 @@ from ratype import normalize
 from ratype.tables import routing_table
 from tests.coverage_check import key_mismatches
 from tests.esrd.conftest import Member, dob_for, rows_of, score
+from tests.parity.population import risk_compose_cms_dir
 
-CMS_DIR = Path(
-    "/tmp/wheels/x/risk_compose/risk_compose/data/cms_software/2026/"
-    "ESRD_v24_2026_T_package_v2/software/ESRD_v24/data/input/internal"
+CMS_DIR = (
+    risk_compose_cms_dir() / "ESRD_v24_2026_T_package_v2/software/ESRD_v24/data/input/internal"
 )
 ESRD_CODES = ["D1", "D2", "I3", "I4", "ED", "C3", "C4", "C5", "C6", "C7", "C8", "I1",
               "I5", "I6", "I7", "I8", "I9", "IA", "E1", "E2", "G1", "G2"]
@@ -66,7 +65,6 @@ def ne_population(store):
     return members, score(store, members, 2026)
 
 
-@pytest.mark.skipif(not CMS_DIR.exists(), reason="CMS ESRD V24 package (risk-compose wheel) not unpacked")
 def test_every_new_enrollee_against_cms_csvs(ne_population):
     """DNE cell; GNE (cell + duration by NE_Aged) / ActAdj rounded to 3 decimals.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from ratype import ERRORS_SCHEMA, MEMBERS_SCHEMA, age_band_table, code_table, normalize
 from ratype.tables import CodeTableError, age_band_array, routing_table
+from tests.parity.population import risk_compose_cms_dir
 from tests.ratype.helpers import member, run
 
 ARCHITECTURE_MEMBER_COLUMNS = [
@@ -46,7 +46,7 @@ CMS_BANDS = {
     "dialysis_ne": ["0_34", "35_44", "45_54", "55_59", "60_64", "65_69", "70_74", "75_79", "80_84",
                     "85_GT"],
 }
-CMS_2026 = Path("/tmp/wheels/x/risk_compose/risk_compose/data/cms_software/2026")
+CMS_2026 = risk_compose_cms_dir()
 
 
 def test_members_columns_and_types_follow_the_contract():
@@ -163,8 +163,8 @@ def test_band_names_match_the_cms_2026_tables_when_present():
         "dialysis_ne": CMS_2026 / "ESRD_v24_2026_T_package_v2/software/ESRD_v24/data/input/internal"
                        / "V24_NE_Dialysis_Relative_Factors.csv",
     }
-    if not all(path.exists() for path in files.values()):
-        pytest.skip("CMS 2026 tables not installed")
+    missing = [str(path) for path in files.values() if not path.exists()]
+    assert not missing, f"CMS 2026 tables missing from the installed risk-compose wheel: {missing}"
     for scheme, path in files.items():
         variables = pl.read_csv(path, infer_schema=False).get_column(
             pl.read_csv(path, infer_schema=False).columns[0])
