@@ -7,10 +7,17 @@ installed app-wide so routes added later are covered by default. Keys are compar
 with `hmac.compare_digest` against every configured key (no early exit), so the
 time taken does not reveal how much of a key matched or which key it was.
 `/health` and the OpenAPI docs stay open.
+
+`tenant_of` names the caller for data a key owns (batch jobs): an HMAC-SHA256 of
+the presented key under a server secret, so what is stored identifies the key
+without being it (a copied database does not yield usable keys, and a keyed hash
+cannot be reversed by hashing guessed keys without the secret). With auth off
+every caller is the one tenant `""`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Any
 
@@ -52,3 +59,21 @@ def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
         )
     if not key_is_valid(presented, settings.api_keys):
         raise NotAuthorizedException("invalid API key")
+
+
+ANONYMOUS_TENANT = ""
+
+
+def key_fingerprint(key: str, secret: bytes) -> str:
+    """Keyed hash (HMAC-SHA256, hex) of an API key: stored instead of the key."""
+    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
+
+
+def tenant_of(connection: ASGIConnection[Any, Any, Any, Any], secret: bytes) -> str:
+    """The owner id of what this caller creates and may see: the fingerprint of its key
+    when keys are configured (the guard has already checked the key), else one tenant."""
+    settings = connection.app.state.get("settings")
+    if not getattr(settings, "api_keys", None):
+        return ANONYMOUS_TENANT
+    presented = presented_key(connection)
+    return ANONYMOUS_TENANT if presented is None else key_fingerprint(presented, secret)

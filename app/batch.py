@@ -20,15 +20,18 @@ byte-identical to one-chunk output without an external sort of the results.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
+import csv
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -137,13 +140,34 @@ def _scan_table(
         raise BatchInputError(f"{path}: cannot read {role} file: {exc}") from exc
     renames = _field_renames(path, names, fields)
     lf, names = lf.rename(renames), [renames.get(n, n) for n in names]
-    missing = [name for name in required if name not in names]
-    if missing:
-        raise BatchInputError(
-            f"{path}: {role} file has no column {missing[0]!r} "
-            f"(expected columns {', '.join(fields)}; found {', '.join(n for n in names if n != 'input_index')})"
-        )
+    _check_required_columns(path, role, [n for n in names if n != "input_index"], fields, required)
     return _as_string_columns(lf, fields, names), line_offset
+
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_ .-]{0,39}$")
+
+
+def _check_required_columns(
+    path: Path, role: str, names: list[str], fields: tuple[str, ...], required: tuple[str, ...]
+) -> None:
+    """The one required-columns rule (names already case-folded by `_field_renames`).
+
+    The columns found are quoted only when they look like column names: a file of
+    junk bytes, or one whose first line is data, must not come back echoed.
+    """
+    missing = [name for name in required if name not in names]
+    if not missing:
+        return
+    shown = [n for n in names if _PLAIN_NAME.match(n)]
+    found = (
+        f"found {', '.join(shown)}"
+        if shown and len(shown) == len(names) and len(shown) <= 40
+        else "the first line does not look like a header of column names"
+    )
+    raise BatchInputError(
+        f"{path}: {role} file has no column {missing[0]!r} "
+        f"(expected columns {', '.join(fields)}; {found})"
+    )
 
 
 def _field_renames(path: Path, names: list[str], fields: tuple[str, ...]) -> dict[str, str]:
@@ -159,6 +183,164 @@ def _field_renames(path: Path, names: list[str], fields: tuple[str, ...]) -> dic
             raise BatchInputError(f"{path}: column {name!r} and another column both mean {field!r}")
         renames[name] = field
     return renames
+
+
+# --------------------------------------------------------------------------- submit-time checks
+
+HEAD_LINES = 1_000  # how much of a CSV `check_roster_files` reads: the header and first rows
+MAX_LINE_BYTES = 64 * 1024  # no roster row is near this long; a longer "line" is not a CSV
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def check_roster_files(members: Path, diagnoses: Path | None, head_lines: int = HEAD_LINES) -> None:
+    """Cheap checks of uploaded roster files before a job is accepted: the encoding,
+    header, delimiter and the first `head_lines` rows of a CSV (quotes closed, no
+    more fields than the header), a Parquet file's schema and first rows. Raises
+    `BatchInputError` with a short message naming the file, the line and the
+    problem; polars' own text is never part of it. JSON requests are decoded
+    whole by `open_roster`, which is the check for them.
+    """
+    for path, role, fields, required in (
+        (members, "memberships", MEMBER_FIELDS, REQUIRED_MEMBER_FIELDS),
+        (diagnoses, "diagnoses", DIAGNOSIS_FIELDS, REQUIRED_DIAGNOSIS_FIELDS),
+    ):
+        if path is None or not path.is_file():
+            continue  # open_roster says "not found" in its own words
+        fmt = input_format(path)
+        if fmt == "csv":
+            problem = csv_problem(path, role, fields, required, head_lines)
+            if problem:
+                raise BatchInputError(problem)
+        elif fmt == "parquet":
+            try:
+                names = list(pl.read_parquet_schema(path))
+                pl.scan_parquet(path).head(head_lines).collect()
+            except Exception as exc:  # polars raises several types for unreadable files
+                raise BatchInputError(
+                    f"{path}: {role} file is not a readable Parquet file"
+                ) from exc
+            renames = _field_renames(path, names, fields)
+            _check_required_columns(
+                path, role, [renames.get(n, n) for n in names], fields, required
+            )
+
+
+def csv_problem(
+    path: Path,
+    role: str,
+    fields: tuple[str, ...],
+    required: tuple[str, ...],
+    max_lines: int | None = None,
+) -> str | None:
+    """The first problem in a roster CSV (within `max_lines`, or the whole file), as a
+    message naming the line, or None. No roster field holds a line break, so every line
+    must be one complete CSV record; that lets the check name the exact line. Used at
+    job submit (the first rows) and, when a full read fails, to say where (the file).
+    """
+    with open(path, "rb") as handle:
+        return _first_csv_problem(path, role, _lines(handle, max_lines), fields, required)
+
+
+def _lines(handle: Any, max_lines: int | None) -> Iterator[tuple[int, bytes]]:
+    number = 0
+    while max_lines is None or number < max_lines:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        yield number, raw
+
+
+def _first_csv_problem(
+    path: Path,
+    role: str,
+    lines: Iterable[tuple[int, bytes]],
+    fields: tuple[str, ...],
+    required: tuple[str, ...],
+) -> str | None:
+    width = 0
+    seen_header = False
+    for number, raw in lines:
+        where = f"{path}: line {number}"
+        if len(raw) > MAX_LINE_BYTES:
+            return f"{where} is longer than {MAX_LINE_BYTES:,} bytes; is this a CSV file?"
+        try:
+            text = codecs.decode(raw, "utf-8")
+        except UnicodeDecodeError as exc:
+            return (
+                f"{where}: byte {exc.start + 1} is not UTF-8 text; "
+                f"save the {role} file as UTF-8 CSV"
+            )
+        text = text.removeprefix("\ufeff") if number == 1 else text
+        text = text.rstrip("\r\n")
+        if any(ord(ch) < 32 and ch != "\t" for ch in text):
+            return f"{where} has control characters; is this a CSV file?"
+        if not seen_header:
+            seen_header = True
+            header = _csv_record(text)
+            if header is None:
+                return f"{where}: the header line has an unclosed or stray quote"
+            if len(header) == 1:
+                for delimiter, name in _OTHER_DELIMITERS.items():
+                    if delimiter in header[0]:
+                        return (
+                            f"{where}: the header is {name}-separated; "
+                            f"send comma-separated values"
+                        )
+            renames = _field_renames(path, header, fields)
+            try:
+                _check_required_columns(
+                    path, role, [renames.get(n, n) for n in header], fields, required
+                )
+            except BatchInputError as exc:
+                return f"{where}: {str(exc).removeprefix(f'{path}: ')}"
+            width = len(header)
+            continue
+        if not text.strip():
+            continue
+        record = _csv_record(text)
+        if record is None:
+            return (
+                f"{where}: a quoted field is not closed, or text follows its closing quote; "
+                'quote whole fields ("...") and double any quote inside them ("")'
+            )
+        if len(record) > width:
+            return f"{where} has {len(record)} fields; the header (line 1) has {width}"
+    if not seen_header:
+        return f"{path}: the {role} file is empty; expected a header line"
+    return None
+
+
+def _csv_record(text: str) -> list[str] | None:
+    try:
+        return next(csv.reader([text], strict=True))
+    except (csv.Error, StopIteration):
+        return None
+
+
+class InputReadError(BatchInputError):
+    """An input file failed part-way through a full read (a bad row past the rows checked
+    at submit). `path` and `role` let a caller say where without quoting polars."""
+
+    def __init__(self, message: str, path: str, role: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.role = role
+
+    def short_message(self) -> str:
+        """The first bad line when the file is a CSV, else what kind of file it failed as."""
+        path = Path(self.path)
+        fields, required = (
+            (DIAGNOSIS_FIELDS, REQUIRED_DIAGNOSIS_FIELDS)
+            if self.role == "diagnoses"
+            else (MEMBER_FIELDS, REQUIRED_MEMBER_FIELDS)
+        )
+        fmt = INPUT_FORMATS.get(path.suffix.lower(), "csv")
+        if fmt == "csv" and path.is_file():
+            problem = csv_problem(path, self.role, fields, required)
+            if problem:
+                return problem
+        return f"{path}: cannot read the {self.role} file; it is not well-formed {fmt.upper()}"
 
 
 class _JsonRequest(msgspec.Struct):
@@ -282,12 +464,12 @@ def plan_chunks(
     return ChunkPlan(ids.len(), lower_bounds, chunk_by_member)
 
 
-def _read(frame: pl.LazyFrame, label: str) -> pl.DataFrame:
+def _read(frame: pl.LazyFrame, label: str, role: str = "memberships") -> pl.DataFrame:
     """Collect an input, naming the file when its content is unreadable (bad UTF-8, ragged rows)."""
     try:
         return frame.collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:
-        raise BatchInputError(f"{label}: cannot read file: {exc}") from exc
+        raise InputReadError(f"{label}: cannot read file: {exc}", label, role) from exc
 
 
 @contextlib.contextmanager
@@ -306,7 +488,7 @@ def chunked_frames(
             [
                 (
                     _read(source.memberships, source.members_label),
-                    _read(source.diagnoses, source.diagnoses_label),
+                    _read(source.diagnoses, source.diagnoses_label, "diagnoses"),
                 )
             ]
         )
@@ -322,7 +504,7 @@ def chunked_frames(
             try:
                 plan.with_chunk(frame).sink_parquet(path, row_group_size=64_000)
             except pl.exceptions.PolarsError as exc:
-                raise BatchInputError(f"{label}: cannot read {name} file: {exc}") from exc
+                raise InputReadError(f"{label}: cannot read {name} file: {exc}", label, name) from exc
             staged.append(pl.scan_parquet(path))
 
         def frames() -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:

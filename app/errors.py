@@ -5,6 +5,8 @@
 | body not JSON / not an object / missing or mistyped field (field path in the message) | 400 | `request_error_from_msgspec` |
 | `payment_year` not supported | 400 | `UnsupportedPaymentYear` from the store |
 | API keys configured, key missing or wrong | 401 | `app.auth.require_api_key` |
+| a job that does not exist or belongs to another key | 404 | `NotFound` (`app.jobs`) |
+| a job's output asked for before it is ready | 409 | `Conflict` (`app.jobs`) |
 | body over `RAF_MAX_BODY_BYTES`, more than `RAF_MAX_MEMBERS` members | 413, limit in the message | Litestar's body limit / `app.controllers` |
 | anything unexpected | 500 with the request id | `internal_error_handler` (traceback logged, no values) |
 
@@ -25,6 +27,8 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
@@ -51,6 +55,14 @@ class BadRequest(ApiError):
 
 class PayloadTooLarge(ApiError):
     status_code = HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+class NotFound(ApiError):
+    status_code = HTTP_404_NOT_FOUND
+
+
+class Conflict(ApiError):
+    status_code = HTTP_409_CONFLICT
 
 
 _PATH_IN_MESSAGE = re.compile(r" - at `(?P<path>[^`]+)`$")
@@ -154,3 +166,12 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
         f"internal error; quote request id {request_id} when reporting it",
         [],
     )
+
+
+def exception_handlers() -> dict[type[Exception], Any]:
+    """The handlers every app serving our routes installs (`app.main`, the jobs tests)."""
+    return {
+        ApiError: api_error_handler,
+        HTTPException: http_exception_handler,
+        Exception: internal_error_handler,
+    }

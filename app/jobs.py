@@ -1,66 +1,90 @@
 """Asynchronous scoring jobs: rosters too big for one request.
 
-`POST /v1/jobs` stores the uploaded files and a `queued` record, answers 202 at
-once, and a background runner scores the roster with the same chunked pipeline
-as `raf score` (`app.batch.score_roster`), writing `result.parquet` and
-`errors.parquet` beside the record.
+`POST /v1/jobs` checks the uploaded files (encoding, header, delimiter, first
+rows: `app.batch.check_roster_files`), stores them and a `queued` record, answers
+202 at once, and a background runner scores the roster with the same chunked
+pipeline as `raf score` (`app.batch.score_roster`), writing `result.parquet` and
+`errors.parquet` (and `detail.parquet` with `?detail=true`) beside the record.
+
+Ownership. A job belongs to the API key that submitted it: the record keeps a
+keyed hash of the key (`app.auth.tenant_of`, HMAC-SHA256 under the secret in
+`$RAF_DATA_DIR/owner.key`), never the key. Every job route of both families
+(`/v1/jobs...`, `/api/risk-assessment` + `/api/orchestrators/{id}`) answers 404
+for a job of another key, exactly as for a job that does not exist. With auth
+off every caller is one tenant.
 
 Durability. Records live in SQLite (`$RAF_DATA_DIR/jobs.sqlite3`, WAL mode),
 inputs and outputs in `$RAF_DATA_DIR/jobs/<job_id>/`. A job is never only in
 memory: the runner picks work *from the database*, so a restart (or a crash)
 finds every `queued` job again, and a job left `running` by a dead runner is
 queued again -- or marked `failed` with reason "interrupted by server restart"
-when it cannot be re-run (inputs gone, or it already crashed the runner
-`max_attempts` times). Outputs are published by rename only when a run
-finishes, so a re-run starts clean.
+when it cannot be re-run (inputs gone, or it already crashed `max_attempts`
+times). Outputs are published by rename only when a run finishes, so a re-run
+starts clean. `attempts` counts every start; `crashes` the starts that ended
+without an outcome (server killed, worker killed), which is what
+`RAF_JOB_MAX_ATTEMPTS` bounds.
+
+One worker per attempt. Each attempt runs in its own spawned process (or thread,
+`RAF_JOB_EXECUTOR=thread`), which dies with the server (`app.jobs_worker`), and
+holds an exclusive lock on the job folder's `.job.lock` for its whole run, so two
+attempts of one job never run at once (a late orphan waits, then gives up).
+`DELETE /v1/jobs/{id}` removes the record at once; the runner then kills the
+attempt (a process at once, a thread at its next chunk) and removes the folder.
+
+Retention. Files and record of a finished job are deleted `RAF_JOB_RETENTION_HOURS`
+(default 168; 0 keeps them) after it finished; the record says when (`expires_at`).
+When the runner starts it removes job folders with no record (an upload cut off
+by a crash) and temporary files of jobs no attempt is running.
 
 One runner per data directory. With `raf serve --workers N` every process can
 accept submissions and answer status, but only the process holding an exclusive
 lock on `runner.lock` runs jobs; if it dies, the lock is released and another
-process takes over (and recovers what the dead one left `running`).
+process takes over (and recovers what the dead one left `running`). Its explicit
+API is `JobRunner.start()` / `JobRunner.stop(requeue=True)`.
 
-Concurrency. Jobs run in a bounded pool (`RAF_JOB_WORKERS`, default 1) of
-spawned processes at lower CPU priority (`RAF_JOB_NICE`, default 10), so a large
-job yields the CPU to `/v1/risk-scores` (measured on 2 cores while a 1M-member
-job ran: API p95 ~0.25-0.4 s with processes vs ~2 s with threads). A process
-worker loads its own ReferenceStore (bundled data or `RAF_REFERENCE_DIR`).
+Concurrency. At most `RAF_JOB_WORKERS` (default 1) attempts run at once, as
+processes at lower CPU priority (`RAF_JOB_NICE`, default 10), so a large job
+yields the CPU to `/v1/risk-scores` (measured on 2 cores while a 1M-member job
+ran: API p95 ~0.25-0.4 s with processes vs ~2 s with threads). A process worker
+loads its own ReferenceStore (bundled data or `RAF_REFERENCE_DIR`).
 `RAF_JOB_EXECUTOR=thread` runs jobs in threads of the server process instead,
-sharing the app's `score_batch` and store (what the unit tests use).
+sharing the app's `score_batch` and store (what most unit tests use).
+
+Adding an output: name its file in `OUTPUT_PARTS`, write it in `execute_job`, and
+serve it with a route that calls `download_part` (formats, ownership and 409
+handling come with it); a route computed from the record uses `owned_job`.
 
 Environment: `RAF_DATA_DIR` (default `.raf-data`; the app's `settings.data_dir`
 wins), `RAF_JOB_WORKERS`, `RAF_JOB_EXECUTOR` (`process`|`thread`),
 `RAF_JOB_CHUNK_MEMBERS` (50000), `RAF_JOB_MAX_ATTEMPTS` (3),
 `RAF_JOB_MAX_UPLOAD_BYTES` (4 GiB), `RAF_JOB_THREADS` (polars threads per worker
-process, 0 = all cores), `RAF_JOB_NICE` (10).
+process, 0 = all cores), `RAF_JOB_NICE` (10), `RAF_JOB_RETENTION_HOURS` (168).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import datetime as dt
 import fcntl
 import json
-import logging
 import os
+import secrets
 import shutil
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import (
-    BrokenExecutor,
-    Executor,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-)
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 import polars as pl
-from litestar import Controller, Litestar, Request, Response, get, post
+import structlog
+from litestar import Controller, Litestar, Request, Response, delete, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
@@ -68,15 +92,44 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import File
 
 from app import batch
+from app.auth import tenant_of
+from app.errors import BadRequest, Conflict, NotFound, traceback_without_values
+from app.wire import ErrorItem
 
-log = logging.getLogger("app.jobs")
+log = structlog.get_logger("app.jobs")
 
 JobStatus = Literal["queued", "running", "completed", "failed"]
+JOB_STATUSES: tuple[str, ...] = ("queued", "running", "completed", "failed")
 RESTART_REASON = "interrupted by server restart"
 DEFAULT_MAX_UPLOAD_BYTES = 4 * 1024**3
+DEFAULT_RETENTION_HOURS = 168
 # Route-level body limit for uploads (the app-wide limit is sized for JSON requests);
 # read once at import because Litestar fixes it when the route is declared.
 MAX_UPLOAD_BYTES = int(os.environ.get("RAF_JOB_MAX_UPLOAD_BYTES", str(DEFAULT_MAX_UPLOAD_BYTES)))
+LOCK_NAME = ".job.lock"
+# What a job folder may hold besides inputs and published outputs: staging files of
+# the sinks (`*.partial`), the chunk staging directory, CSV/JSON twins being written.
+TEMPORARY_PATTERNS = ("*.partial", ".raf-stage-*")
+# Published outputs of a job, by part name: what `download_part` serves.
+OUTPUT_PARTS: dict[str, str] = {
+    "result": "result.parquet",
+    "errors": "errors.parquet",
+    "detail": "detail.parquet",
+}
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _stamp(moment: dt.datetime) -> str:
+    """ISO-8601 UTC with milliseconds and `Z`: sorts as text in time order."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_stamp(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
 
 
 # --------------------------------------------------------------------------- settings
@@ -95,6 +148,10 @@ class JobSettings:
     poll_seconds: float = 1.0
     worker_threads: int = 0  # process executor: polars threads per worker (0 = polars' default)
     worker_niceness: int = 10  # process executor: lower priority than the API process
+    retention_hours: float = DEFAULT_RETENTION_HOURS  # 0 keeps finished jobs forever
+    sweep_seconds: float = 60.0  # how often the runner deletes expired jobs
+    lock_wait_seconds: float = 30.0  # an attempt waits this long for an older one to let go
+    log_level: str = "INFO"  # worker processes' log level (RAF_LOG_LEVEL)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> JobSettings:
@@ -102,6 +159,9 @@ class JobSettings:
         executor = env.get("RAF_JOB_EXECUTOR", "process")
         if executor not in ("thread", "process"):
             raise ValueError(f"RAF_JOB_EXECUTOR must be 'thread' or 'process', got {executor!r}")
+        retention = float(env.get("RAF_JOB_RETENTION_HOURS", str(DEFAULT_RETENTION_HOURS)))
+        if retention < 0:
+            raise ValueError(f"RAF_JOB_RETENTION_HOURS must be >= 0, got {retention}")
         return cls(
             data_dir=Path(env.get("RAF_DATA_DIR", ".raf-data")),
             workers=max(1, int(env.get("RAF_JOB_WORKERS", "1"))),
@@ -113,6 +173,8 @@ class JobSettings:
             ),
             worker_threads=int(env.get("RAF_JOB_THREADS", "0")),
             worker_niceness=int(env.get("RAF_JOB_NICE", "10")),
+            retention_hours=retention,
+            log_level=env.get("RAF_LOG_LEVEL", "INFO").strip().upper() or "INFO",
         )
 
 
@@ -138,6 +200,10 @@ class JobRecord(msgspec.Struct, frozen=True):
     summary: str | None = None  # JSON of BatchSummary.as_dict() once completed
     errors_count: int | None = None
     kind: str = "v1"
+    owner: str = ""  # keyed hash of the submitting API key ("" = auth off)
+    detail: int = 0  # 1: the audit trail is written too
+    crashes: int = 0  # starts that ended with no outcome (bounded by max_attempts)
+    worker_pid: int | None = None  # process running the current attempt
 
 
 _SCHEMA = """
@@ -161,11 +227,63 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 """
+# Columns added after the first release: added in place to an existing database
+# (jobs recorded before ownership existed belong to the auth-off tenant "").
+_ADDED_COLUMNS = {
+    "owner": "TEXT NOT NULL DEFAULT ''",
+    "detail": "INTEGER NOT NULL DEFAULT 0",
+    "crashes": "INTEGER NOT NULL DEFAULT 0",
+    "worker_pid": "INTEGER",
+}
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at DESC, job_id DESC);
+CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (status, finished_at);
+"""
 _COLUMNS = tuple(JobRecord.__struct_fields__)
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+@contextlib.contextmanager
+def folder_lock(
+    directory: Path, wait_seconds: float = 0.0, give_up: Callable[[], bool] | None = None
+) -> Iterator[bool]:
+    """Hold the job folder's exclusive lock (`flock` on `.job.lock`); yields whether it is held.
+
+    Held by the submission while it writes the uploads and by each attempt for its
+    whole run; the start-up cleanup only touches folders whose lock it can take. The
+    kernel drops the lock when its holder dies, however it dies.
+    """
+    try:
+        handle = open(directory / LOCK_NAME, "a+")  # noqa: SIM115
+    except OSError:  # the folder is gone
+        yield False
+        return
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline or (give_up is not None and give_up()):
+                    held = False
+                    break
+                time.sleep(0.1)
+        yield held
+    finally:
+        handle.close()
+
+
+def _remove_temporary_files(directory: Path) -> int:
+    removed = 0
+    for pattern in TEMPORARY_PATTERNS:
+        for leftover in directory.glob(pattern):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 class JobStore:
@@ -174,16 +292,27 @@ class JobStore:
     A connection per call keeps it safe across threads and processes; SQLite's
     own locking (WAL, busy timeout) serializes writers. Status transitions are
     single conditional UPDATEs, so two runners can never both claim a job.
+    `clock` is injected (tests move time for retention).
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, clock: Clock = utc_now) -> None:
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / "jobs.sqlite3"
+        self.clock = clock
+        self._secret: bytes | None = None
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+            for name, declaration in _ADDED_COLUMNS.items():
+                if name not in present:
+                    conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
+            conn.executescript(_INDEXES)
+
+    def now(self) -> str:
+        return _stamp(self.clock())
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -194,20 +323,51 @@ class JobStore:
         finally:
             conn.close()
 
+    # ---- ownership
+
+    def owner_secret(self) -> bytes:
+        """The HMAC key for owner ids: 32 random bytes in `owner.key` (mode 0600), made once
+        and shared by every process on this data directory."""
+        if self._secret is None:
+            path = self.data_dir / "owner.key"
+            if not path.is_file():
+                staging = path.with_name(f"owner.key.{uuid.uuid4().hex}.partial")
+                fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_hex(32))
+                try:
+                    os.link(staging, path)  # first writer wins; others read its key
+                except FileExistsError:
+                    pass
+                finally:
+                    staging.unlink(missing_ok=True)
+            self._secret = bytes.fromhex(path.read_text().strip())
+        return self._secret
+
+    # ---- folders
+
     def job_dir(self, job_id: str) -> Path:
         return self.jobs_dir / job_id
 
+    def part_path(self, job_id: str, part: str) -> Path:
+        return self.job_dir(job_id) / OUTPUT_PARTS[part]
+
     def result_path(self, job_id: str) -> Path:
-        return self.job_dir(job_id) / "result.parquet"
+        return self.part_path(job_id, "result")
 
     def errors_path(self, job_id: str) -> Path:
-        return self.job_dir(job_id) / "errors.parquet"
+        return self.part_path(job_id, "errors")
 
     def new_job_dir(self) -> tuple[str, Path]:
         job_id = uuid.uuid4().hex
         directory = self.job_dir(job_id)
         directory.mkdir(parents=True)
         return job_id, directory
+
+    def remove_files(self, job_id: str) -> None:
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    # ---- records
 
     def create(
         self,
@@ -216,25 +376,132 @@ class JobStore:
         members_file: str,
         diagnoses_file: str | None,
         kind: str = "v1",
+        owner: str = "",
+        detail: bool = False,
     ) -> JobRecord:
         """Record a job whose inputs are already on disk: from here on it cannot be lost."""
-        now = _now()
+        now = self.now()
         with self._connect() as conn:
             conn.execute(
                 "INSERT INTO jobs (job_id, status, payment_year, members_file, diagnoses_file,"
-                " created_at, updated_at, kind) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
-                (job_id, payment_year, members_file, diagnoses_file, now, now, kind),
+                " created_at, updated_at, kind, owner, detail)"
+                " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    payment_year,
+                    members_file,
+                    diagnoses_file,
+                    now,
+                    now,
+                    kind,
+                    owner,
+                    int(detail),
+                ),
             )
         record = self.get(job_id)
         assert record is not None
         return record
 
-    def get(self, job_id: str) -> JobRecord | None:
+    def get(self, job_id: str, owner: str | None = None) -> JobRecord | None:
+        """The record, or None when there is none -- or it belongs to another owner."""
         with self._connect() as conn:
             row = conn.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,)
             ).fetchone()
-        return None if row is None else JobRecord(**dict(zip(_COLUMNS, row)))
+        record = None if row is None else JobRecord(**dict(zip(_COLUMNS, row)))
+        if record is not None and owner is not None and record.owner != owner:
+            return None
+        return record
+
+    def list_jobs(
+        self,
+        owner: str,
+        status: str | None = None,
+        limit: int = 50,
+        after: tuple[str, str] | None = None,
+    ) -> list[JobRecord]:
+        """An owner's jobs, newest first; `after` = (created_at, job_id) of the last one seen."""
+        where, params = ["owner = ?"], [owner]
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if after is not None:
+            where.append("(created_at < ? OR (created_at = ? AND job_id < ?))")
+            params += [after[0], after[0], after[1]]
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE {' AND '.join(where)}"
+                " ORDER BY created_at DESC, job_id DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [JobRecord(**dict(zip(_COLUMNS, row))) for row in rows]
+
+    def delete(self, job_id: str, owner: str | None = None) -> str | None:
+        """Remove the record; returns the status it had (None: no such job for this owner).
+
+        Compare-and-delete on the status read, so a claim racing with it either
+        happened first (returned status `running`: the runner frees the folder) or
+        finds no row to claim.
+        """
+        while True:
+            record = self.get(job_id, owner)
+            if record is None:
+                return None
+            with self._connect() as conn:
+                gone = conn.execute(
+                    "DELETE FROM jobs WHERE job_id = ? AND status = ? AND attempts = ?",
+                    (job_id, record.status, record.attempts),
+                ).rowcount
+            if gone:
+                return record.status
+
+    def expires_at(self, job: JobRecord, retention_hours: float) -> str | None:
+        if not job.finished_at or retention_hours <= 0:
+            return None
+        return _stamp(_parse_stamp(job.finished_at) + dt.timedelta(hours=retention_hours))
+
+    def expire(self, retention_hours: float) -> list[str]:
+        """Delete finished jobs (record and files) older than the retention period."""
+        if retention_hours <= 0:
+            return []
+        cutoff = _stamp(self.clock() - dt.timedelta(hours=retention_hours))
+        with self._connect() as conn:
+            expired = [
+                job_id
+                for (job_id,) in conn.execute(
+                    "SELECT job_id FROM jobs WHERE status IN ('completed', 'failed')"
+                    " AND finished_at < ?",
+                    (cutoff,),
+                ).fetchall()
+            ]
+            for job_id in expired:
+                conn.execute(
+                    "DELETE FROM jobs WHERE job_id = ? AND status IN ('completed', 'failed')",
+                    (job_id,),
+                )
+        for job_id in expired:
+            self.remove_files(job_id)
+        return expired
+
+    def clean_folders(self) -> tuple[int, int]:
+        """At runner start: remove job folders with no record (uploads cut off by a crash)
+        and temporary files in folders no attempt is running in (its lock is free).
+        Returns (folders removed, temporary files removed)."""
+        with self._connect() as conn:
+            known = {job_id for (job_id,) in conn.execute("SELECT job_id FROM jobs")}
+        folders = files = 0
+        for directory in self.jobs_dir.iterdir():
+            if not directory.is_dir():
+                continue
+            with folder_lock(directory) as held:
+                if not held:
+                    continue  # a submission or an attempt is using it
+                if directory.name in known or self.get(directory.name) is not None:
+                    files += _remove_temporary_files(directory)
+                    continue
+                shutil.rmtree(directory, ignore_errors=True)
+                folders += 1
+        return folders, files
 
     def queued_ids(self) -> list[str]:
         with self._connect() as conn:
@@ -244,12 +511,12 @@ class JobStore:
         return [job_id for (job_id,) in rows]
 
     def claim(self, job_id: str) -> bool:
-        """queued → running; False if someone else got it (or it is no longer queued)."""
-        now = _now()
+        """queued → running, counting the start; False if someone else got it."""
+        now = self.now()
         with self._connect() as conn:
             changed = conn.execute(
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"
-                " updated_at = ?, members_done = 0, reason = NULL"
+                " updated_at = ?, members_done = 0, reason = NULL, worker_pid = NULL"
                 " WHERE job_id = ? AND status = 'queued'",
                 (now, now, job_id),
             ).rowcount
@@ -260,29 +527,34 @@ class JobStore:
         for job_id in self.queued_ids():
             if self.claim(job_id):
                 record = self.get(job_id)
-                assert record is not None
-                return job_id, record.attempts
+                if record is not None:  # deleted the instant after the claim: skip it
+                    return job_id, record.attempts
         return None
 
     # `attempt` is a fencing token: a worker only updates the attempt it was given, so
     # an orphaned worker of a dead server (still finishing attempt 1 while attempt 2
-    # runs) cannot overwrite the status of the live attempt.
+    # runs) cannot overwrite the status of the live attempt. Attempts only ever grow,
+    # so a token is never reused. Each update says whether it applied: False means the
+    # job was deleted or another attempt owns it, and the worker stops.
+
+    def set_worker_pid(self, job_id: str, attempt: int, pid: int) -> bool:
+        return self._update_running(job_id, attempt, "worker_pid = ?", (pid,))
 
     def progress(
         self, job_id: str, members_done: int, members_total: int, attempt: int | None = None
-    ) -> None:
-        self._update_running(
+    ) -> bool:
+        return self._update_running(
             job_id,
             attempt,
             "members_done = ?, members_total = ?, updated_at = ?",
-            (members_done, members_total, _now()),
+            (members_done, members_total, self.now()),
         )
 
     def complete(
         self, job_id: str, summary: batch.BatchSummary, attempt: int | None = None
-    ) -> None:
-        now = _now()
-        self._update_running(
+    ) -> bool:
+        now = self.now()
+        return self._update_running(
             job_id,
             attempt,
             "status = 'completed', finished_at = ?, updated_at = ?, members_done = ?,"
@@ -297,9 +569,9 @@ class JobStore:
             ),
         )
 
-    def fail(self, job_id: str, reason: str, attempt: int | None = None) -> None:
-        now = _now()
-        self._update_running(
+    def fail(self, job_id: str, reason: str, attempt: int | None = None) -> bool:
+        now = self.now()
+        return self._update_running(
             job_id,
             attempt,
             "status = 'failed', finished_at = ?, updated_at = ?, reason = ?",
@@ -307,13 +579,14 @@ class JobStore:
             statuses=("queued", "running"),
         )
 
-    def requeue(self, job_id: str, attempt: int | None = None) -> None:
-        """running → queued after a graceful stop; the attempt does not count."""
-        self._update_running(
+    def requeue(self, job_id: str, attempt: int | None = None) -> bool:
+        """running → queued after a graceful stop (the start still counts in `attempts`,
+        but not as a crash)."""
+        return self._update_running(
             job_id,
             attempt,
-            "status = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ?, members_done = 0",
-            (_now(),),
+            "status = 'queued', updated_at = ?, members_done = 0, worker_pid = NULL",
+            (self.now(),),
         )
 
     def _update_running(
@@ -338,64 +611,99 @@ class JobStore:
         """At runner start: jobs left `running` belong to a dead runner.
 
         Re-queue them, or fail them explicitly when a re-run is impossible
-        (inputs missing) or has already been tried `max_attempts` times (a job
+        (inputs missing) or they have already crashed `max_attempts` times (a job
         that kills the server must not kill it forever). Returns the queue.
         """
         with self._connect() as conn:
             orphans = conn.execute(
-                "SELECT job_id, attempts, members_file, diagnoses_file FROM jobs WHERE status = 'running'"
+                "SELECT job_id, attempts, crashes, members_file, diagnoses_file FROM jobs"
+                " WHERE status = 'running'"
             ).fetchall()
-        for job_id, attempts, members_file, diagnoses_file in orphans:
+        for job_id, attempts, crashes, members_file, diagnoses_file in orphans:
             inputs = [
                 self.job_dir(job_id) / name for name in (members_file, diagnoses_file) if name
             ]
+            crashes += 1
+            with self._connect() as conn:
+                conn.execute(
+                    "UPDATE jobs SET crashes = ? WHERE job_id = ? AND attempts = ?",
+                    (crashes, job_id, attempts),
+                )
             if not all(path.is_file() for path in inputs):
                 self._force_fail(
-                    job_id, f"{RESTART_REASON}; its uploaded files are missing, resubmit it"
+                    job_id,
+                    attempts,
+                    f"{RESTART_REASON}; its uploaded files are missing, resubmit it",
                 )
-            elif attempts >= max_attempts:
+            elif crashes >= max_attempts:
                 self._force_fail(
-                    job_id, f"{RESTART_REASON} {attempts} times while running; not retried again"
+                    job_id,
+                    attempts,
+                    f"{RESTART_REASON} {crashes} times while running; not retried again",
                 )
-            else:
-                with self._connect() as conn:
-                    conn.execute(
-                        "UPDATE jobs SET status = 'queued', members_done = 0, updated_at = ?"
-                        " WHERE job_id = ? AND status = 'running'",
-                        (_now(), job_id),
-                    )
+            elif self._update_running(
+                job_id,
+                attempts,
+                "status = 'queued', members_done = 0, updated_at = ?, worker_pid = NULL",
+                (self.now(),),
+            ):
                 log.warning(
-                    "job re-queued after restart", extra={"job_id": job_id, "attempts": attempts}
+                    "job_requeued",
+                    job_id=job_id,
+                    attempt=attempts,
+                    crashes=crashes,
+                    reason=RESTART_REASON,
                 )
         return self.queued_ids()
 
-    def worker_died(self, job_id: str, attempt: int, max_attempts: int) -> None:
-        """The worker process running this attempt died (killed, out of memory): queue the
-        job again while it has attempts left, else fail it saying so."""
-        if attempt >= max_attempts:
-            self.fail(
-                job_id,
-                f"its worker process died {attempt} times (out of memory?); not retried again",
-                attempt,
+    def worker_died(
+        self, job_id: str, attempt: int, max_attempts: int, reason: str | None = None
+    ) -> None:
+        """The worker running this attempt ended without an outcome (killed, out of memory,
+        or it could not take the folder): queue the job again while it has crashes left,
+        else fail it saying so."""
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE jobs SET crashes = crashes + 1 WHERE job_id = ? AND attempts = ?"
+                " AND status = 'running'",
+                (job_id, attempt),
             )
+        record = self.get(job_id)
+        if record is None or record.status != "running" or record.attempts != attempt:
             return
-        self._update_running(
-            job_id, attempt, "status = 'queued', members_done = 0, updated_at = ?", (_now(),)
-        )
+        why = reason or "its worker process died (out of memory?)"
+        if record.crashes >= max_attempts:
+            self.fail(job_id, f"{why}; {record.crashes} times, not retried again", attempt)
+            log.error("job_failed", job_id=job_id, attempt=attempt, reason=why)
+            return
+        if self.requeue(job_id, attempt):
+            log.warning("job_requeued", job_id=job_id, attempt=attempt, reason=why)
 
-    def _force_fail(self, job_id: str, reason: str) -> None:
-        self.fail(job_id, reason)
-        log.warning("job failed at restart", extra={"job_id": job_id, "reason": reason})
+    def _force_fail(self, job_id: str, attempt: int, reason: str) -> None:
+        if self.fail(job_id, reason, attempt):
+            log.warning("job_failed", job_id=job_id, attempt=attempt, reason=reason)
 
 
 # --------------------------------------------------------------------------- execution
 
 
 class JobInterrupted(Exception):
-    """Raised inside a running job when the server is stopping; the job goes back to the queue."""
+    """Raised inside a running job when the runner is stopping; the job goes back to the queue."""
 
 
-_STOPPING = threading.Event()
+class JobCancelled(Exception):
+    """Raised inside a running job whose record was deleted (or taken by another attempt)."""
+
+
+@dataclass
+class AttemptSignals:
+    """How a runner talks to an attempt running in one of its threads."""
+
+    stop: threading.Event = field(default_factory=threading.Event)  # graceful: re-queue
+    cancel: threading.Event = field(default_factory=threading.Event)  # deleted: just end
+
+
+AttemptOutcome = Literal["queued", "running", "completed", "failed", "cancelled", "locked"]
 
 
 def execute_job(
@@ -403,32 +711,64 @@ def execute_job(
     job_id: str,
     chunk_members: int,
     engine: tuple[batch.ScoreBatch, Any] | None = None,
-) -> JobStatus:
-    """Run one claimed job to `completed` or `failed` (or back to `queued` on shutdown).
+    *,
+    attempt: int | None = None,
+    signals: AttemptSignals | None = None,
+    lock_wait_seconds: float = 30.0,
+) -> AttemptOutcome:
+    """Run one claimed attempt of a job to `completed` or `failed` (or back to `queued`
+    on a graceful stop; `cancelled` if the job was deleted meanwhile).
 
-    Top-level and argument-light so a process pool can pickle it; reads
+    Top-level and argument-light so a spawned worker can call it; reads
     everything else from the store. `engine` is the app's `(score_batch, store)`
     in thread mode (the API and the jobs then share one loaded ReferenceStore);
-    a process worker loads its own via `batch.default_engine()`. Output files are
-    published by rename only at the end, so an interrupted run leaves nothing
-    half-written behind.
+    a process worker loads its own via `batch.default_engine()`. The attempt holds
+    the folder lock throughout (`locked`: an older attempt would not let go, nothing
+    ran). Output files are published by rename only at the end, so an interrupted
+    run leaves nothing half-written behind.
     """
     store = JobStore(Path(data_dir))
     job = store.get(job_id)
-    if job is None or job.status != "running":
-        return job.status if job else "failed"
+    if job is None:
+        return "cancelled"
+    attempt = job.attempts if attempt is None else attempt
+    if job.status != "running" or job.attempts != attempt:
+        return "cancelled"  # superseded before it started
     directory = store.job_dir(job_id)
-    attempt = job.attempts
-    for leftover in [*directory.glob("*.partial"), *directory.glob(".raf-stage-*")]:
-        shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(
-            missing_ok=True
-        )
+    cancel = signals.cancel if signals else threading.Event()
+    stop = signals.stop if signals else threading.Event()
+    bound = structlog.contextvars.bound_contextvars(job_id=job_id, attempt=attempt)
+    with bound, folder_lock(directory, lock_wait_seconds, cancel.is_set) as held:
+        if not held:
+            if cancel.is_set():
+                return "cancelled"
+            log.warning("job_attempt_blocked", reason="another attempt holds the job folder")
+            return "locked"
+        log.info("job_started", payment_year=job.payment_year, detail=bool(job.detail))
+        return _run_locked(store, job, attempt, chunk_members, engine, stop, cancel)
+
+
+def _run_locked(
+    store: JobStore,
+    job: JobRecord,
+    attempt: int,
+    chunk_members: int,
+    engine: tuple[batch.ScoreBatch, Any] | None,
+    stop: threading.Event,
+    cancel: threading.Event,
+) -> AttemptOutcome:
+    job_id, directory = job.job_id, store.job_dir(job.job_id)
+    _remove_temporary_files(directory)  # what an earlier attempt left half-written
 
     def report(done: int, total: int) -> None:
-        if _STOPPING.is_set():
+        if cancel.is_set():
+            raise JobCancelled(job_id)
+        if stop.is_set():
             raise JobInterrupted(job_id)
-        store.progress(job_id, done, total, attempt)
+        if not store.progress(job_id, done, total, attempt):
+            raise JobCancelled(job_id)  # deleted, or no longer this attempt's job
 
+    started = time.monotonic()
     try:
         score, reference_store = engine or batch.default_engine()
         batch.check_payment_year(reference_store, job.payment_year)
@@ -446,32 +786,103 @@ def execute_job(
             job.payment_year,
             score_batch=score,
             store=reference_store,
-            results=batch.ParquetSink(store.result_path(job_id)),
-            errors=batch.ParquetSink(store.errors_path(job_id)),
+            results=batch.ParquetSink(store.part_path(job_id, "result")),
+            errors=batch.ParquetSink(store.part_path(job_id, "errors")),
+            detail=batch.ParquetSink(
+                store.part_path(job_id, "detail"), leading_columns=batch.TRAIL_LEADING_COLUMNS
+            )
+            if job.detail
+            else None,
             chunk_members=chunk_members,
             progress=report,
             staging_dir=directory,
         )
     except JobInterrupted:
-        store.requeue(job_id, attempt)
+        if store.requeue(job_id, attempt):
+            log.info("job_requeued", reason="runner stopping")
         return "queued"
+    except JobCancelled:
+        log.info("job_cancelled", reason="job deleted")
+        return "cancelled"
     except batch.BatchInputError as exc:
-        store.fail(job_id, str(exc).replace(str(directory) + os.sep, ""), attempt)
+        message = exc.short_message() if isinstance(exc, batch.InputReadError) else str(exc)
+        reason = message.replace(str(directory) + os.sep, "")
+        if store.fail(job_id, reason, attempt):
+            log.info("job_failed", reason="input error")
         return "failed"
-    except Exception as exc:  # the job fails explicitly; the runner keeps going
-        log.exception("job failed", extra={"job_id": job_id})
+    except Exception as exc:  # noqa: BLE001  (the job fails explicitly; the runner keeps going)
+        log.error(
+            "job_failed",
+            reason="internal error",
+            exception_type=type(exc).__qualname__,
+            traceback=traceback_without_values(exc),
+        )
         store.fail(job_id, f"internal error ({type(exc).__name__}); see the server log", attempt)
         return "failed"
-    store.complete(job_id, summary, attempt)
+    if not store.complete(job_id, summary, attempt):
+        log.info("job_cancelled", reason="job deleted before it completed")
+        return "cancelled"
+    log.info(
+        "job_completed",
+        member_count=summary.member_count,
+        members_rejected=summary.members_rejected,
+        row_count=summary.row_count,
+        chunks=summary.chunks,
+        seconds=round(time.monotonic() - started, 3),
+    )
     return "completed"
 
 
+@dataclass
+class _Attempt:
+    """One running attempt: a spawned process, or a thread of this process."""
+
+    job_id: str
+    attempt: int
+    signals: AttemptSignals = field(default_factory=AttemptSignals)
+    process: Any = None
+    thread: threading.Thread | None = None
+    outcome: AttemptOutcome | None = None  # thread mode: what execute_job returned
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return bool(self.process.is_alive())
+        return self.thread is not None and self.thread.is_alive()
+
+    def kill(self) -> None:
+        """Cancel: a process is killed at once, a thread stops at its next chunk."""
+        self.signals.cancel.set()
+        if self.process is not None and self.process.is_alive():
+            self.process.kill()
+
+    def join(self, timeout: float | None = None) -> None:
+        (self.process or self.thread).join(timeout)  # type: ignore[union-attr]
+
+    def ended_without_outcome(self) -> tuple[bool, str | None]:
+        """(True, reason) when the attempt ended without recording its outcome."""
+        if self.process is not None:
+            from app.jobs_worker import EXIT_FOLDER_LOCKED
+
+            code = self.process.exitcode
+            if code == EXIT_FOLDER_LOCKED:
+                return True, "another attempt held its job folder"
+            return code != 0, f"its worker process ended with exit code {code}"
+        if self.outcome == "locked":
+            return True, "another attempt held its job folder"
+        return self.outcome is None, "its worker thread crashed"
+
+
 class JobRunner:
-    """Feeds queued jobs from the database to a bounded pool.
+    """Starts one worker per claimed attempt, at most `workers` at once.
 
     The database is the queue: a dispatcher thread claims the oldest queued job
     whenever a slot is free, woken by `notify()` on submission and otherwise
-    polling, so jobs submitted to another server process are picked up too.
+    polling, so jobs submitted to another server process are picked up too. Each
+    pass it also reaps ended attempts, stops attempts whose job was deleted (from
+    any process), and deletes expired jobs.
+
+    API for whoever owns the process: `start()`, `notify()`, `cancel(job_id)`,
+    `sweep()`, `stop(requeue=True)`.
     """
 
     def __init__(
@@ -485,24 +896,96 @@ class JobRunner:
         self.engine = engine if settings.executor == "thread" else None
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._slots = threading.BoundedSemaphore(settings.workers)
-        self._executor: Executor | None = None
-        self._in_flight: dict[Future[JobStatus], tuple[str, int]] = {}
-        self._in_flight_lock = threading.Lock()
+        self._attempts: dict[str, _Attempt] = {}
+        self._lock = threading.Lock()
         self._dispatcher: threading.Thread | None = None
         self._lock_file: Any = None
+        self._last_sweep = float("-inf")
+        self._hand_back = False
         self.is_runner = False
 
+    # ---- lifecycle
+
     def start(self) -> None:
-        _STOPPING.clear()
+        """Start dispatching (this process runs jobs once it holds `runner.lock`)."""
         self._stop.clear()
+        self._hand_back = False
         self._dispatcher = threading.Thread(
             target=self._dispatch_loop, name="raf-job-dispatcher", daemon=True
         )
         self._dispatcher.start()
 
+    def stop(self, requeue: bool = True, timeout: float | None = None) -> None:
+        """Stop taking jobs and release the runner lock.
+
+        `requeue=True` (a restart, SIGTERM): running attempts are handed back to
+        the queue at once (processes are killed, threads stop at their next chunk)
+        and run again on the next start; their start stays counted in `attempts`
+        but not as a crash. `requeue=False`: wait for running attempts to finish.
+        """
+        if not requeue:
+            self._stop.set()  # no new claims; the dispatcher keeps the workers' parent alive
+            for attempt in self._running():
+                attempt.join(timeout)
+        self._hand_back = True
+        self._stop.set()
+        self._wake.set()
+        self._hand_back_running()
+        for attempt in self._running():
+            attempt.join(timeout)
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout)
+        self._reap()
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+        self.is_runner = False
+
+    def _hand_back_running(self) -> None:
+        """Stopping: put every running attempt back in the queue (idempotent)."""
+        for attempt in self._running():
+            attempt.signals.stop.set()  # a thread re-queues itself at its next chunk
+            if attempt.process is not None and attempt.process.is_alive():
+                attempt.process.kill()
+                attempt.process.join(10)
+                if self.store.requeue(attempt.job_id, attempt.attempt):
+                    log.info(
+                        "job_requeued",
+                        job_id=attempt.job_id,
+                        attempt=attempt.attempt,
+                        reason="runner stopping",
+                    )
+
     def notify(self) -> None:
         self._wake.set()
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop this process's attempt of a deleted job now; the folder is freed when it
+        has ended. False if the attempt is not running here (its runner finds it)."""
+        with self._lock:
+            attempt = self._attempts.get(job_id)
+        if attempt is None:
+            return False
+        attempt.kill()
+        if attempt.process is not None:
+            attempt.process.join(5)
+        self._wake.set()
+        return True
+
+    def sweep(self) -> list[str]:
+        """Delete jobs whose retention has passed (record and files)."""
+        expired = self.store.expire(self.settings.retention_hours)
+        if expired:
+            log.info("jobs_expired", count=len(expired), reason="retention")
+        self._last_sweep = time.monotonic()
+        return expired
+
+    def _running(self) -> list[_Attempt]:
+        with self._lock:
+            return list(self._attempts.values())
+
+    # ---- dispatcher
 
     def _try_become_runner(self) -> bool:
         if self.is_runner:
@@ -515,99 +998,142 @@ class JobRunner:
             return False
         self._lock_file = handle
         self.is_runner = True
-        self._executor = self._new_executor()
         recovered = self.store.recover(self.settings.max_attempts)
+        folders, files = self.store.clean_folders()
         log.info(
-            "job runner started", extra={"queued": len(recovered), "workers": self.settings.workers}
+            "job_runner_started",
+            queued=len(recovered),
+            workers=self.settings.workers,
+            executor=self.settings.executor,
+            orphan_folders_removed=folders,
+            temporary_files_removed=files,
         )
         return True
 
-    def _new_executor(self) -> Executor:
-        if self.settings.executor == "process":
-            import multiprocessing
-
-            from app.jobs_worker import init_worker
-
-            return ProcessPoolExecutor(
-                self.settings.workers,
-                mp_context=multiprocessing.get_context("spawn"),  # never fork a threaded server
-                initializer=init_worker,
-                initargs=(self.settings.worker_threads, self.settings.worker_niceness),
-            )
-        return ThreadPoolExecutor(self.settings.workers, thread_name_prefix="raf-job")
-
     def _dispatch_loop(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() or self._running():
             try:
                 if self._try_become_runner():
-                    self._dispatch_ready()
-            except Exception:  # keep dispatching; a bad row must not stop the queue
-                log.exception("job dispatcher error")
+                    if self._stop.is_set() and self._hand_back:
+                        self._hand_back_running()  # one launched while stop() ran
+                    self._reap()
+                    self._stop_deleted()
+                    if not self._stop.is_set():
+                        if time.monotonic() - self._last_sweep >= self.settings.sweep_seconds:
+                            self.sweep()
+                        self._dispatch_ready()
+            except Exception as exc:  # noqa: BLE001  (a bad row must not stop the queue)
+                log.error(
+                    "job_dispatcher_error",
+                    exception_type=type(exc).__qualname__,
+                    traceback=traceback_without_values(exc),
+                )
             self._wake.wait(self.settings.poll_seconds)
             self._wake.clear()
 
     def _dispatch_ready(self) -> None:
-        while not self._stop.is_set() and self._slots.acquire(blocking=False):
+        while not self._stop.is_set() and len(self._running()) < self.settings.workers:
             claimed = self.store.claim_next()
             if claimed is None:
-                self._slots.release()
                 return
-            job_id, attempt = claimed
-            if self._executor is None:  # a broken process pool was dropped: start a fresh one
-                self._executor = self._new_executor()
-            with self._in_flight_lock:
-                future = self._executor.submit(
-                    execute_job,
-                    str(self.store.data_dir),
-                    job_id,
-                    self.settings.chunk_members,
-                    self.engine,
+            self._launch(*claimed)
+
+    def _launch(self, job_id: str, attempt_number: int) -> None:
+        """Start the worker of one claimed attempt. Called on the dispatcher thread, which is
+        the spawned process's parent thread for PR_SET_PDEATHSIG, so it lives as long as
+        any worker it started."""
+        attempt = _Attempt(job_id, attempt_number)
+        if self.settings.executor == "process":
+            import multiprocessing
+            import multiprocessing.connection
+
+            from app.jobs_worker import WorkerConfig, run_attempt
+
+            config = WorkerConfig(
+                data_dir=str(self.store.data_dir),
+                job_id=job_id,
+                attempt=attempt_number,
+                chunk_members=self.settings.chunk_members,
+                parent_pid=os.getpid(),
+                polars_threads=self.settings.worker_threads,
+                niceness=self.settings.worker_niceness,
+                log_level=self.settings.log_level,
+                lock_wait_seconds=self.settings.lock_wait_seconds,
+            )
+            context = multiprocessing.get_context("spawn")  # never fork a threaded server
+            attempt.process = context.Process(
+                target=run_attempt, args=(config,), name=f"raf-job-{job_id[:8]}", daemon=True
+            )
+            attempt.process.start()
+            pid = attempt.process.pid
+            sentinel = attempt.process.sentinel
+            threading.Thread(  # wakes the dispatcher the moment the worker exits
+                target=lambda: (multiprocessing.connection.wait([sentinel]), self._wake.set()),
+                name=f"raf-job-watch-{job_id[:8]}",
+                daemon=True,
+            ).start()
+        else:
+
+            def run() -> None:
+                try:
+                    attempt.outcome = execute_job(
+                        str(self.store.data_dir),
+                        job_id,
+                        self.settings.chunk_members,
+                        self.engine,
+                        attempt=attempt_number,
+                        signals=attempt.signals,
+                        lock_wait_seconds=self.settings.lock_wait_seconds,
+                    )
+                finally:
+                    self._wake.set()
+
+            attempt.thread = threading.Thread(
+                target=run, name=f"raf-job-{job_id[:8]}", daemon=True
+            )
+            pid = os.getpid()
+            attempt.thread.start()
+        with self._lock:
+            self._attempts[job_id] = attempt
+        self.store.set_worker_pid(job_id, attempt_number, pid)
+
+    def _reap(self) -> None:
+        """Settle attempts that have ended: free a deleted job's folder, and re-queue (or
+        fail) a job whose worker ended without recording an outcome."""
+        for attempt in self._running():
+            if attempt.alive():
+                continue
+            with self._lock:
+                self._attempts.pop(attempt.job_id, None)
+            record = self.store.get(attempt.job_id)
+            if record is None:
+                self.store.remove_files(attempt.job_id)
+                log.info(
+                    "job_files_removed",
+                    job_id=attempt.job_id,
+                    attempt=attempt.attempt,
+                    reason="job deleted",
                 )
-                self._in_flight[future] = (job_id, attempt)
-            future.add_done_callback(self._job_done)
+                continue
+            if record.status != "running" or record.attempts != attempt.attempt:
+                continue
+            ended, reason = attempt.ended_without_outcome()
+            if ended and not self._stop.is_set():
+                log.error(
+                    "job_worker_died", job_id=attempt.job_id, attempt=attempt.attempt, reason=reason
+                )
+                self.store.worker_died(
+                    attempt.job_id, attempt.attempt, self.settings.max_attempts, reason
+                )
 
-    def _job_done(self, future: Future[JobStatus]) -> None:
-        with self._in_flight_lock:
-            job_id, attempt = self._in_flight.pop(future, ("?", 0))
-        self._slots.release()
-        error = None if future.cancelled() else future.exception()
-        if error is not None and not self._stop.is_set():
-            # execute_job catches everything it can; reaching here means the worker died
-            log.error("job worker died", extra={"job_id": job_id}, exc_info=error)
-            self.store.worker_died(job_id, attempt, self.settings.max_attempts)
-            if isinstance(error, BrokenExecutor):
-                self._executor = None
-        self._wake.set()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop taking jobs; running jobs go back to the queue (not counted as an attempt).
-
-        Thread workers stop at their next chunk boundary. Process workers are
-        terminated at once (a child cannot see the stop flag), and their jobs are
-        re-queued here, so a graceful restart never waits for a long job.
-        """
-        self._stop.set()
-        _STOPPING.set()
-        self._wake.set()
-        if self._dispatcher is not None:
-            self._dispatcher.join(timeout)
-        if isinstance(self._executor, ProcessPoolExecutor):
-            with self._in_flight_lock:
-                in_flight = list(self._in_flight.values())
-            for process in list(getattr(self._executor, "_processes", {}).values()):
-                process.terminate()
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            for job_id, attempt in in_flight:
-                self.store.requeue(job_id, attempt)
-            self._executor = None
-        elif self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
-        self.is_runner = False
+    def _stop_deleted(self) -> None:
+        """Kill attempts whose job was deleted (perhaps by another server process)."""
+        for attempt in self._running():
+            if attempt.signals.cancel.is_set() or not attempt.alive():
+                continue
+            record = self.store.get(attempt.job_id)
+            if record is None or record.attempts != attempt.attempt:
+                attempt.kill()
 
 
 class JobService:
@@ -617,11 +1143,14 @@ class JobService:
     """
 
     def __init__(
-        self, settings: JobSettings, engine: tuple[batch.ScoreBatch, Any] | None = None
+        self,
+        settings: JobSettings,
+        engine: tuple[batch.ScoreBatch, Any] | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.store = JobStore(settings.data_dir)
+        self.store = JobStore(settings.data_dir, clock=clock)
         self.runner = JobRunner(self.store, settings, engine)
 
     def reference_store(self) -> Any:
@@ -635,7 +1164,25 @@ class JobService:
         self.runner.start()
 
     def stop(self) -> None:
-        self.runner.stop()
+        self.runner.stop(requeue=True)
+
+    def owner(self, request: Request[Any, Any, Any]) -> str:
+        return tenant_of(request, self.store.owner_secret())
+
+    def delete(self, job_id: str, owner: str) -> str | None:
+        """Delete a job of this owner; returns the status it had, None if it has none.
+
+        A queued or finished job's folder goes now; a running one's when its attempt
+        has stopped (at once here, or on the next pass of the runner holding it)."""
+        previous = self.store.delete(job_id, owner)
+        if previous is None:
+            return None
+        if previous == "running":
+            self.runner.cancel(job_id)
+        else:
+            self.store.remove_files(job_id)
+        log.info("job_deleted", job_id=job_id, previous_status=previous, reason="client request")
+        return previous
 
 
 @contextlib.asynccontextmanager
@@ -673,15 +1220,20 @@ def provide_jobs(state: State) -> JobService:
     return state.jobs
 
 
+def provide_owner(state: State, request: Request[Any, Any, Any]) -> str:
+    return state.jobs.owner(request)
+
+
 # --------------------------------------------------------------------------- HTTP shapes
 
 
-class JobAccepted(msgspec.Struct):
+class JobAccepted(msgspec.Struct, omit_defaults=True):
     job_id: str
     status: JobStatus
     status_url: str
     result_url: str
     errors_url: str
+    detail_url: str | None = None
 
 
 class JobProgress(msgspec.Struct):
@@ -699,8 +1251,10 @@ class JobView(msgspec.Struct, omit_defaults=True):
     status_url: str
     result_url: str
     errors_url: str
+    detail_url: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    expires_at: str | None = None  # when its files and record are deleted (retention)
     attempts: int = 0
     progress: JobProgress | None = None
     member_count: int | None = None
@@ -713,15 +1267,32 @@ class JobView(msgspec.Struct, omit_defaults=True):
     reason: str | None = None
 
 
-def job_urls(job_id: str) -> dict[str, str]:
-    return {
+class JobList(msgspec.Struct):
+    """`GET /v1/jobs`: the caller's jobs, newest first; pass `next_cursor` as `cursor` for
+    the next page (null on the last)."""
+
+    jobs: list[JobView]
+    next_cursor: str | None = None
+
+
+class JobDeleted(msgspec.Struct):
+    job_id: str
+    deleted: bool
+    previous_status: JobStatus
+
+
+def job_urls(job_id: str, detail: bool = False) -> dict[str, Any]:
+    urls: dict[str, Any] = {
         "status_url": f"/v1/jobs/{job_id}",
         "result_url": f"/v1/jobs/{job_id}/result",
         "errors_url": f"/v1/jobs/{job_id}/errors",
     }
+    if detail:
+        urls["detail_url"] = f"/v1/jobs/{job_id}/detail"
+    return urls
 
 
-def job_view(job: JobRecord) -> JobView:
+def job_view(job: JobRecord, expires_at: str | None = None) -> JobView:
     view = JobView(
         job_id=job.job_id,
         status=job.status,
@@ -729,8 +1300,9 @@ def job_view(job: JobRecord) -> JobView:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        expires_at=expires_at,
         attempts=job.attempts,
-        **job_urls(job.job_id),
+        **job_urls(job.job_id, bool(job.detail)),
     )
     if job.status == "running":
         view.progress = JobProgress(job.members_done, job.members_total)
@@ -749,11 +1321,6 @@ def job_view(job: JobRecord) -> JobView:
     return view
 
 
-def failure(status_code: int, message: str, **extra: Any) -> Response[dict[str, Any]]:
-    """The API's error body (`spec/api.md` "Errors")."""
-    return Response({"status": "failure", "message": message, **extra}, status_code=status_code)
-
-
 class JobForm(msgspec.Struct):
     """`POST /v1/jobs` multipart form."""
 
@@ -765,9 +1332,11 @@ class JobForm(msgspec.Struct):
 # --------------------------------------------------------------------------- submission
 
 
-class SubmissionError(Exception):
+class SubmissionError(BadRequest):
+    """A rejected submission (400), naming the form field."""
+
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
+        super().__init__(message, [ErrorItem(field=field, message=message)])
         self.field = field
 
 
@@ -801,45 +1370,58 @@ def _save_upload(upload: UploadFile, target: Path) -> None:
         shutil.copyfileobj(upload.file, handle, 1024 * 1024)
 
 
+def _input_error(exc: batch.BatchInputError, directory: Path) -> SubmissionError:
+    message = str(exc).replace(str(directory) + os.sep, "")
+    field = "diagnoses" if message.startswith("diagnoses") else "memberships"
+    return SubmissionError(message, field)
+
+
 def accept_job(
     service: JobService,
     payment_year: Any,
     write_inputs: Callable[[Path], tuple[str, str | None]],
     kind: str = "v1",
+    owner: str = "",
+    detail: bool = False,
 ) -> JobRecord:
-    """Validate cheaply (year, readable files, required columns), then record the job.
+    """Validate cheaply (year, the files' encoding, header, delimiter and first rows,
+    required columns), then record the job for `owner`.
 
-    Runs in a worker thread. Anything wrong is a `SubmissionError` naming the
+    Runs in a worker thread, holding the new folder's lock (the runner's start-up
+    cleanup leaves it alone). Anything wrong is a `SubmissionError` naming the
     field, and the job directory is removed: a rejected submission leaves nothing.
     """
     year = _parse_year(payment_year)
     job_id, directory = service.store.new_job_dir()
     try:
-        members_file, diagnoses_file = write_inputs(directory)
-        try:
-            batch.check_payment_year(service.reference_store(), year)
-        except batch.BatchInputError as exc:
-            raise SubmissionError(
-                str(exc).replace("--payment-year", "payment_year"), "payment_year"
-            ) from exc
-        try:
-            source = batch.open_roster(
-                directory / members_file, directory / diagnoses_file if diagnoses_file else None
+        with folder_lock(directory):
+            members_file, diagnoses_file = write_inputs(directory)
+            try:
+                batch.check_payment_year(service.reference_store(), year)
+            except batch.BatchInputError as exc:
+                raise SubmissionError(
+                    str(exc).replace("--payment-year", "payment_year"), "payment_year"
+                ) from exc
+            members = directory / members_file
+            diagnoses = directory / diagnoses_file if diagnoses_file else None
+            try:
+                batch.check_roster_files(members, diagnoses)
+                source = batch.open_roster(members, diagnoses)
+            except batch.BatchInputError as exc:
+                raise _input_error(exc, directory) from exc
+            if source.embedded_payment_year not in (None, year):
+                raise SubmissionError(
+                    f"payment_year {year} differs from `payment_year` "
+                    f"{source.embedded_payment_year} inside the request",
+                    "payment_year",
+                )
+            record = service.store.create(
+                job_id, year, members_file, diagnoses_file, kind=kind, owner=owner, detail=detail
             )
-        except batch.BatchInputError as exc:
-            message = str(exc).replace(str(directory) + os.sep, "")
-            field = "diagnoses" if message.startswith("diagnoses") else "memberships"
-            raise SubmissionError(message, field) from exc
-        if source.embedded_payment_year not in (None, year):
-            raise SubmissionError(
-                f"payment_year {year} differs from `payment_year` {source.embedded_payment_year} "
-                "inside the request",
-                "payment_year",
-            )
-        record = service.store.create(job_id, year, members_file, diagnoses_file, kind=kind)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
+    log.info("job_submitted", job_id=job_id, kind=kind, payment_year=year, detail=detail)
     service.runner.notify()
     return record
 
@@ -861,6 +1443,9 @@ def _inputs_from_form(data: JobForm) -> Callable[[Path], tuple[str, str | None]]
     return write
 
 
+# --------------------------------------------------------------------------- downloads
+
+
 def _lists_as_text(frame: pl.LazyFrame) -> pl.LazyFrame:
     schema = frame.collect_schema()
     return frame.with_columns(
@@ -870,54 +1455,114 @@ def _lists_as_text(frame: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _as_csv(parquet: Path) -> Path:
-    """CSV twin of a stored Parquet output, made once (streaming) and kept beside it."""
-    target = parquet.with_suffix(".csv")
+def _write_csv(parquet: Path, target: Path) -> None:
+    _lists_as_text(pl.scan_parquet(parquet)).sink_csv(target)
+
+
+def _write_json(parquet: Path, target: Path) -> None:
+    """A JSON array of row objects (lists stay lists, as in the API response), streamed:
+    polars writes NDJSON, and its newlines between rows become commas block by block."""
+    lines = target.with_name(target.name + ".ndjson")
+    pl.scan_parquet(parquet).sink_ndjson(lines)
+    try:
+        with open(lines, "rb") as source, open(target, "wb") as out:
+            out.write(b"[")
+            held = b""  # the last byte of the previous block: a trailing newline is not a comma
+            while block := source.read(1 << 20):
+                data = (held + block).replace(b"\n", b",")  # newlines inside JSON are escaped
+                out.write(data[:-1])
+                held = data[-1:]
+            out.write((b"" if held == b"," else held) + b"]")
+    finally:
+        lines.unlink(missing_ok=True)
+
+
+# format → (writer of the twin file from the stored Parquet, media type); None = as stored
+DOWNLOAD_FORMATS: dict[str, tuple[Callable[[Path, Path], None] | None, str]] = {
+    "csv": (_write_csv, "text/csv"),
+    "json": (_write_json, "application/json"),
+    "parquet": (None, "application/vnd.apache.parquet"),
+}
+DownloadFormat = Literal["csv", "json", "parquet"]
+
+
+def _twin(parquet: Path, fmt: str) -> Path:
+    """The stored Parquet output in another format, made once (streaming) and kept beside it."""
+    writer, _ = DOWNLOAD_FORMATS[fmt]
+    target = parquet.with_suffix(f".{fmt}")
+    if writer is None:
+        return parquet
     if not target.is_file():
-        staging = target.with_name(target.name + f".{uuid.uuid4().hex}.partial")
-        _lists_as_text(pl.scan_parquet(parquet)).sink_csv(staging)
-        os.replace(staging, target)
+        staging = target.with_name(f"{target.name}.{uuid.uuid4().hex}.partial")
+        try:
+            writer(parquet, staging)
+            os.replace(staging, target)
+        finally:
+            staging.unlink(missing_ok=True)
     return target
 
 
-def _download(
-    service: JobService, job_id: str, which: Literal["result", "errors"], fmt: str
-) -> Response[Any] | File:
-    job = service.store.get(job_id)
+def owned_job(jobs: JobService, owner: str, job_id: str) -> JobRecord:
+    """The caller's job, or 404: a job of another key is answered exactly like no job."""
+    job = jobs.store.get(job_id, owner)
     if job is None:
-        return failure(404, f"job {job_id} not found")
+        raise NotFound(
+            f"job {job_id} not found", [ErrorItem(field="job_id", message="no such job")]
+        )
+    return job
+
+
+def download_part(jobs: JobService, owner: str, job_id: str, part: str, fmt: str) -> File:
+    """Serve one stored output of a completed job in the asked format."""
+    job = owned_job(jobs, owner, job_id)
     if job.status != "completed":
-        return failure(
-            409,
-            f"job {job_id} is {job.status}; its {which} is available once completed",
-            job_status=job.status,
-            status_url=f"/v1/jobs/{job_id}",
+        raise Conflict(
+            f"job {job_id} is {job.status}; its {part} is available once completed "
+            f"(poll /v1/jobs/{job_id})",
+            [ErrorItem(field="status", message=job.status)],
         )
-    parquet = (
-        service.store.result_path(job_id)
-        if which == "result"
-        else service.store.errors_path(job_id)
-    )
-    if fmt == "parquet":
-        return File(
-            parquet,
-            filename=f"{job_id}.{which}.parquet",
-            media_type="application/vnd.apache.parquet",
+    parquet = jobs.store.part_path(job_id, part)
+    if not parquet.is_file():
+        hint = "; submit with ?detail=true for it" if part == "detail" else ""
+        raise NotFound(
+            f"job {job_id} has no {part}{hint}", [ErrorItem(field=part, message="not produced")]
         )
-    if fmt == "csv":
-        return File(_as_csv(parquet), filename=f"{job_id}.{which}.csv", media_type="text/csv")
-    return failure(400, f"format: {fmt!r} is not one of csv, parquet")
+    _, media_type = DOWNLOAD_FORMATS[fmt]
+    return File(_twin(parquet, fmt), filename=f"{job_id}.{part}.{fmt}", media_type=media_type)
+
+
+def _encode_cursor(job: JobRecord) -> str:
+    return base64.urlsafe_b64encode(f"{job.created_at}|{job.job_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created_at, _, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        _parse_stamp(created_at)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadRequest(
+            "cursor: not a cursor from a previous page's next_cursor",
+            [ErrorItem(field="cursor", message="not a cursor")],
+        ) from exc
+    return created_at, job_id
 
 
 # --------------------------------------------------------------------------- routes
 
+_JOB_DEPENDENCIES = {
+    "jobs": Provide(provide_jobs, sync_to_thread=False),
+    "owner": Provide(provide_owner, sync_to_thread=False),
+}
+
 
 class JobsController(Controller):
-    """`/v1/jobs`: submit a roster, poll it, download results and errors."""
+    """`/v1/jobs`: submit a roster, list, poll, cancel, download results and errors.
+
+    Every route sees only the caller's jobs (`owner`, from its API key)."""
 
     path = "/v1/jobs"
     tags = ["jobs"]  # noqa: RUF012
-    dependencies = {"jobs": Provide(provide_jobs, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = _JOB_DEPENDENCIES
 
     @post(
         "/",
@@ -925,49 +1570,99 @@ class JobsController(Controller):
         request_max_body_size=MAX_UPLOAD_BYTES,
         summary="Submit a roster for asynchronous scoring",
         description="Multipart form: `payment_year`, `memberships` (CSV, Parquet, or the JSON "
-        "request of POST /v1/risk-scores), `diagnoses` (CSV or Parquet; omit with JSON).",
+        "request of POST /v1/risk-scores), `diagnoses` (CSV or Parquet; omit with JSON). "
+        "`?detail=true` also writes the audit trail (GET .../detail). The files' encoding, "
+        "header, delimiter and first rows are checked before the job is accepted.",
     )
     async def submit(
         self,
         jobs: NamedDependency[JobService],
+        owner: NamedDependency[str],
         data: Annotated[JobForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-    ) -> Response[Any]:
+        detail: FromQuery[bool] = False,
+    ) -> Response[JobAccepted]:
         from litestar.concurrency import sync_to_thread
 
         try:
             record = await sync_to_thread(
-                accept_job, jobs, data.payment_year, _inputs_from_form(data)
+                accept_job, jobs, data.payment_year, _inputs_from_form(data), "v1", owner, detail
             )
-        except SubmissionError as exc:
-            return failure(400, str(exc), errors=[{"field": exc.field, "message": str(exc)}])
         finally:
             for upload in (data.memberships, data.diagnoses):
                 if upload is not None:
                     await upload.close()
         accepted = JobAccepted(
-            job_id=record.job_id, status=record.status, **job_urls(record.job_id)
+            job_id=record.job_id, status=record.status, **job_urls(record.job_id, detail)
         )
         return Response(accepted, status_code=202, headers={"Location": accepted.status_url})
+
+    @get(
+        "/",
+        summary="The caller's jobs, newest first (cursor-paginated, filter by status)",
+        sync_to_thread=True,
+    )
+    def list_jobs(
+        self,
+        jobs: NamedDependency[JobService],
+        owner: NamedDependency[str],
+        status: FromQuery[JobStatus | None] = None,
+        limit: FromQuery[int] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> JobList:
+        if not 1 <= limit <= 500:
+            raise BadRequest(
+                f"limit: {limit} is not between 1 and 500",
+                [ErrorItem(field="limit", message="between 1 and 500")],
+            )
+        after = _decode_cursor(cursor) if cursor else None
+        records = jobs.store.list_jobs(owner, status, limit + 1, after)
+        page = records[:limit]
+        retention = jobs.settings.retention_hours
+        return JobList(
+            jobs=[job_view(job, jobs.store.expires_at(job, retention)) for job in page],
+            next_cursor=_encode_cursor(page[-1]) if len(records) > limit else None,
+        )
 
     @get(
         "/{job_id:str}",
         summary="Job status: queued, running (with progress), completed, failed",
         sync_to_thread=True,
     )
-    def status(self, jobs: NamedDependency[JobService], job_id: FromPath[str]) -> Response[Any]:
-        job = jobs.store.get(job_id)
-        if job is None:
-            return failure(404, f"job {job_id} not found")
-        return Response(job_view(job))
+    def status(
+        self, jobs: NamedDependency[JobService], owner: NamedDependency[str], job_id: FromPath[str]
+    ) -> JobView:
+        job = owned_job(jobs, owner, job_id)
+        return job_view(job, jobs.store.expires_at(job, jobs.settings.retention_hours))
 
-    @get("/{job_id:str}/result", summary="Scored rows of a completed job", sync_to_thread=True)
+    @delete(
+        "/{job_id:str}",
+        status_code=200,
+        summary="Cancel a queued or running job and delete it with its files",
+        description="A running job's worker is stopped within seconds and its folder removed; "
+        "the job is then 404.",
+        sync_to_thread=True,
+    )
+    def cancel(
+        self, jobs: NamedDependency[JobService], owner: NamedDependency[str], job_id: FromPath[str]
+    ) -> JobDeleted:
+        previous = jobs.delete(job_id, owner)
+        if previous is None:
+            owned_job(jobs, owner, job_id)  # raises the 404
+        return JobDeleted(job_id=job_id, deleted=True, previous_status=previous)  # type: ignore[arg-type]
+
+    @get(
+        "/{job_id:str}/result",
+        summary="Scored rows of a completed job (csv, json or parquet)",
+        sync_to_thread=True,
+    )
     def result(
         self,
         jobs: NamedDependency[JobService],
+        owner: NamedDependency[str],
         job_id: FromPath[str],
-        format: FromQuery[str] = "csv",
-    ) -> Response[Any] | File:
-        return _download(jobs, job_id, "result", format)
+        format: FromQuery[DownloadFormat] = "csv",
+    ) -> File:
+        return download_part(jobs, owner, job_id, "result", format)
 
     @get(
         "/{job_id:str}/errors",
@@ -977,10 +1672,25 @@ class JobsController(Controller):
     def errors(
         self,
         jobs: NamedDependency[JobService],
+        owner: NamedDependency[str],
         job_id: FromPath[str],
-        format: FromQuery[str] = "csv",
-    ) -> Response[Any] | File:
-        return _download(jobs, job_id, "errors", format)
+        format: FromQuery[DownloadFormat] = "csv",
+    ) -> File:
+        return download_part(jobs, owner, job_id, "errors", format)
+
+    @get(
+        "/{job_id:str}/detail",
+        summary="Audit trail of a completed job submitted with ?detail=true",
+        sync_to_thread=True,
+    )
+    def detail(
+        self,
+        jobs: NamedDependency[JobService],
+        owner: NamedDependency[str],
+        job_id: FromPath[str],
+        format: FromQuery[DownloadFormat] = "csv",
+    ) -> File:
+        return download_part(jobs, owner, job_id, "detail", format)
 
 
 # --------------------------------------------------------------------------- Health Trixss shape
@@ -1000,7 +1710,7 @@ class TrixssJobsController(Controller):
 
     path = "/api"
     tags = ["jobs"]  # noqa: RUF012
-    dependencies = {"jobs": Provide(provide_jobs, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = _JOB_DEPENDENCIES
 
     @post(
         "/risk-assessment",
@@ -1009,7 +1719,10 @@ class TrixssJobsController(Controller):
         summary="Submit a JSON risk-score request asynchronously (Health Trixss shape)",
     )
     async def submit(
-        self, jobs: NamedDependency[JobService], request: Request[Any, Any, Any]
+        self,
+        jobs: NamedDependency[JobService],
+        owner: NamedDependency[str],
+        request: Request[Any, Any, Any],
     ) -> Response[Any]:
         from litestar.concurrency import sync_to_thread
 
@@ -1017,18 +1730,17 @@ class TrixssJobsController(Controller):
         try:
             year = msgspec.json.decode(body, type=dict[str, Any]).get("payment_year")
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            return failure(400, f"body is not a JSON object: {exc}")
+            raise BadRequest(
+                f"body is not a JSON object: {exc}", [ErrorItem(field="$", message=str(exc))]
+            ) from exc
 
         def write(directory: Path) -> tuple[str, None]:
             (directory / "memberships.json").write_bytes(body)
             return "memberships.json", None
 
-        try:
-            if year is None:
-                raise SubmissionError("payment_year: required", "payment_year")
-            record = await sync_to_thread(accept_job, jobs, year, write, "trixss")
-        except SubmissionError as exc:
-            return failure(400, str(exc), errors=[{"field": exc.field, "message": str(exc)}])
+        if year is None:
+            raise SubmissionError("payment_year: required", "payment_year")
+        record = await sync_to_thread(accept_job, jobs, year, write, "trixss", owner)
         status_uri = str(request.base_url).rstrip("/") + f"/api/orchestrators/{record.job_id}"
         return Response(
             {"id": record.job_id, "instanceId": record.job_id, "statusQueryGetUri": status_uri},
@@ -1042,11 +1754,17 @@ class TrixssJobsController(Controller):
         summary="Orchestration status; `output` carries the risk-score response once Completed",
     )
     def orchestration(
-        self, jobs: NamedDependency[JobService], instance_id: FromPath[str]
+        self,
+        jobs: NamedDependency[JobService],
+        owner: NamedDependency[str],
+        instance_id: FromPath[str],
     ) -> Response[Any]:
-        job = jobs.store.get(instance_id)
+        job = jobs.store.get(instance_id, owner)
         if job is None:
-            return failure(404, f"instance {instance_id} not found")
+            raise NotFound(
+                f"instance {instance_id} not found",
+                [ErrorItem(field="instanceId", message="no such instance")],
+            )
         head = {
             "name": "risk-assessment",
             "instanceId": job.job_id,

@@ -69,7 +69,12 @@ def configure_logging(level: str = "INFO") -> None:
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.JSONRenderer(),
             ],
-            foreign_pre_chain=[*_SHARED_PROCESSORS, structlog.stdlib.add_logger_name],
+            # ExtraAdder: stdlib calls' `extra={...}` fields become JSON keys, not lost
+            foreign_pre_chain=[
+                *_SHARED_PROCESSORS,
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(),
+            ],
         )
     )
     root = logging.getLogger()

@@ -22,14 +22,13 @@ from typing import Any
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from app.auth import require_api_key
 from app.cache import MemberCache
 from app.controllers import ReferenceController, RiskScoreController, health
-from app.errors import ApiError, api_error_handler, http_exception_handler, internal_error_handler
+from app.errors import exception_handlers
 from app.logs import RequestIdMiddleware, configure_logging
 from app.service import ScoreBatch
 from app.settings import Settings
@@ -104,11 +103,7 @@ def create_app(
         lifespan=[reference_data, *job_lifespans],
         guards=[require_api_key],
         middleware=[RequestIdMiddleware()],
-        exception_handlers={
-            ApiError: api_error_handler,
-            HTTPException: http_exception_handler,
-            Exception: internal_error_handler,
-        },
+        exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="raf-service",

@@ -12,6 +12,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from app import batch
+from app.auth import require_api_key
+from app.errors import exception_handlers
 from app.jobs import (
     RESTART_REASON,
     JobsController,
@@ -20,13 +22,21 @@ from app.jobs import (
     TrixssJobsController,
     jobs_lifespan,
 )
+from app.settings import Settings
 from tests.batch.conftest import run_score, write_roster
 from tests.batch.roster import roster
 
 
-def make_app(service: JobService) -> Litestar:
-    app = Litestar(route_handlers=[JobsController, TrixssJobsController], lifespan=[jobs_lifespan])
+def make_app(service: JobService, api_keys: tuple[str, ...] = ()) -> Litestar:
+    """The jobs routes with the app's error handlers (and its key guard when keys are given)."""
+    app = Litestar(
+        route_handlers=[JobsController, TrixssJobsController],
+        lifespan=[jobs_lifespan],
+        exception_handlers=exception_handlers(),
+        guards=[require_api_key],
+    )
     app.state.jobs = service
+    app.state.settings = Settings(api_keys=api_keys)
     return app
 
 
@@ -154,7 +164,8 @@ def test_unknown_job_is_404_and_unfinished_result_is_409(engine, tmp_path, monke
         )
         assert running["progress"] == {"members_done": 0, "members_total": 10}
         early = client.get(job["result_url"])
-        assert early.status_code == 409 and early.json()["job_status"] == "running"
+        assert early.status_code == 409
+        assert early.json()["errors"] == [{"field": "status", "message": "running"}]
         gate.set()
         wait_for(lambda: client.get(job["status_url"]).json()["status"] == "completed")
         assert client.get(job["result_url"], params={"format": "xml"}).status_code == 400
@@ -212,7 +223,8 @@ def test_graceful_stop_mid_run_requeues_and_the_next_start_completes(engine, tmp
     stopper.join(10)
     assert not stopper.is_alive()
     interrupted = first.store.get(job_id)
-    assert interrupted.status == "queued" and interrupted.attempts == 0
+    assert interrupted.status == "queued" and interrupted.attempts == 1  # every start counts
+    assert interrupted.crashes == 0
     assert not first.store.result_path(job_id).exists()
 
     monkeypatch.setattr(batch, "default_engine", lambda: (score, store))
@@ -345,7 +357,7 @@ def test_process_worker_stop_is_prompt_and_requeues(engine, is_real_engine, tmp_
     service.stop()
     assert time.monotonic() - started < 10  # did not wait for the job to finish
     job = service.store.get(job_id)
-    assert (job.status, job.attempts) == ("queued", 0)
+    assert (job.status, job.attempts, job.crashes) == ("queued", 1, 0)
 
     again = JobService(settings(tmp_path, executor="process", chunk_members=4_000))
     again.start()
@@ -364,13 +376,12 @@ def test_a_killed_worker_process_requeues_its_job(engine, is_real_engine, tmp_pa
 
     service, job_id, members, dx = _process_service_with_running_job(tmp_path, is_real_engine)
     try:
-        for process in list(service.runner._executor._processes.values()):
-            os.kill(process.pid, signal.SIGKILL)  # e.g. the OOM killer
+        os.kill(service.store.get(job_id).worker_pid, signal.SIGKILL)  # e.g. the OOM killer
         job = wait_for(
             lambda: (j := service.store.get(job_id)).status == "completed" and j, timeout=300
         )
     finally:
         service.stop()
-    assert job.attempts == 2
+    assert (job.attempts, job.crashes) == (2, 1)
     expected_rows, _ = cli_scores(tmp_path, members, dx)
     assert pl.read_parquet(service.store.result_path(job_id)).equals(expected_rows)
