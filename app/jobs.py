@@ -92,7 +92,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import File
 
 from app import batch
-from app.auth import tenant_of
+from app.auth import key_fingerprint, tenant_of
 from app.errors import BadRequest, Conflict, NotFound, traceback_without_values
 from app.wire import ErrorItem
 
@@ -715,6 +715,7 @@ def execute_job(
     attempt: int | None = None,
     signals: AttemptSignals | None = None,
     lock_wait_seconds: float = 30.0,
+    clock: Clock = utc_now,
 ) -> AttemptOutcome:
     """Run one claimed attempt of a job to `completed` or `failed` (or back to `queued`
     on a graceful stop; `cancelled` if the job was deleted meanwhile).
@@ -727,7 +728,7 @@ def execute_job(
     ran). Output files are published by rename only at the end, so an interrupted
     run leaves nothing half-written behind.
     """
-    store = JobStore(Path(data_dir))
+    store = JobStore(Path(data_dir), clock=clock)
     job = store.get(job_id)
     if job is None:
         return "cancelled"
@@ -1084,6 +1085,7 @@ class JobRunner:
                         attempt=attempt_number,
                         signals=attempt.signals,
                         lock_wait_seconds=self.settings.lock_wait_seconds,
+                        clock=self.store.clock,
                     )
                 finally:
                     self._wake.set()
@@ -1168,6 +1170,9 @@ class JobService:
 
     def owner(self, request: Request[Any, Any, Any]) -> str:
         return tenant_of(request, self.store.owner_secret())
+
+    def owner_of_key(self, api_key: str) -> str:
+        return key_fingerprint(api_key, self.store.owner_secret())
 
     def delete(self, job_id: str, owner: str) -> str | None:
         """Delete a job of this owner; returns the status it had, None if it has none.

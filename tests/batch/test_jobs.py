@@ -171,12 +171,12 @@ def test_unknown_job_is_404_and_unfinished_result_is_409(engine, tmp_path, monke
         assert client.get(job["result_url"], params={"format": "xml"}).status_code == 400
 
 
-def _stage_job(service: JobService, members: Path, dx: Path) -> str:
+def _stage_job(service: JobService, members: Path, dx: Path, owner: str = "") -> str:
     """Put a job in the store the way POST /v1/jobs does, without HTTP."""
     job_id, directory = service.store.new_job_dir()
     (directory / "memberships.csv").write_bytes(members.read_bytes())
     (directory / "diagnoses.csv").write_bytes(dx.read_bytes())
-    service.store.create(job_id, 2025, "memberships.csv", "diagnoses.csv")
+    service.store.create(job_id, 2025, "memberships.csv", "diagnoses.csv", owner=owner)
     return job_id
 
 
