@@ -1467,7 +1467,7 @@ def _write_csv(parquet: Path, target: Path) -> None:
 def _write_json(parquet: Path, target: Path) -> None:
     """A JSON array of row objects (lists stay lists, as in the API response), streamed:
     polars writes NDJSON, and its newlines between rows become commas block by block."""
-    lines = target.with_name(target.name + ".ndjson")
+    lines = target.with_suffix(".ndjson.partial")  # a temporary file: TEMPORARY_PATTERNS
     pl.scan_parquet(parquet).sink_ndjson(lines)
     try:
         with open(lines, "rb") as source, open(target, "wb") as out:

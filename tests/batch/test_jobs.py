@@ -171,6 +171,20 @@ def test_unknown_job_is_404_and_unfinished_result_is_409(engine, tmp_path, monke
         assert client.get(job["result_url"], params={"format": "xml"}).status_code == 400
 
 
+def gate_engine(monkeypatch, engine) -> tuple[threading.Semaphore, threading.Event]:
+    """Make every chunk wait for `release`; `inside` counts chunks that reached the engine."""
+    score, store = engine
+    inside, release = threading.Semaphore(0), threading.Event()
+
+    def gated(*args, **kwargs):
+        inside.release()
+        release.wait(10)
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "default_engine", lambda: (gated, store))
+    return inside, release
+
+
 def _stage_job(service: JobService, members: Path, dx: Path, owner: str = "") -> str:
     """Put a job in the store the way POST /v1/jobs does, without HTTP."""
     job_id, directory = service.store.new_job_dir()
@@ -203,15 +217,7 @@ def test_job_left_running_by_a_crash_is_rerun_on_restart(engine, tmp_path):
 
 def test_graceful_stop_mid_run_requeues_and_the_next_start_completes(engine, tmp_path, monkeypatch):
     score, store = engine
-    chunks_seen = threading.Semaphore(0)
-    release = threading.Event()
-
-    def gated_score(*args, **kwargs):
-        chunks_seen.release()
-        release.wait(10)
-        return score(*args, **kwargs)
-
-    monkeypatch.setattr(batch, "default_engine", lambda: (gated_score, store))
+    chunks_seen, release = gate_engine(monkeypatch, engine)
     members, dx = write_roster(tmp_path / "in", 60)
     first = JobService(settings(tmp_path, chunk_members=10))
     job_id = _stage_job(first, members, dx)

@@ -8,7 +8,6 @@ import fcntl
 import json
 import os
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tests.batch.conftest import write_roster
 from tests.batch.roster import roster
 from tests.batch.test_jobs import (
     _stage_job,
+    gate_engine,
     make_app,
     settings,
     submit_files,
@@ -193,15 +193,7 @@ def _gone(pid: int) -> bool:
 def test_cancel_in_thread_mode_stops_at_the_next_chunk_and_a_queued_job_goes_at_once(
     engine, tmp_path, monkeypatch
 ):
-    score, store = engine
-    inside, release = threading.Semaphore(0), threading.Event()
-
-    def gated(*args, **kwargs):
-        inside.release()
-        release.wait(10)
-        return score(*args, **kwargs)
-
-    monkeypatch.setattr(batch, "default_engine", lambda: (gated, store))
+    inside, release = gate_engine(monkeypatch, engine)
     members, dx = write_roster(tmp_path / "in", 40)
     service = JobService(settings(tmp_path, chunk_members=10))
     with TestClient(make_app(service)) as client:
