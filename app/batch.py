@@ -52,6 +52,7 @@ MEMBER_FIELDS: tuple[str, ...] = (
 DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
 REQUIRED_MEMBER_FIELDS: tuple[str, ...] = ("MemberID",)
 REQUIRED_DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "DxCode")
+REQUIRED_FIELDS = {"memberships": REQUIRED_MEMBER_FIELDS, "diagnoses": REQUIRED_DIAGNOSIS_FIELDS}
 ERROR_COLUMNS: tuple[str, ...] = ("MemberID", "line", "field", "message")
 INPUT_FORMATS = {
     ".csv": "csv",
@@ -140,33 +141,38 @@ def _scan_table(
         raise BatchInputError(f"{path}: cannot read {role} file: {exc}") from exc
     renames = _field_renames(path, names, fields)
     lf, names = lf.rename(renames), [renames.get(n, n) for n in names]
-    _check_required_columns(path, role, [n for n in names if n != "input_index"], fields, required)
+    require_columns(path, role, [n for n in names if n != "input_index"], required)
     return _as_string_columns(lf, fields, names), line_offset
 
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_ .-]{0,39}$")
 
 
-def _check_required_columns(
-    path: Path, role: str, names: list[str], fields: tuple[str, ...], required: tuple[str, ...]
+def require_columns(
+    label: str | Path, role: str, found: list[str], required: tuple[str, ...] | None = None
 ) -> None:
-    """The one required-columns rule (names already case-folded by `_field_renames`).
+    """One fatal error naming the file, the missing required column and the columns found.
 
-    The columns found are quoted only when they look like column names: a file of
-    junk bytes, or one whose first line is data, must not come back echoed.
+    `role` is "memberships" or "diagnoses" (`REQUIRED_FIELDS` says what each needs);
+    `found` are the header names after `_field_renames`. Used when a file is opened
+    (CLI and jobs) and by the submit-time checks. The columns found are quoted only
+    when they look like column names: a file of junk bytes, or one whose first line
+    is data, must not come back echoed.
     """
-    missing = [name for name in required if name not in names]
+    required = REQUIRED_FIELDS[role] if required is None else required
+    missing = [name for name in required if name not in found]
     if not missing:
         return
-    shown = [n for n in names if _PLAIN_NAME.match(n)]
-    found = (
+    shown = [n for n in found if _PLAIN_NAME.match(n)]
+    found_text = (
         f"found {', '.join(shown)}"
-        if shown and len(shown) == len(names) and len(shown) <= 40
+        if shown and len(shown) == len(found) and len(shown) <= 40
         else "the first line does not look like a header of column names"
     )
+    fields = MEMBER_FIELDS if role == "memberships" else DIAGNOSIS_FIELDS
     raise BatchInputError(
-        f"{path}: {role} file has no column {missing[0]!r} "
-        f"(expected columns {', '.join(fields)}; {found})"
+        f"{label}: {role} file has no column {missing[0]!r} "
+        f"(expected columns {', '.join(fields)}; {found_text})"
     )
 
 
@@ -220,9 +226,7 @@ def check_roster_files(members: Path, diagnoses: Path | None, head_lines: int = 
                     f"{path}: {role} file is not a readable Parquet file"
                 ) from exc
             renames = _field_renames(path, names, fields)
-            _check_required_columns(
-                path, role, [renames.get(n, n) for n in names], fields, required
-            )
+            require_columns(path, role, [renames.get(n, n) for n in names], required)
 
 
 def csv_problem(
@@ -289,9 +293,7 @@ def _first_csv_problem(
                         )
             renames = _field_renames(path, header, fields)
             try:
-                _check_required_columns(
-                    path, role, [renames.get(n, n) for n in header], fields, required
-                )
+                require_columns(path, role, [renames.get(n, n) for n in header], required)
             except BatchInputError as exc:
                 return f"{where}: {str(exc).removeprefix(f'{path}: ')}"
             width = len(header)

@@ -52,7 +52,9 @@ sharing the app's `score_batch` and store (what most unit tests use).
 
 Adding an output: name its file in `OUTPUT_PARTS`, write it in `execute_job`, and
 serve it with a route that calls `download_part` (formats, ownership and 409
-handling come with it); a route computed from the record uses `owned_job`.
+handling come with it); a route computed from a job's outputs starts with
+`completed_job` (or `owned_job` for any status). Routes take the `owner`
+dependency: a job route without it would show one key's jobs to another.
 
 Environment: `RAF_DATA_DIR` (default `.raf-data`; the app's `settings.data_dir`
 wins), `RAF_JOB_WORKERS`, `RAF_JOB_EXECUTOR` (`process`|`thread`),
@@ -1517,15 +1519,22 @@ def owned_job(jobs: JobService, owner: str, job_id: str) -> JobRecord:
     return job
 
 
-def download_part(jobs: JobService, owner: str, job_id: str, part: str, fmt: str) -> File:
-    """Serve one stored output of a completed job in the asked format."""
+def completed_job(jobs: JobService, owner: str, job_id: str, what: str) -> JobRecord:
+    """The caller's completed job: 404 as `owned_job`, 409 (naming `what`) until completed.
+    What a route computed from a job's outputs starts with."""
     job = owned_job(jobs, owner, job_id)
     if job.status != "completed":
         raise Conflict(
-            f"job {job_id} is {job.status}; its {part} is available once completed "
+            f"job {job_id} is {job.status}; its {what} is available once completed "
             f"(poll /v1/jobs/{job_id})",
             [ErrorItem(field="status", message=job.status)],
         )
+    return job
+
+
+def download_part(jobs: JobService, owner: str, job_id: str, part: str, fmt: str) -> File:
+    """Serve one stored output of a completed job in the asked format."""
+    completed_job(jobs, owner, job_id, part)
     parquet = jobs.store.part_path(job_id, part)
     if not parquet.is_file():
         hint = "; submit with ?detail=true for it" if part == "detail" else ""
