@@ -87,7 +87,12 @@ class RiskScoreController(Controller):
         summary="Score a batch of members",
         description="Per member: one raw row per model of the payment year (V28 first), then the "
         "active (blended, normalized, coding-adjusted) row. `?detail=true` adds the audit trail "
-        "to raw rows. Members that cannot be scored are listed in `errors` (status `partial`).",
+        "to raw rows. Members that cannot be scored are listed in `errors` (status `partial`). "
+        "Finance: members with `Enrollment_Months` (or `Enrollment_Start`/`Enrollment_End`), "
+        "`Monthly_Rate` or `County` (priced by the request's `rates` or the configured "
+        "`RAF_RATES` table) get `Enrollment_Months`, `Monthly_Rate`, `Rate_Source`, "
+        "`MA_Payment_Monthly` and `MA_Payment` on the active row (`MA_Payment_Detail` with "
+        "`?detail=true`). `?summary=true` adds the roster `summary`.",
         responses=FAILURE_RESPONSES,
     )
     def score(
@@ -97,7 +102,9 @@ class RiskScoreController(Controller):
         cache: NamedDependency[MemberCache],
         score_batch: NamedDependency[ScoreBatch],
         settings: NamedDependency[Settings],
+        rates: NamedDependency[Any],
         detail: FromQuery[bool] = False,
+        summary: FromQuery[bool] = False,
     ) -> RiskScoreResponse:
         if len(data.memberships) > settings.max_members:
             raise PayloadTooLarge(
@@ -106,7 +113,8 @@ class RiskScoreController(Controller):
             )
         started = time.perf_counter()
         response, stats = score_request(
-            data, detail=detail, store=store, cache=cache, score_batch=score_batch
+            data, detail=detail, store=store, cache=cache, score_batch=score_batch,
+            rates=rates, summary=summary,
         )
         log.info(
             "risk_scores",

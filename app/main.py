@@ -50,6 +50,24 @@ def _provide_score_batch(state: State) -> ScoreBatch:
     return state.score_batch
 
 
+def _provide_rates(state: State) -> Any:
+    return state.rates
+
+
+def configured_rates(settings: Settings) -> Any:
+    """The `RAF_RATES` table, or None; a table that cannot be used stops the start-up
+    (`SettingsError` naming the file and row), never a silently unpriced roster."""
+    if not settings.rates_path:
+        return None
+    from app.settings import SettingsError
+    from engine.finance import RateTable, RateTableError
+
+    try:
+        return RateTable.from_csv(settings.rates_path)
+    except RateTableError as exc:
+        raise SettingsError(f"RAF_RATES={settings.rates_path}: {exc}") from exc
+
+
 def _jobs_parts() -> tuple[list[Any], list[Any]]:
     """(route handlers, lifespans) of the batch-jobs module."""
     from app import jobs
@@ -92,6 +110,7 @@ def create_app(
                 "store": store,
                 "cache": MemberCache(settings.cache_size, settings.cache_ttl_seconds),
                 "score_batch": score_batch,
+                "rates": configured_rates(settings),
             }
         ),
         dependencies={
@@ -99,6 +118,7 @@ def create_app(
             "cache": Provide(_provide_cache, sync_to_thread=False),
             "settings": Provide(_provide_settings, sync_to_thread=False),
             "score_batch": Provide(_provide_score_batch, sync_to_thread=False),
+            "rates": Provide(_provide_rates, sync_to_thread=False),
         },
         lifespan=[reference_data, *job_lifespans],
         guards=[require_api_key],

@@ -28,6 +28,7 @@ import polars as pl
 
 from app.cache import CachedMember, MemberCache, MemberKey
 from app.errors import BadRequest
+from app.summary import RosterSummary, summary_of_rows
 from app.wire import (
     CacheCounts,
     Diagnosis,
@@ -38,6 +39,7 @@ from app.wire import (
     RiskScoreRequest,
     RiskScoreResponse,
 )
+from engine.finance import FINANCE_FIELDS, RateTable, RateTableError
 from engine.run import DX_SUMMARY_KEYS
 from reference.store import UnsupportedPaymentYear
 
@@ -46,6 +48,18 @@ ScoreBatch = Callable[..., Any]
 MEMBERSHIP_FIELDS = ("MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC")
 DIAGNOSIS_FIELDS = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
 SUCCESS_MESSAGE = "Data processed successfully"
+SUMMARY_ROW_SCHEMA = {
+    "Member_Id": pl.String,
+    "RAType": pl.String,
+    "RA_Variable": pl.String,
+    "Clinical_Version": pl.String,
+    "RAF_Total": pl.Float64,
+    "Active_Score": pl.Int8,
+    "Enrollment_Months": pl.Int64,
+    "MA_Payment": pl.Float64,
+    "Warnings": pl.List(pl.String),
+}
+SUMMARY_ROW_COLUMNS = tuple(SUMMARY_ROW_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -79,8 +93,11 @@ def member_key(
     member: Membership,
     diagnoses: Iterable[Diagnosis],
     detail: bool,
+    rates_digest: str = "",
 ) -> MemberKey:
     """The member's cache key (`app.cache`): its inputs, diagnoses sorted, as JSON bytes.
+
+    `rates_digest` names the rate tables that priced the member (`engine.finance`).
 
     The diagnoses are sorted (Struct field order) so that a member whose
     diagnoses arrive in another order is the same key.
@@ -92,7 +109,44 @@ def member_key(
     strings, nulls, ints and bools is unambiguous (every field is written,
     nulls too), so equal bytes mean equal inputs.
     """
-    return _KEY_ENCODER.encode((payment_year, release_id, member, sorted(diagnoses), detail))
+    return _KEY_ENCODER.encode(
+        (payment_year, release_id, member, sorted(diagnoses), detail, rates_digest)
+    )
+
+
+def request_rates(request: RiskScoreRequest, configured: RateTable | None) -> RateTable | None:
+    """The request's own `rates` over the configured table (`RAF_RATES`); a bad row is a 400
+    naming `$.rates[i].<field>`."""
+    own = None
+    if request.rates:
+        try:
+            own = RateTable.from_records(
+                (
+                    {
+                        "payment_year": r.payment_year if r.payment_year is not None
+                        else request.payment_year,
+                        "county": r.county,
+                        "monthly_rate": r.monthly_rate,
+                        "source": r.source or "request rates",
+                    }
+                    for r in request.rates
+                ),
+                label="rates",
+            )
+        except RateTableError as exc:
+            items = [
+                ErrorItem(field=f"$.rates[{row}].{field}", message=message)
+                for row, field, message in exc.problems
+            ]
+            raise BadRequest(f"$.rates: {exc}", items) from exc
+    return RateTable.layered(own, configured)
+
+
+_FINANCE_GETTERS = tuple(attrgetter(f) for f in FINANCE_FIELDS)
+
+
+def _has_finance(memberships: Sequence[Membership]) -> bool:
+    return any(any(get(m) is not None for get in _FINANCE_GETTERS) for m in memberships)
 
 
 def score_request(
@@ -102,11 +156,21 @@ def score_request(
     store: Any,
     cache: MemberCache,
     score_batch: ScoreBatch,
+    rates: RateTable | None = None,
+    summary: bool = False,
 ) -> tuple[RiskScoreResponse, ScoringStats]:
-    """Answer one decoded request (see the module docstring for the flow)."""
+    """Answer one decoded request (see the module docstring for the flow).
+
+    `rates`: the configured rate table (`RAF_RATES`); `summary`: add the roster
+    summary of this request (`app.summary`).
+    """
     tables = supported_year_tables(store, request.payment_year)
     release_id = getattr(tables, "release_id", None)
     memberships = request.memberships
+    pricing = (
+        _Pricing(request_rates(request, rates)) if _has_finance(memberships) else None
+    )
+    rates_digest = pricing.rates.digest if pricing and pricing.rates else ""
 
     diagnoses_by_member: dict[str, list[Diagnosis]] = defaultdict(list)
     for dx in request.diagnoses:
@@ -122,6 +186,7 @@ def score_request(
             m,
             diagnoses_by_member.get(m.MemberID, ()),
             detail,
+            rates_digest,
         )
         for m in memberships
     ]
@@ -135,7 +200,7 @@ def score_request(
     unattributed: dict[str, int] = {}
     if misses:
         fresh, reference, unattributed = _score_misses(
-            request, misses, detail, store, score_batch
+            request, misses, detail, store, score_batch, pricing
         )
         for i, answer in fresh.items():
             answers[i] = answer
@@ -144,7 +209,7 @@ def score_request(
 
     results: list[ResultRow] = []
     errors: list[ErrorItem] = []
-    summary = dict.fromkeys(DX_SUMMARY_KEYS, 0)
+    dx_summary = dict.fromkeys(DX_SUMMARY_KEYS, 0)
     for answer in answers:
         if answer is None:  # an identical repeat of an earlier membership row: scored once
             continue
@@ -152,10 +217,10 @@ def score_request(
         if answer.error is not None:
             errors.append(answer.error)
         for reason, count in answer.dx_counts:
-            summary[reason] = summary.get(reason, 0) + count
+            dx_summary[reason] = dx_summary.get(reason, 0) + count
     for reason, count in unattributed.items():
-        summary[reason] = summary.get(reason, 0) + count
-    summary["unknown_member"] += sum(
+        dx_summary[reason] = dx_summary.get(reason, 0) + count
+    dx_summary["unknown_member"] += sum(
         len(dxs) for member_id, dxs in diagnoses_by_member.items() if member_id not in id_counts
     )
 
@@ -171,10 +236,12 @@ def score_request(
         timestamp=datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds"),
         member_count=len(memberships),
         errors=errors,
-        diagnoses_summary=summary,
+        diagnoses_summary=dx_summary,
         reference=msgspec.convert(reference, ReferenceInfo),
         cache=CacheCounts(hits=hits, misses=len(misses)),
     )
+    if summary:
+        response.summary = request_summary(response)
     stats = ScoringStats(
         member_count=len(memberships),
         row_count=len(results),
@@ -192,6 +259,7 @@ def _score_misses(
     detail: bool,
     store: Any,
     score_batch: ScoreBatch,
+    pricing: _Pricing | None = None,
 ) -> tuple[dict[int, CachedMember], dict[str, Any], dict[str, int]]:
     """One engine call for every cache miss; answers keyed by the member's request position.
 
@@ -207,12 +275,16 @@ def _score_misses(
         miss_ids = {m.MemberID for m in miss_members}
         dx_positions = [i for i, dx in enumerate(request.diagnoses) if dx.MemberID in miss_ids]
         miss_diagnoses = [request.diagnoses[i] for i in dx_positions]
+    finance = {} if pricing is None else {"rates": pricing.rates, "finance": True}
     result = score_batch(
-        _request_frame(misses, miss_members, MEMBERSHIP_FIELDS),
+        _request_frame(
+            misses, miss_members, MEMBERSHIP_FIELDS + (FINANCE_FIELDS if finance else ())
+        ),
         _request_frame(dx_positions, miss_diagnoses, DIAGNOSIS_FIELDS),
         request.payment_year,
         store,
         detail=detail,
+        **finance,
     )
 
     rows_by_index = _rows_by_input_index(result.rows)
@@ -252,8 +324,44 @@ def _request_frame(
     10k-member request (90k items) is also 160k fewer GC-tracked allocations.
     """
     return pl.DataFrame(
-        {"input_index": positions, **{f: list(map(attrgetter(f), items)) for f in fields}},
+        {"input_index": positions, **{f: _texts(map(attrgetter(f), items)) for f in fields}},
         schema={"input_index": pl.UInt32, **dict.fromkeys(fields, pl.String)},
+    )
+
+
+def _texts(values: Iterable[Any]) -> list[Any]:
+    """Strings as sent; a JSON number (finance fields) as its shortest text (1023.45)."""
+    values = list(values)
+    if all(v is None or type(v) is str for v in values):
+        return values
+    return [v if v is None or type(v) is str else repr(v) for v in values]
+
+
+@dataclass(frozen=True)
+class _Pricing:
+    """Finance is on for this request; `rates` are the tables that price it."""
+
+    rates: RateTable | None
+
+
+def request_summary(response: RiskScoreResponse) -> RosterSummary:
+    """`?summary=true`: the roster summary of this response's rows (`app.summary`)."""
+    rows = response.results
+    frame = pl.DataFrame(
+        {c: list(map(attrgetter(c), rows)) for c in SUMMARY_ROW_COLUMNS},
+        schema=SUMMARY_ROW_SCHEMA,
+    )
+    errors = pl.DataFrame(
+        {"field": [e.field for e in response.errors if e.MemberID is not None]},
+        schema={"field": pl.String},
+    )
+    return summary_of_rows(
+        frame,
+        payment_year=response.reference.payment_year,
+        members_received=response.member_count,
+        errors=errors,
+        diagnoses_summary=response.diagnoses_summary,
+        reference=msgspec.to_builtins(response.reference),
     )
 
 
@@ -275,6 +383,7 @@ def _rows_by_input_index(rows: pl.DataFrame) -> dict[int, tuple[ResultRow, ...]]
 
 _ROW_FIELDS = ResultRow.__struct_fields__
 _FLAT_ROW_FIELDS = _ROW_FIELDS[: _ROW_FIELDS.index("Warnings") + 1]
+_PRICED_ROW_FIELDS = _ROW_FIELDS[: _ROW_FIELDS.index("MA_Payment") + 1]
 
 
 def result_rows(rows: pl.DataFrame) -> list[ResultRow]:
@@ -288,7 +397,7 @@ def result_rows(rows: pl.DataFrame) -> list[ResultRow]:
     `msgspec.convert`, which also validates them.
     """
     frame = _wire_ready(rows)
-    if tuple(frame.columns) == _FLAT_ROW_FIELDS:
+    if tuple(frame.columns) in (_FLAT_ROW_FIELDS, _PRICED_ROW_FIELDS):
         return list(map(ResultRow, *(column.to_list() for column in frame.get_columns())))
     return msgspec.convert(frame.to_dicts(), list[ResultRow])
 

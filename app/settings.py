@@ -10,6 +10,7 @@
 | `RAF_LOG_LEVEL` | INFO | structlog level; member data is never logged at INFO |
 | `RAF_DATA_DIR` | `.raf-data` | the service's writable data directory (batch jobs keep their SQLite and files there, `app.jobs`) |
 | `RAF_REFERENCE_DIR` | bundled `reference/data` | reference data directory (a pinned release) |
+| `RAF_RATES` | none | a county rate table CSV (`payment_year, county, monthly_rate, source`) pricing members by `County` (`engine.finance`); the service ships no rates |
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Settings:
     log_level: str = "INFO"
     data_dir: str = ".raf-data"
     reference_dir: str | None = None
+    rates_path: str | None = None
 
     @property
     def auth_enabled(self) -> bool:
@@ -67,4 +69,5 @@ class Settings:
             log_level=level,
             data_dir=env.get("RAF_DATA_DIR", "").strip() or cls.data_dir,
             reference_dir=env.get("RAF_REFERENCE_DIR", "").strip() or None,
+            rates_path=env.get("RAF_RATES", "").strip() or None,
         )

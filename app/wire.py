@@ -26,6 +26,8 @@ from typing import Literal
 import msgspec
 from msgspec import Struct
 
+from app.summary import RosterSummary
+
 
 class Membership(Struct, forbid_unknown_fields=False, gc=False):
     MemberID: str
@@ -36,6 +38,12 @@ class Membership(Struct, forbid_unknown_fields=False, gc=False):
     LTIMCAID: str | None = None
     NEMCAID: str | None = None
     OREC: str | None = None
+    # plan finance (`engine.finance`); numbers are read as their JSON text
+    Enrollment_Months: int | str | None = None
+    Enrollment_Start: str | None = None
+    Enrollment_End: str | None = None
+    County: str | None = None
+    Monthly_Rate: float | str | None = None
 
 
 class Diagnosis(Struct, forbid_unknown_fields=False, gc=False, order=True):
@@ -45,10 +53,32 @@ class Diagnosis(Struct, forbid_unknown_fields=False, gc=False, order=True):
     DxCode: str
 
 
+class CountyRate(Struct, forbid_unknown_fields=False, gc=False):
+    """One row of a rate table (`engine.finance.RateTable`); `payment_year` defaults to the
+    request's."""
+
+    county: str
+    monthly_rate: float | str
+    payment_year: int | None = None
+    source: str | None = None
+
+
 class RiskScoreRequest(Struct, forbid_unknown_fields=False):
     payment_year: int
     memberships: list[Membership]
     diagnoses: list[Diagnosis] = []
+    rates: list[CountyRate] | None = None
+
+
+class PaymentLine(Struct, omit_defaults=True, gc=False):
+    """`?detail=true` itemization of the active row's dollars: one `RAF_*` bucket, or one
+    model's HCC / interaction through the blend (`engine.finance`)."""
+
+    Section: Literal["bucket", "hcc", "interaction"]
+    Code: str
+    RAF_Score: float
+    MA_Payment: float
+    Model: str | None = None
 
 
 class HccDetail(Struct, gc=False):
@@ -112,6 +142,13 @@ class ResultRow(Struct, omit_defaults=True, gc=False):
     Clinical_Version: str
     Active_Score: int
     Warnings: list[str] | None = None
+    # plan finance, on the active row only (`engine.finance.OUTPUT_FIELDS`)
+    Enrollment_Months: int | None = None
+    Monthly_Rate: float | None = None
+    Rate_Source: str | None = None
+    MA_Payment_Monthly: float | None = None
+    MA_Payment: float | None = None
+    MA_Payment_Detail: list[PaymentLine] | None = None
     HCCs: list[HccDetail] | None = None
     Hierarchy_Dropped: list[HierarchyDrop] | None = None
     Interactions: list[InteractionDetail] | None = None
@@ -137,7 +174,9 @@ class CacheCounts(Struct):
     misses: int
 
 
-class RiskScoreResponse(Struct):
+class RiskScoreResponse(Struct, omit_defaults=True):
+    """The answer; `summary` only with `?summary=true` (`app.summary.RosterSummary`)."""
+
     status: Literal["success", "partial"]
     message: str
     cache_status: Literal["Cache hit", "Cache miss"]
@@ -149,6 +188,7 @@ class RiskScoreResponse(Struct):
     diagnoses_summary: dict[str, int]
     reference: ReferenceInfo
     cache: CacheCounts
+    summary: RosterSummary | None = None
 
 
 class FailureResponse(Struct, omit_defaults=True):

@@ -23,6 +23,7 @@ import polars as pl
 
 from engine import score_raw
 from engine.blend import MEMBER_ERROR_SCHEMA, BlendParameters, blend
+from engine.finance import FINANCE_FIELDS, RateTable, apply_payments, finance_inputs
 from engine.memo import derived
 from engine.raw import DX_REASONS as RAW_DX_REASONS
 from engine.rows import build_rows
@@ -94,8 +95,17 @@ def score_batch(
     payment_year: int,
     store: Any,
     detail: bool = False,
+    *,
+    rates: RateTable | None = None,
+    finance: bool | None = None,
 ) -> BatchResult:
     """Score one batch. Raises `reference.UnsupportedPaymentYear` for an unknown year.
+
+    Finance (`engine.finance`): with `finance` True the rows carry the payment
+    fields (`engine.finance.OUTPUT_FIELDS`, null where unknown) and members'
+    `Enrollment_*`, `County`, `Monthly_Rate` are read (bad values are member
+    errors); None decides by whether any membership row has a finance value;
+    False ignores them. `rates` prices members by `County`.
 
     A batch of more than `CHUNK_MEMBERS` membership rows is scored in chunks of
     about that many members (diagnoses follow their member), and the chunk
@@ -110,10 +120,17 @@ def score_batch(
     tables = store.year(payment_year)
     params = blend_parameters(tables, payment_year)
 
-    memberships = with_string_columns(memberships, MEMBERSHIP_FIELDS)
+    finance_fields = tuple(f for f in FINANCE_FIELDS if f in memberships.columns)
+    if finance is None:
+        finance = any(memberships.get_column(f).null_count() < memberships.height
+                      for f in finance_fields)
+    memberships = with_string_columns(
+        memberships, MEMBERSHIP_FIELDS + (finance_fields if finance else ())
+    )
     diagnoses = with_string_columns(diagnoses, DIAGNOSIS_FIELDS)
+    pricing = _Pricing(rates) if finance else None
     if memberships.height <= CHUNK_MEMBERS:
-        return _score_chunk(memberships, diagnoses, payment_year, tables, params, detail)
+        return _score_chunk(memberships, diagnoses, payment_year, tables, params, detail, pricing)
 
     chunk_of = pl.col("input_index").min().over("MemberID") // CHUNK_MEMBERS
     member_chunk = memberships.select(chunk_of.cast(pl.UInt32).alias("_chunk")).to_series()
@@ -129,12 +146,20 @@ def score_batch(
             tables,
             params,
             detail,
+            pricing,
         )
 
     # map() keeps chunk order, so the concatenation stays in input order
     with ThreadPoolExecutor(max_workers=CHUNK_WORKERS, thread_name_prefix="score-chunk") as pool:
         results = list(pool.map(score_chunk, member_chunk.unique().sort().to_list()))
     return _concat_results(results, memberships.height, tables, payment_year)
+
+
+@dataclass(frozen=True)
+class _Pricing:
+    """Finance is on for this batch; `rates` prices members by County (None: no table)."""
+
+    rates: RateTable | None
 
 
 def _member_hash(member_id: pl.Expr) -> pl.Expr:
@@ -210,16 +235,32 @@ def _score_chunk(
     tables: Any,
     params: BlendParameters,
     detail: bool,
+    pricing: _Pricing | None = None,
 ) -> BatchResult:
     """`score_batch` on frames already shaped by `with_string_columns`."""
+    finance_errors = pl.DataFrame(schema=MEMBER_ERROR_SCHEMA)
+    if pricing is not None:
+        priced, finance_errors = finance_inputs(memberships, payment_year, pricing.rates)
+        memberships = memberships.select("input_index", *MEMBERSHIP_FIELDS)
     members, ratype_errors = normalize(memberships, payment_year)
+    if finance_errors.height:  # one error per member: a membership error comes first
+        finance_errors = finance_errors.join(
+            ratype_errors.select("input_index"), on="input_index", how="anti"
+        )
+        members = members.join(finance_errors.select("input_index"), on="input_index", how="anti")
     raw = score_raw(members, diagnoses, tables, detail=detail)
     blended = blend(raw.rows, members, params)
     trail = dict(raw.trail or {}) if detail else {}
     rows = build_rows(members, raw.rows, blended.active, params, trail or None)
+    if pricing is not None:
+        rows, lines = apply_payments(
+            rows, blended.active, priced, params, members, trail if detail else None
+        )
+        if lines is not None:
+            trail["payment_lines"] = lines
 
     unscored = _unscored_members(members, raw.rows, payment_year)
-    errors = _member_errors(ratype_errors, blended.errors, unscored)
+    errors = _member_errors(ratype_errors, finance_errors, blended.errors, unscored)
     errors = _account_for_every_member(memberships, rows, errors)
     dx_counts = dx_counts_of(raw, diagnoses)
     return BatchResult(

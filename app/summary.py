@@ -1,0 +1,430 @@
+"""Roster summary: what plan finance reads first (counts, score distributions, dollars).
+
+One computation for every path: the API (`?summary=true`), jobs
+(`GET /v1/jobs/{id}/summary`), `raf score --summary` and `raf summary
+scores.parquet`. It reads the response rows themselves (any frame or file with
+the response columns), so a summary of a scored file and the summary of the run
+that wrote it are the same numbers:
+
+1. `member_facts(rows)`: one row per scored member (its active row) with the raw
+   V28 / V24 / ESRD totals of its raw rows, as exact integers (raw in
+   thousandths, active in millionths, money in cents), the `segment` (the
+   prefix of the raw row's demographic cell, `CNA_F75_79` -> `CNA`, which is how
+   CMS names it) and its `family` (`SEGMENT_FAMILIES`);
+2. `summarize(facts, ...)`: the `RosterSummary` below.
+
+Statistics (all polars expressions, no loop over members):
+
+* mean: exact integer sum / count, rounded half away from zero to 6 decimals;
+* median, p10, p90: polars `quantile(..., "linear")` (numpy's default: linear
+  interpolation between the two nearest ranks), rounded to 6 decimals;
+* member-month-weighted active mean: sum(active * months) / sum(months), where
+  months is `Enrollment_Months` (12 when the member sent none);
+* payment: integer cents summed; PMPM = total / member-months of the priced
+  members, rounded half away from zero at the cent;
+* transition effect (years with V24 and V28 rows, PY2024/PY2025): per segment,
+  mean raw V28 - mean raw V24 over the members with both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import msgspec
+import polars as pl
+from msgspec import Struct
+
+SEGMENT_FAMILIES: Mapping[str, str] = {
+    "CNA": "community", "CND": "community", "CFA": "community", "CFD": "community",
+    "CPA": "community", "CPD": "community",
+    "INS": "institutional",
+    "NE": "new_enrollee", "SNPNE": "new_enrollee",
+    "DI": "esrd_dialysis", "DNE": "esrd_dialysis",
+    "GFA": "esrd_graft", "GFN": "esrd_graft", "GNPA": "esrd_graft", "GNPN": "esrd_graft",
+    "GI": "esrd_graft", "GNE": "esrd_graft",
+    "TRANSPLANT": "esrd_transplant",
+}
+"""Segment (CMS's variable prefix) -> family: community, institutional, new enrollee, ESRD."""
+
+FULL_YEAR_MONTHS = 12
+RAW_MODELS = {"V28": "raw_v28", "V24": "raw_v24", "ESRD V24": "raw_esrd_v24"}
+"""`Clinical_Version` of a raw row -> its column in `member_facts`."""
+
+SCORE_COLUMNS = {"raw_v24": 1_000, "raw_v28": 1_000, "raw_esrd_v24": 1_000, "active": 1_000_000}
+"""Fact column -> its integer scale (raw rows in thousandths, active in millionths)."""
+
+ROW_COLUMNS = ("Member_Id", "RAType", "RA_Variable", "Clinical_Version", "RAF_Total",
+               "Active_Score", "Enrollment_Months", "MA_Payment")
+MAX_MEMBER_WARNINGS = 50
+
+
+# --------------------------------------------------------------------------- wire shape
+
+
+class Stats(Struct, omit_defaults=True):
+    count: int
+    mean: float | None = None
+    median: float | None = None
+    p10: float | None = None
+    p90: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class ScoreStats(Struct, omit_defaults=True):
+    active: Stats
+    raw_v28: Stats | None = None
+    raw_v24: Stats | None = None
+    raw_esrd_v24: Stats | None = None
+
+
+class SegmentSummary(Struct, omit_defaults=True):
+    segment: str
+    family: str
+    members: int
+    member_months: int
+    scores: ScoreStats
+    members_priced: int = 0
+    payment_cents: int | None = None
+    payment: float | None = None
+
+
+class Transition(Struct):
+    segment: str
+    members: int
+    mean_raw_v24: float
+    mean_raw_v28: float
+    effect: float
+
+
+class Payment(Struct):
+    """Dollars of the members with a rate (`Monthly_Rate` or a county rate)."""
+
+    members_priced: int
+    members_unpriced: int
+    member_months: int
+    total_cents: int
+    total: float
+    pmpm_cents: int | None
+    pmpm: float | None
+
+
+class Rejected(Struct):
+    members: int
+    by_field: dict[str, int]
+
+
+class DiagnosesSummary(Struct):
+    received: int
+    used: int
+    dropped: int
+    dropped_by_reason: dict[str, int]
+
+
+class WarningCount(Struct):
+    code: str
+    message: str
+    count: int
+
+
+class RosterSummary(Struct, omit_defaults=True):
+    """The roster summary (`app.summary`); money in cents and dollars, scores to 6 decimals."""
+
+    members_scored: int
+    members_rejected: int
+    by_segment_family: dict[str, int]
+    by_ratype: dict[str, int]
+    scores: ScoreStats
+    by_segment: list[SegmentSummary]
+    member_months: int
+    active_mean_member_month_weighted: float | None
+    rejected: Rejected
+    warnings: list[WarningCount]
+    payment_year: int | None = None
+    members_received: int | None = None
+    payment: Payment | None = None
+    transition: list[Transition] | None = None
+    transition_overall: Transition | None = None
+    diagnoses: DiagnosesSummary | None = None
+    reference: dict[str, Any] | None = None
+
+
+def encode(summary: RosterSummary) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(summary), indent=2)
+
+
+def decode(data: bytes) -> RosterSummary:
+    return msgspec.json.decode(data, type=RosterSummary)
+
+
+# --------------------------------------------------------------------------- facts
+
+
+def _scaled(column: str, scale: int) -> pl.Expr:
+    """Float of the wire back to its exact integer (the float is the nearest double of a
+    decimal with log10(scale) places, so rounding recovers it)."""
+    return (pl.col(column) * scale).round().cast(pl.Int64)
+
+
+def member_facts(rows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """One row per scored member: `Member_Id, RAType, segment, family, raw_v28, raw_v24,
+    raw_esrd_v24` (thousandths), `active` (millionths), `months`, `payment_cents` (null
+    without a rate). `rows`: response rows (raw rows and the active row per member)."""
+    lf = rows.lazy()
+    names = lf.collect_schema().names()
+    missing = [c for c in ROW_COLUMNS[:6] if c not in names]
+    if missing:
+        raise ValueError(f"not a scores table: no column {missing[0]!r}")
+    lf = lf.select(
+        *ROW_COLUMNS[:6],
+        *(c if c in names else pl.lit(None, pl.Float64).alias(c) for c in ROW_COLUMNS[6:]),
+    )
+    raw = (
+        lf.filter(pl.col("Active_Score") == 0)
+        .group_by("Member_Id")
+        .agg(
+            segment=pl.col("RA_Variable").first().str.extract(r"^([A-Z]+)_", 1),
+            **{
+                name: _scaled("RAF_Total", 1_000).filter(pl.col("Clinical_Version") == version)
+                .first()
+                for version, name in RAW_MODELS.items()
+            },
+        )
+    )
+    active = lf.filter(pl.col("Active_Score") == 1).select(
+        "Member_Id",
+        pl.col("RAType").cast(pl.String),
+        active=_scaled("RAF_Total", 1_000_000),
+        months=pl.col("Enrollment_Months").cast(pl.Int64).fill_null(FULL_YEAR_MONTHS),
+        payment_cents=_scaled("MA_Payment", 100),
+    )
+    return (
+        active.join(raw, on="Member_Id", how="left")
+        .with_columns(
+            pl.col("segment").fill_null("unknown"),
+            family=pl.col("segment").replace_strict(
+                dict(SEGMENT_FAMILIES), default="unknown", return_dtype=pl.String
+            ),
+        )
+        .select("Member_Id", "RAType", "segment", "family", *RAW_MODELS.values(), "active",
+                "months", "payment_cents")
+        .collect()
+    )
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _decimal_float(numerator: int, denominator: int, scale: int) -> float:
+    """numerator / denominator / scale, rounded half away from zero to 6 decimals."""
+    value = (Decimal(numerator) / Decimal(denominator) / Decimal(scale)).quantize(
+        Decimal("0.000001"), rounding=ROUND_HALF_UP  # HALF_UP is away from zero in decimal
+    )
+    return float(value)
+
+
+def _stat_exprs(column: str) -> list[pl.Expr]:
+    col = pl.col(column)
+    return [
+        col.count().alias(f"{column}|count"),
+        col.sum().alias(f"{column}|sum"),
+        col.median().alias(f"{column}|median"),
+        col.quantile(0.1, "linear").alias(f"{column}|p10"),
+        col.quantile(0.9, "linear").alias(f"{column}|p90"),
+        col.min().alias(f"{column}|min"),
+        col.max().alias(f"{column}|max"),
+    ]
+
+
+def _stats(row: Mapping[str, Any], column: str) -> Stats | None:
+    count = int(row[f"{column}|count"] or 0)
+    if count == 0:
+        return None
+    scale = SCORE_COLUMNS[column]
+
+    def scaled(value: Any) -> float:
+        return round(float(value) / scale, 6)
+
+    return Stats(
+        count=count,
+        mean=_decimal_float(int(row[f"{column}|sum"]), count, scale),
+        median=scaled(row[f"{column}|median"]),
+        p10=scaled(row[f"{column}|p10"]),
+        p90=scaled(row[f"{column}|p90"]),
+        min=scaled(row[f"{column}|min"]),
+        max=scaled(row[f"{column}|max"]),
+    )
+
+
+def _score_stats(row: Mapping[str, Any]) -> ScoreStats:
+    return ScoreStats(
+        active=_stats(row, "active") or Stats(count=0),
+        raw_v28=_stats(row, "raw_v28"),
+        raw_v24=_stats(row, "raw_v24"),
+        raw_esrd_v24=_stats(row, "raw_esrd_v24"),
+    )
+
+
+def _cents_float(cents: int) -> float:
+    return float(Decimal(cents) / 100)
+
+
+def _round_div(numerator: int, denominator: int) -> int:
+    """Integer quotient rounded half away from zero."""
+    q, r = divmod(abs(numerator), denominator)
+    q += 2 * r >= denominator
+    return q if numerator >= 0 else -q
+
+
+def summarize(
+    facts: pl.DataFrame,
+    *,
+    payment_year: int | None = None,
+    members_received: int | None = None,
+    errors: pl.DataFrame | None = None,
+    diagnoses_summary: Mapping[str, int] | None = None,
+    warnings: Iterable[Mapping[str, Any]] = (),
+    member_warnings: pl.Series | None = None,
+    reference: Mapping[str, Any] | None = None,
+) -> RosterSummary:
+    """The roster summary of `member_facts` (see the module docstring).
+
+    `errors`: the rejected members (`field` column; one row per member);
+    `diagnoses_summary`: reason -> count as in the API (`used` and the reasons);
+    `warnings`: top-level warnings `{code, message, count}`; `member_warnings`:
+    the active rows' `Warnings` lists, counted by text.
+    """
+    stat_columns = list(SCORE_COLUMNS)
+    priced = pl.col("payment_cents").is_not_null()
+    aggregates = [
+        *(e for c in stat_columns for e in _stat_exprs(c)),
+        pl.len().alias("members"),
+        pl.col("months").sum().alias("member_months"),
+        (pl.col("active") * pl.col("months")).sum().alias("weighted"),
+        priced.sum().alias("priced"),
+        pl.col("months").filter(priced).sum().alias("priced_months"),
+        pl.col("payment_cents").sum().alias("payment_cents"),
+        pl.col("family").first().alias("family"),
+    ]
+    lf = facts.lazy()
+    overall, by_segment, families, ratypes, transition = pl.collect_all([
+        lf.select(aggregates),
+        lf.group_by("segment").agg(aggregates).sort("segment"),
+        lf.group_by("family").len().sort("family"),
+        lf.group_by("RAType").len().sort("RAType"),
+        lf.filter(pl.col("raw_v24").is_not_null() & pl.col("raw_v28").is_not_null())
+        .group_by("segment")
+        .agg(pl.len().alias("n"), pl.col("raw_v24").sum().alias("v24"),
+             pl.col("raw_v28").sum().alias("v28"))
+        .sort("segment"),
+    ])
+    total = overall.row(0, named=True)
+    members = int(total["members"])
+
+    segments = []
+    for row in by_segment.iter_rows(named=True):
+        cents = int(row["payment_cents"]) if row["priced"] else None
+        segments.append(SegmentSummary(
+            segment=row["segment"], family=row["family"], members=int(row["members"]),
+            member_months=int(row["member_months"]), scores=_score_stats(row),
+            members_priced=int(row["priced"]), payment_cents=cents,
+            payment=None if cents is None else _cents_float(cents),
+        ))
+
+    payment = None
+    if total["priced"]:
+        cents = int(total["payment_cents"])
+        months = int(total["priced_months"])
+        pmpm = _round_div(cents, months) if months else None
+        payment = Payment(
+            members_priced=int(total["priced"]), members_unpriced=members - int(total["priced"]),
+            member_months=months, total_cents=cents, total=_cents_float(cents),
+            pmpm_cents=pmpm, pmpm=None if pmpm is None else _cents_float(pmpm),
+        )
+
+    transitions = None
+    transition_overall = None
+    if transition.height:
+        transitions = [_transition(row["segment"], row["n"], row["v24"], row["v28"])
+                       for row in transition.iter_rows(named=True)]
+        transition_overall = _transition(
+            "all", int(transition["n"].sum()), int(transition["v24"].sum()),
+            int(transition["v28"].sum()),
+        )
+
+    member_months = int(total["member_months"] or 0)
+    errors = errors if errors is not None else pl.DataFrame(schema={"field": pl.String})
+    by_field = dict(errors.group_by("field").len().sort("field").iter_rows()) if errors.height else {}
+
+    return RosterSummary(
+        payment_year=payment_year,
+        members_received=members_received,
+        members_scored=members,
+        members_rejected=errors.height,
+        by_segment_family={k: int(v) for k, v in families.iter_rows()},
+        by_ratype={str(k): int(v) for k, v in ratypes.iter_rows()},
+        scores=_score_stats(total),
+        by_segment=segments,
+        member_months=member_months,
+        active_mean_member_month_weighted=_decimal_float(int(total["weighted"]), member_months,
+                                                         1_000_000) if member_months else None,
+        payment=payment,
+        transition=transitions,
+        transition_overall=transition_overall,
+        rejected=Rejected(members=errors.height, by_field=by_field),
+        diagnoses=_diagnoses(diagnoses_summary) if diagnoses_summary is not None else None,
+        warnings=[*(_warning(w) for w in warnings), *_member_warnings(member_warnings)],
+        reference=dict(reference) if reference else None,
+    )
+
+
+def _transition(segment: str, n: int, v24: int, v28: int) -> Transition:
+    return Transition(
+        segment=segment, members=int(n),
+        mean_raw_v24=_decimal_float(v24, n, 1_000), mean_raw_v28=_decimal_float(v28, n, 1_000),
+        effect=_decimal_float(v28 - v24, n, 1_000),
+    )
+
+
+def _diagnoses(counts: Mapping[str, int]) -> DiagnosesSummary:
+    dropped = {reason: int(n) for reason, n in counts.items() if reason != "used" and n}
+    used = int(counts.get("used", 0))
+    return DiagnosesSummary(received=used + sum(dropped.values()), used=used,
+                            dropped=sum(dropped.values()), dropped_by_reason=dropped)
+
+
+def _warning(item: Mapping[str, Any]) -> WarningCount:
+    return WarningCount(code=str(item.get("code", "warning")), message=str(item.get("message", "")),
+                        count=int(item.get("count", 1)))
+
+
+def _member_warnings(lists: pl.Series | None) -> list[WarningCount]:
+    """Member warnings counted by text (the most frequent first, at most 50 texts)."""
+    if lists is None or lists.len() == 0 or lists.dtype == pl.Null:
+        return []
+    texts = lists.cast(pl.List(pl.String)) if isinstance(lists.dtype, pl.List) else (
+        lists.cast(pl.String).str.split("; "))
+    counts = (
+        texts.explode().drop_nulls().to_frame("message").filter(pl.col("message") != "")
+        .group_by("message").len().sort(["len", "message"], descending=[True, False])
+        .head(MAX_MEMBER_WARNINGS)
+    )
+    return [WarningCount(code="member_warning", message=m, count=int(n))
+            for m, n in counts.iter_rows()]
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def summary_of_rows(
+    rows: pl.DataFrame | pl.LazyFrame, **context: Any
+) -> RosterSummary:
+    """`summarize(member_facts(rows))`, with the active rows' warnings counted."""
+    lf = rows.lazy()
+    facts = member_facts(lf)
+    if "Warnings" in lf.collect_schema().names():
+        warnings = lf.filter(pl.col("Active_Score") == 1).select("Warnings").collect()["Warnings"]
+        context.setdefault("member_warnings", warnings)
+    return summarize(facts, **context)
