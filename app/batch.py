@@ -48,8 +48,15 @@ MEMBER_FIELDS: tuple[str, ...] = (
     "LTIMCAID",
     "NEMCAID",
     "OREC",
+    # optional plan-finance fields (`engine.finance`)
+    "Enrollment_Months",
+    "Enrollment_Start",
+    "Enrollment_End",
+    "County",
+    "Monthly_Rate",
 )
 DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
+FINANCE_FIELDS: tuple[str, ...] = MEMBER_FIELDS[8:]
 REQUIRED_MEMBER_FIELDS: tuple[str, ...] = ("MemberID",)
 REQUIRED_DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "DxCode")
 REQUIRED_FIELDS = {"memberships": REQUIRED_MEMBER_FIELDS, "diagnoses": REQUIRED_DIAGNOSIS_FIELDS}
@@ -371,8 +378,13 @@ def _read_json_request(path: Path) -> RosterSource:
         embedded = None if year in (None, "") else int(year)
     except ValueError as exc:
         raise BatchInputError(f"{path}: `payment_year` {year!r} is not a year") from exc
+    memberships = _records_frame(request.memberships, MEMBER_FIELDS)
+    # a finance field no member sent is not a column: the output then has no finance columns
+    memberships = memberships.drop(
+        name for name in FINANCE_FIELDS if memberships.get_column(name).null_count() == memberships.height
+    )
     return RosterSource(
-        memberships=_records_frame(request.memberships, MEMBER_FIELDS).lazy(),
+        memberships=memberships.lazy(),
         diagnoses=_records_frame(request.diagnoses, DIAGNOSIS_FIELDS).lazy(),
         line_offset=1,
         members_label=str(path),
@@ -768,6 +780,7 @@ class BatchSummary:
     diagnoses_summary: dict[str, int] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    roster: Any = None  # app.summary.RosterSummary when score_roster(summary=True)
 
     @property
     def status(self) -> str:
@@ -867,8 +880,10 @@ def _write_chunk(
     results: TableSink,
     errors: TableSink,
     detail: TableSink | None,
+    facts: list[pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
-    """Append one chunk's rows, errors (with input lines) and trail; add up its counts.
+    """Append one chunk's rows, errors (with input lines) and trail; add up its counts
+    (and, with `facts`, keep the chunk's `app.summary.member_facts` and warnings).
 
     Rows are re-sorted by MemberID (stable, so a member's V28, V24, active rows keep
     their order) to make the output independent of the chunk size.
@@ -884,6 +899,16 @@ def _write_chunk(
     if detail is not None:
         detail.write(
             trail_rows(result.trail, members, source.line_offset, source.diagnoses_line_offset)
+        )
+    if facts is not None:
+        from app.summary import member_facts
+
+        facts.append(
+            member_facts(rows).join(
+                rows.filter(pl.col("Active_Score") == 1).select("Member_Id", "Warnings"),
+                on="Member_Id",
+                how="left",
+            )
         )
     summary.chunks += 1
     summary.member_count += int(result.member_count)
@@ -908,17 +933,27 @@ def score_roster(
     chunk_members: int = 250_000,
     progress: Callable[[int, int], None] | None = None,
     staging_dir: Path | None = None,
+    rates: Any = None,
+    roster_summary: bool = False,
 ) -> BatchSummary:
     """Score a roster chunk by chunk into the sinks; the one pipeline behind the CLI and jobs.
 
     Sinks are closed (published) only when every chunk succeeded and aborted
     otherwise, so a crash mid-run never leaves a plausible-looking partial result.
+    Finance (`engine.finance`) is on when the memberships have a finance column;
+    `rates` (a `RateTable`) then prices members by County. `roster_summary`
+    sets `BatchSummary.roster` (`app.summary`), from one small row per member.
     """
     started = time.monotonic()
     summary = BatchSummary(payment_year=payment_year)
     sinks = [s for s in (results, errors, detail) if s is not None]
     kept_errors: list[pl.DataFrame] | None = (
-        [] if getattr(results, "embeds_errors", False) else None
+        [] if getattr(results, "embeds_errors", False) or roster_summary else None
+    )
+    facts: list[pl.DataFrame] | None = [] if roster_summary else None
+    names = source.memberships.collect_schema().names()
+    finance = (
+        {"finance": True, "rates": rates} if any(f in names for f in FINANCE_FIELDS) else {}
     )
     try:
         plan = plan_chunks(source.memberships, chunk_members, source.members_label)
@@ -928,9 +963,11 @@ def score_roster(
         with chunked_frames(source, plan, staging_dir) as chunks:
             for members, diagnoses in chunks:
                 result = score_batch(
-                    members, diagnoses, payment_year, store, detail=detail is not None
+                    members, diagnoses, payment_year, store, detail=detail is not None, **finance
                 )
-                rejected = _write_chunk(result, members, source, summary, results, errors, detail)
+                rejected = _write_chunk(
+                    result, members, source, summary, results, errors, detail, facts
+                )
                 if kept_errors is not None:
                     kept_errors.append(rejected)
                 if progress:
@@ -947,7 +984,9 @@ def score_roster(
             "reference": summary.reference,
             "timestamp": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
         }
-        if kept_errors is not None:
+        if facts is not None:
+            summary.roster = _roster_summary(summary, facts, kept_errors or [])
+        if kept_errors is not None and getattr(results, "embeds_errors", False):
             envelope["errors"] = (
                 pl.concat(kept_errors, how="vertical_relaxed")
                 .select("MemberID", "field", "message", "line")
@@ -962,6 +1001,23 @@ def score_roster(
             sink.abort()
         raise
     return summary
+
+
+def _roster_summary(
+    summary: BatchSummary, facts: list[pl.DataFrame], rejected: list[pl.DataFrame]
+) -> Any:
+    from app.summary import summarize
+
+    frame = pl.concat(facts, how="vertical_relaxed")
+    return summarize(
+        frame,
+        payment_year=summary.payment_year,
+        members_received=summary.member_count,
+        errors=pl.concat(rejected, how="vertical_relaxed") if rejected else None,
+        diagnoses_summary=summary.diagnoses_summary,
+        member_warnings=frame.get_column("Warnings"),
+        reference=summary.reference,
+    )
 
 
 # --------------------------------------------------------------------------- engine wiring
@@ -985,6 +1041,21 @@ def _process_store() -> Any:
 
         _STORE = ReferenceStore(os.environ.get("RAF_REFERENCE_DIR", "").strip() or None)
     return _STORE
+
+
+def cli_rates(path: str | None) -> Any:
+    """`--rates FILE` over the configured `RAF_RATES` table (`engine.finance.RateTable`);
+    a table that cannot be used is fatal, naming the file and line."""
+    from engine.finance import RateTable, RateTableError
+
+    tables = []
+    for candidate in (path, os.environ.get("RAF_RATES", "").strip() or None):
+        if candidate:
+            try:
+                tables.append(RateTable.from_csv(candidate))
+            except RateTableError as exc:
+                raise BatchInputError(str(exc)) from exc
+    return RateTable.layered(*tables)
 
 
 def check_payment_year(store: Any, payment_year: int) -> None:
@@ -1029,6 +1100,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.members}: `payment_year` {source.embedded_payment_year} in the request "
                 f"differs from --payment-year {args.payment_year}"
             )
+        rates = cli_rates(getattr(args, "rates", None))
+        summary_path = Path(args.summary) if getattr(args, "summary", None) else None
         progress = Progress(0, enabled=not quiet and sys.stderr.isatty())
         summary = score_roster(
             source,
@@ -1043,8 +1116,15 @@ def run(args: argparse.Namespace) -> int:
             chunk_members=args.chunk_members,
             progress=progress,
             staging_dir=out.parent,
+            rates=rates,
+            roster_summary=summary_path is not None,
         )
         progress.finish()
+        if summary_path is not None:
+            from app.summary import encode
+
+            summary_path.parent.mkdir(parents=True, exist_ok=True)
+            summary_path.write_bytes(encode(summary.roster))
     except BatchInputError as exc:
         return _fail(str(exc))
     except OSError as exc:

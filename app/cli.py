@@ -29,6 +29,24 @@ def _score(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _summary(args: argparse.Namespace) -> int:
+    from app.finance_cli import run_summary
+
+    return run_summary(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from app.finance_cli import run_compare
+
+    return run_compare(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from app.finance_cli import run_report
+
+    return run_report(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raf", description="CMS-HCC risk scores")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,7 +70,30 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--detail", action="store_true", help="also write the audit trail")
     score.add_argument("--chunk-members", type=int, default=250_000)
     score.add_argument("--quiet", action="store_true")
+    score.add_argument("--rates", help="county rate table CSV (payment_year, county, "
+                       "monthly_rate, source); over RAF_RATES")
+    score.add_argument("--summary", help="also write the roster summary (JSON)")
     score.set_defaults(func=_score)
+
+    summary = sub.add_parser("summary", help="roster summary of a scores file")
+    summary.add_argument("scores", help="scores written by `raf score` (.parquet, .csv, .json)")
+    summary.add_argument("--errors", help="its errors file (default: beside it, if present)")
+    summary.add_argument("-o", "--out", help="write the JSON here (default: stdout)")
+    summary.set_defaults(func=_summary)
+
+    compare = sub.add_parser("compare", help="two scored runs member by member (A -> B)")
+    compare.add_argument("a", help="scores file A (e.g. PY2026 final)")
+    compare.add_argument("b", help="scores file B (e.g. PY2027 to date)")
+    compare.add_argument("-o", "--out", help="per-member comparison (.csv, .parquet, .json)")
+    compare.add_argument("--summary", help="write the summary of the deltas here (JSON; "
+                         "default: stdout)")
+    compare.set_defaults(func=_compare)
+
+    report = sub.add_parser("report", help="self-contained HTML report of a roster summary")
+    report.add_argument("summary", help="summary JSON (`raf score --summary`, `raf summary`)")
+    report.add_argument("-o", "--out", required=True, help="HTML file to write")
+    report.add_argument("--title", help="report title")
+    report.set_defaults(func=_report)
     return parser
 
 

@@ -29,6 +29,7 @@ Statistics (all polars expressions, no loop over members):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -58,6 +59,8 @@ SCORE_COLUMNS = {"raw_v24": 1_000, "raw_v28": 1_000, "raw_esrd_v24": 1_000, "act
 ROW_COLUMNS = ("Member_Id", "RAType", "RA_Variable", "Clinical_Version", "RAF_Total",
                "Active_Score", "Enrollment_Months", "MA_Payment")
 MAX_MEMBER_WARNINGS = 50
+HISTOGRAM_WIDTH_MICRO = 100_000  # bins of 0.1 active score
+HISTOGRAM_BINS = 30  # 0.0-3.0, then one bin for 3.0 and above
 
 
 # --------------------------------------------------------------------------- wire shape
@@ -129,6 +132,14 @@ class WarningCount(Struct):
     count: int
 
 
+class HistogramBin(Struct):
+    """Members whose active score is in [lower, upper) (the last bin: lower and above)."""
+
+    lower: float
+    upper: float | None
+    members: int
+
+
 class RosterSummary(Struct, omit_defaults=True):
     """The roster summary (`app.summary`); money in cents and dollars, scores to 6 decimals."""
 
@@ -149,6 +160,7 @@ class RosterSummary(Struct, omit_defaults=True):
     transition_overall: Transition | None = None
     diagnoses: DiagnosesSummary | None = None
     reference: dict[str, Any] | None = None
+    active_histogram: list[HistogramBin] | None = None
 
 
 def encode(summary: RosterSummary) -> bytes:
@@ -309,7 +321,10 @@ def summarize(
         pl.col("family").first().alias("family"),
     ]
     lf = facts.lazy()
-    overall, by_segment, families, ratypes, transition = pl.collect_all([
+    bin_index = (
+        (pl.col("active") // HISTOGRAM_WIDTH_MICRO).clip(0, HISTOGRAM_BINS).alias("bin")
+    )
+    overall, by_segment, families, ratypes, transition, histogram = pl.collect_all([
         lf.select(aggregates),
         lf.group_by("segment").agg(aggregates).sort("segment"),
         lf.group_by("family").len().sort("family"),
@@ -319,6 +334,7 @@ def summarize(
         .agg(pl.len().alias("n"), pl.col("raw_v24").sum().alias("v24"),
              pl.col("raw_v28").sum().alias("v28"))
         .sort("segment"),
+        lf.group_by(bin_index).len().sort("bin"),
     ])
     total = overall.row(0, named=True)
     members = int(total["members"])
@@ -377,7 +393,24 @@ def summarize(
         diagnoses=_diagnoses(diagnoses_summary) if diagnoses_summary is not None else None,
         warnings=[*(_warning(w) for w in warnings), *_member_warnings(member_warnings)],
         reference=dict(reference) if reference else None,
+        active_histogram=_histogram(histogram) if members else None,
     )
+
+
+def _histogram(counts: pl.DataFrame) -> list[HistogramBin]:
+    """Every bin from 0 to the highest occupied one (empty bins too: a histogram's gaps are
+    information). Negative active scores (none in CMS-HCC) would count in the first bin."""
+    by_bin = dict(counts.iter_rows())
+    top = max(by_bin)
+    width = Decimal(HISTOGRAM_WIDTH_MICRO) / 1_000_000
+    return [
+        HistogramBin(
+            lower=float(width * k),
+            upper=None if k == HISTOGRAM_BINS else float(width * (k + 1)),
+            members=int(by_bin.get(k, 0)),
+        )
+        for k in range(top + 1)
+    ]
 
 
 def _transition(segment: str, n: int, v24: int, v28: int) -> Transition:
@@ -407,7 +440,7 @@ def _member_warnings(lists: pl.Series | None) -> list[WarningCount]:
     texts = lists.cast(pl.List(pl.String)) if isinstance(lists.dtype, pl.List) else (
         lists.cast(pl.String).str.split("; "))
     counts = (
-        texts.explode().drop_nulls().to_frame("message").filter(pl.col("message") != "")
+        texts.explode(empty_as_null=False).drop_nulls().to_frame("message").filter(pl.col("message") != "")
         .group_by("message").len().sort(["len", "message"], descending=[True, False])
         .head(MAX_MEMBER_WARNINGS)
     )
@@ -428,3 +461,69 @@ def summary_of_rows(
         warnings = lf.filter(pl.col("Active_Score") == 1).select("Warnings").collect()["Warnings"]
         context.setdefault("member_warnings", warnings)
     return summarize(facts, **context)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def read_scores(path: Path) -> tuple[pl.LazyFrame, dict[str, Any]]:
+    """A scores file written by `raf score` (or a job's result) as response rows, and what its
+    envelope says (JSON output: `errors`, `diagnoses_summary`, `member_count`, `reference`)."""
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ValueError(f"{path}: scores file not found")
+    context: dict[str, Any] = {}
+    if suffix in (".parquet", ".pq"):
+        return pl.scan_parquet(path), context
+    if suffix == ".csv":
+        lf = pl.scan_csv(path, infer_schema=False)
+        names = lf.collect_schema().names()
+        casts = {"RAF_Total": pl.Float64, "Active_Score": pl.Int8, "Enrollment_Months": pl.Int64,
+                 "MA_Payment": pl.Float64, "Payment_Year": pl.Int64}
+        return lf.with_columns(pl.col(c).cast(t) for c, t in casts.items() if c in names), context
+    if suffix == ".json":
+        document = msgspec.json.decode(path.read_bytes())
+        if isinstance(document, dict):
+            results = document.get("results", [])
+            context = {
+                "errors": pl.DataFrame(
+                    {"field": [e.get("field") for e in document.get("errors", [])
+                               if e.get("MemberID") is not None]},
+                    schema={"field": pl.String},
+                ),
+                "diagnoses_summary": document.get("diagnoses_summary"),
+                "members_received": document.get("member_count"),
+                "reference": document.get("reference"),
+            }
+        else:
+            results = document
+        return pl.DataFrame(results, infer_schema_length=None).lazy(), context
+    raise ValueError(f"{path}: unsupported scores file type {suffix or '(none)'!r}; "
+                     "use .parquet, .csv or .json")
+
+
+def read_errors(path: Path) -> pl.DataFrame:
+    """An errors file (`MemberID, line, field, message`) of `raf score` or a job."""
+    frame = (pl.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq")
+             else pl.read_csv(path, infer_schema=False))
+    if "field" not in frame.columns:
+        raise ValueError(f"{path}: not an errors file (no column 'field')")
+    return frame
+
+
+def summary_of_file(
+    scores: Path, errors: Path | None = None, **context: Any
+) -> RosterSummary:
+    """`raf summary`: the summary of a scores file; the errors file beside it
+    (`<stem>.errors.csv`) counts the rejected members when present."""
+    rows, found = read_scores(scores)
+    if errors is None:
+        beside = scores.with_name(f"{scores.stem}.errors.csv")
+        errors = beside if beside.is_file() else None
+    if errors is not None:
+        found["errors"] = read_errors(errors)
+    payment_year = context.get("payment_year")
+    if payment_year is None and "Payment_Year" in rows.collect_schema().names():
+        years = rows.select(pl.col("Payment_Year").unique()).collect().get_column("Payment_Year")
+        payment_year = int(years[0]) if years.len() == 1 and years[0] is not None else None
+    return summary_of_rows(rows, **{**found, **context, "payment_year": payment_year})

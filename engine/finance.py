@@ -220,7 +220,7 @@ class RateTable:
                 )
                 for name, bad, message in checks
             ).list.drop_nulls().alias("p")
-        ).explode("p").drop_nulls().unnest("p")
+        ).explode("p", empty_as_null=False).drop_nulls().unnest("p")
         if problems.height:
             raise RateTableError(label, list(problems.iter_rows()))
         frame = frame.select("payment_year", "county", "rate_cents", "source")
