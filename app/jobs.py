@@ -784,6 +784,8 @@ def _run_locked(
                 f"memberships: `payment_year` {source.embedded_payment_year} in the request "
                 f"differs from payment_year {job.payment_year}"
             )
+        job_rates = directory / JOB_RATES_FILE  # the job's own rates over RAF_RATES
+        rates = batch.cli_rates(str(job_rates) if job_rates.is_file() else None)
         summary = batch.score_roster(
             source,
             job.payment_year,
@@ -799,6 +801,7 @@ def _run_locked(
             chunk_members=chunk_members,
             progress=report,
             staging_dir=directory,
+            rates=rates,
         )
     except JobInterrupted:
         if store.requeue(job_id, attempt):
@@ -1334,6 +1337,7 @@ class JobForm(msgspec.Struct):
     payment_year: str
     memberships: UploadFile
     diagnoses: UploadFile | None = None
+    rates: UploadFile | None = None  # county rate table CSV (engine.finance.RateTable)
 
 
 # --------------------------------------------------------------------------- submission
@@ -1445,9 +1449,27 @@ def _inputs_from_form(data: JobForm) -> Callable[[Path], tuple[str, str | None]]
         _save_upload(data.memberships, directory / members_name)
         if data.diagnoses and diagnoses_name:
             _save_upload(data.diagnoses, directory / diagnoses_name)
+        if data.rates is not None:
+            save_job_rates(data.rates, directory)
         return members_name, diagnoses_name
 
     return write
+
+
+JOB_RATES_FILE = "rates.csv"
+
+
+def save_job_rates(upload: UploadFile, directory: Path) -> None:
+    """Keep the job's rate table beside its inputs, checked now: a bad table is a 400 naming
+    its line, not a job that fails later."""
+    from engine.finance import RateTable, RateTableError
+
+    target = directory / JOB_RATES_FILE
+    _save_upload(upload, target)
+    try:
+        RateTable.from_csv(target, label="rates")
+    except RateTableError as exc:
+        raise SubmissionError(str(exc), "rates") from exc
 
 
 # --------------------------------------------------------------------------- downloads
@@ -1584,7 +1606,8 @@ class JobsController(Controller):
         request_max_body_size=MAX_UPLOAD_BYTES,
         summary="Submit a roster for asynchronous scoring",
         description="Multipart form: `payment_year`, `memberships` (CSV, Parquet, or the JSON "
-        "request of POST /v1/risk-scores), `diagnoses` (CSV or Parquet; omit with JSON). "
+        "request of POST /v1/risk-scores), `diagnoses` (CSV or Parquet; omit with JSON), "
+        "`rates` (optional county rate table CSV: payment_year, county, monthly_rate, source). "
         "`?detail=true` also writes the audit trail (GET .../detail). The files' encoding, "
         "header, delimiter and first rows are checked before the job is accepted.",
     )
@@ -1602,7 +1625,7 @@ class JobsController(Controller):
                 accept_job, jobs, data.payment_year, _inputs_from_form(data), "v1", owner, detail
             )
         finally:
-            for upload in (data.memberships, data.diagnoses):
+            for upload in (data.memberships, data.diagnoses, data.rates):
                 if upload is not None:
                     await upload.close()
         accepted = JobAccepted(

@@ -71,8 +71,13 @@ def configured_rates(settings: Settings) -> Any:
 def _jobs_parts() -> tuple[list[Any], list[Any]]:
     """(route handlers, lifespans) of the batch-jobs module."""
     from app import jobs
+    from app.job_reports import JobFinanceController
 
-    return [jobs.JobsController, jobs.TrixssJobsController], [jobs.jobs_lifespan]
+    return [
+        jobs.JobsController,
+        JobFinanceController,
+        jobs.TrixssJobsController,
+    ], [jobs.jobs_lifespan]
 
 
 def create_app(
