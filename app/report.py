@@ -51,8 +51,8 @@ def bar_chart(items: Sequence[tuple[str, float]], value_text: Sequence[str]) -> 
     plot = WIDTH - LABEL_WIDTH - VALUE_WIDTH
     zero = LABEL_WIDTH + plot * (-low / span)
     height = BAR_HEIGHT * len(items) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-             f'viewBox="0 0 {WIDTH} {height}" role="img">']
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+             f'viewBox="0 0 {WIDTH} {height}" role="img">')]
     for i, ((label, value), text) in enumerate(zip(items, value_text, strict=True)):
         y = 5 + i * BAR_HEIGHT
         length = plot * abs(value) / span
@@ -77,8 +77,8 @@ def histogram(bins: Sequence[tuple[str, int]]) -> str:
     step = max(1, -(-highest // 4))  # whole-member gridlines, four or fewer
     top = step * 4
     width = plot_w / max(len(bins), 1)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-             f'viewBox="0 0 {WIDTH} {height}" role="img">']
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+             f'viewBox="0 0 {WIDTH} {height}" role="img">')]
     for tick in range(5):
         value = top * tick / 4
         y = 10 + plot_h - plot_h * tick / 4
@@ -131,9 +131,9 @@ def render_report(summary: RosterSummary, title: str | None = None) -> str:
     year = f"PY{summary.payment_year}" if summary.payment_year else "roster"
     title = title or f"Risk-score roster summary, {year}"
     s = summary
-    out = [f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
+    out = [(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
            f'</title><meta name="viewport" content="width=device-width,initial-scale=1">'
-           f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>"]
+           f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>")]
     overview = [
         ("members received", "" if s.members_received is None else f"{s.members_received:,}"),
         ("members scored", f"{s.members_scored:,}"),

@@ -179,7 +179,7 @@ def test_configured_rates_file(make_client, tmp_path: Path) -> None:
     request = copy.deepcopy(SEED_REQUEST)
     request["memberships"][1]["County"] = "01001"
     row = active_rows(post(client, request))["M00913"]
-    monthly, payment = expected(M00913_ACTIVE, "1000.00", 12)
+    _monthly, payment = expected(M00913_ACTIVE, "1000.00", 12)
     assert row["Rate_Source"] == "ratebook" and dollars(row["MA_Payment"]) == payment
     # the request's own table wins over the configured one
     request["rates"] = [{"county": "01001", "monthly_rate": "1100.50"}]

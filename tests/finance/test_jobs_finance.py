@@ -83,7 +83,7 @@ def test_job_summary_report_and_compare(jobs_client: TestClient, tmp_path: Path)
 
 
 def test_bad_rate_table_part_is_a_400(jobs_client: TestClient, tmp_path: Path) -> None:
-    members, diagnoses, rates = write_priced_roster(tmp_path)
+    members, _diagnoses, rates = write_priced_roster(tmp_path)
     rates.write_text("payment_year,county,monthly_rate\n2025,1001,900\n")
     response = jobs_client.post(
         "/v1/jobs", data={"payment_year": "2025"},

@@ -172,3 +172,14 @@ def test_api_summary_equals_cli_summary(client, run) -> None:
     for key in ("scores", "payment", "transition", "member_months", "members_scored",
                 "members_rejected", "diagnoses", "by_segment_family"):
         assert api[key] == run["summary"][key], key
+
+
+def test_rows_in_any_order_give_the_same_facts(run) -> None:
+    """The member-by-member fast path and the MemberID grouping agree."""
+    from app.summary import member_facts
+
+    rows = run["rows"]
+    laid_out = member_facts(rows).sort("Member_Id")
+    shuffled = member_facts(rows.sample(fraction=1.0, shuffle=True, seed=7)).sort("Member_Id")
+    assert laid_out.height == rows.filter(pl.col("Active_Score") == 1).height
+    assert shuffled.equals(laid_out)
