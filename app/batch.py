@@ -39,6 +39,8 @@ from typing import Any, Protocol
 import msgspec
 import polars as pl
 
+from engine.finance import FINANCE_FIELDS
+
 MEMBER_FIELDS: tuple[str, ...] = (
     "MemberID",
     "DOB",
@@ -48,15 +50,9 @@ MEMBER_FIELDS: tuple[str, ...] = (
     "LTIMCAID",
     "NEMCAID",
     "OREC",
-    # optional plan-finance fields (`engine.finance`)
-    "Enrollment_Months",
-    "Enrollment_Start",
-    "Enrollment_End",
-    "County",
-    "Monthly_Rate",
+    *FINANCE_FIELDS,  # optional plan-finance fields
 )
 DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
-FINANCE_FIELDS: tuple[str, ...] = MEMBER_FIELDS[8:]
 REQUIRED_MEMBER_FIELDS: tuple[str, ...] = ("MemberID",)
 REQUIRED_DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "DxCode")
 REQUIRED_FIELDS = {"memberships": REQUIRED_MEMBER_FIELDS, "diagnoses": REQUIRED_DIAGNOSIS_FIELDS}
