@@ -93,3 +93,25 @@ def test_bad_rate_table_part_is_a_400(jobs_client: TestClient, tmp_path: Path) -
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "rates"
     assert "line 2: county 1001" in response.json()["message"]
+
+
+def test_another_key_gets_404_on_the_finance_routes(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RAF_JOB_EXECUTOR", "thread")
+    key_a, key_b = {"ApiKey": "key-a-0123456789"}, {"ApiKey": "key-b-9876543210"}
+    app = create_app(Settings(data_dir=str(tmp_path / "data"),
+                              api_keys=(key_a["ApiKey"], key_b["ApiKey"])))
+    members, diagnoses, rates = write_priced_roster(tmp_path)
+    parts = {"memberships": ("m.csv", members.read_bytes(), "text/csv"),
+             "diagnoses": ("d.csv", diagnoses.read_bytes(), "text/csv")}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        job_id = client.post("/v1/jobs", data={"payment_year": "2025"}, files=parts,
+                             headers=key_a).json()["job_id"]
+        deadline = time.monotonic() + 120
+        while client.get(f"/v1/jobs/{job_id}", headers=key_a).json()["status"] != "completed":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        for tail in ("/summary", "/report", f"/compare/{job_id}"):
+            theirs = client.get(f"/v1/jobs/{job_id}{tail}", headers=key_b)
+            assert theirs.status_code == 404, (tail, theirs.text)
+            assert "A0" not in theirs.text
+            assert client.get(f"/v1/jobs/{job_id}{tail}", headers=key_a).status_code == 200
