@@ -95,6 +95,7 @@ class RosterSource:
     line_offset: int
     members_label: str
     embedded_payment_year: int | None = None
+    embedded_rates: Any = None  # a JSON request's own `rates` (engine.finance.RateTable)
     diagnoses_line_offset: int = 2
     diagnoses_label: str = "diagnoses"
 
@@ -352,6 +353,7 @@ class _JsonRequest(msgspec.Struct):
     memberships: list[dict[str, Any]]
     diagnoses: list[dict[str, Any]] = []
     payment_year: int | str | None = None
+    rates: list[dict[str, Any]] | None = None
 
 
 def _records_frame(records: list[dict[str, Any]], fields: tuple[str, ...]) -> pl.DataFrame:
@@ -385,9 +387,26 @@ def _read_json_request(path: Path) -> RosterSource:
         line_offset=1,
         members_label=str(path),
         embedded_payment_year=embedded,
+        embedded_rates=_request_rates(path, request.rates, embedded),
         diagnoses_line_offset=1,
         diagnoses_label=str(path),
     )
+
+
+def _request_rates(path: Path, records: list[dict[str, Any]] | None, year: int | None) -> Any:
+    """A JSON request's `rates` as a RateTable (rows without `payment_year` take the
+    request's); a bad row is fatal, naming it (`rates[i]`), as the API's 400 does."""
+    if not records:
+        return None
+    from engine.finance import RateTable, RateTableError
+
+    try:
+        return RateTable.from_records(
+            ({**r, "payment_year": r.get("payment_year", year)} for r in records),
+            label=f"{path}: rates",
+        )
+    except RateTableError as exc:
+        raise BatchInputError(str(exc)) from exc
 
 
 def open_roster(members: Path, diagnoses: Path | None) -> RosterSource:
@@ -948,6 +967,10 @@ def score_roster(
     )
     facts: list[pl.DataFrame] | None = [] if roster_summary else None
     names = source.memberships.collect_schema().names()
+    if source.embedded_rates is not None:  # the request's own table first, as in the API
+        from engine.finance import RateTable
+
+        rates = RateTable.layered(source.embedded_rates, rates)
     finance = (
         {"finance": True, "rates": rates} if any(f in names for f in FINANCE_FIELDS) else {}
     )

@@ -22,23 +22,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from app import summary as roster
-from app.errors import Conflict
-from app.jobs import _JOB_DEPENDENCIES, JobRecord, JobService, owned_job
-from app.wire import ErrorItem
+from app.jobs import _JOB_DEPENDENCIES, JobRecord, JobService, completed_job
 
 SUMMARY_FILE = "summary.json"
-
-
-def completed_job(jobs: JobService, owner: str, job_id: str, what: str) -> JobRecord:
-    """The caller's completed job; 404 for no job (or another key's), 409 while not completed."""
-    job = owned_job(jobs, owner, job_id)
-    if job.status != "completed":
-        raise Conflict(
-            f"job {job_id} is {job.status}; its {what} is available once completed "
-            f"(poll /v1/jobs/{job_id})",
-            [ErrorItem(field="status", message=job.status)],
-        )
-    return job
 
 
 def job_summary(service: JobService, job: JobRecord) -> bytes:

@@ -89,3 +89,28 @@ def test_report_refuses_what_is_not_a_summary(tmp_path: Path, capsys) -> None:
     assert main(["report", str(bad), "-o", str(tmp_path / "r.html")]) == 1
     assert "not a roster summary" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "none.json"), "-o", str(tmp_path / "r.html")]) == 1
+
+
+def test_a_json_request_carries_its_own_rates(tmp_path: Path) -> None:
+    from tests.api.conftest import SEED_REQUEST
+
+    request = json.loads(json.dumps(SEED_REQUEST))
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request))
+    assert main(["score", "--payment-year", "2025", "--members", str(path), "--out",
+                 str(tmp_path / "seed.parquet"), "--quiet"]) == 0
+    assert "MA_Payment" not in pl.read_parquet(tmp_path / "seed.parquet").columns
+
+    request["memberships"][1]["County"] = "01001"
+    request["rates"] = [{"county": "01001", "monthly_rate": "1100.50", "source": "bid"}]
+    path.write_text(json.dumps(request))
+    assert main(["score", "--payment-year", "2025", "--members", str(path), "--out",
+                 str(tmp_path / "priced.parquet"), "--quiet"]) == 0
+    rows = pl.read_parquet(tmp_path / "priced.parquet").filter(pl.col("Active_Score") == 1)
+    m00913 = rows.filter(pl.col("Member_Id") == "M00913").row(0, named=True)
+    assert (m00913["Rate_Source"], m00913["MA_Payment"]) == ("bid", 7251.48)  # 604.29 x 12
+
+    request["rates"][0]["monthly_rate"] = "a lot"
+    path.write_text(json.dumps(request))
+    assert main(["score", "--payment-year", "2025", "--members", str(path), "--out",
+                 str(tmp_path / "bad.parquet"), "--quiet"]) == 1
