@@ -58,6 +58,7 @@ REQUIRED_DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "DxCode")
 REQUIRED_FIELDS = {"memberships": REQUIRED_MEMBER_FIELDS, "diagnoses": REQUIRED_DIAGNOSIS_FIELDS}
 ERROR_COLUMNS: tuple[str, ...] = ("MemberID", "line", "field", "message")
 INPUT_FORMATS = {
+    ".mmr": "mmr",
     ".csv": "csv",
     ".txt": "csv",
     ".parquet": "parquet",
@@ -98,6 +99,10 @@ class RosterSource:
     embedded_rates: Any = None  # a JSON request's own `rates` (engine.finance.RateTable)
     diagnoses_line_offset: int = 2
     diagnoses_label: str = "diagnoses"
+    # Members rejected before scoring (`MemberID, input_index, field, message`): an MMR
+    # file's malformed records and conflicting months. `inputs`: what the reader counted.
+    rejected: pl.DataFrame | None = None
+    inputs: dict[str, Any] | None = None
 
 
 def input_format(path: Path) -> str:
@@ -105,7 +110,7 @@ def input_format(path: Path) -> str:
     if fmt is None:
         raise BatchInputError(
             f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
-            "use .csv, .parquet or .json"
+            "use .csv, .parquet or .json (or .mmr for CMS's MMR detail file)"
         )
     return fmt
 
@@ -134,10 +139,12 @@ def _scan_table(
         elif fmt == "parquet":
             lf = pl.scan_parquet(path).with_row_index("input_index")
             line_offset = 1
-        else:
+        elif fmt == "json":
             raise BatchInputError(
                 f"{path}: a JSON request carries its own diagnoses; pass it as --members only"
             )
+        else:
+            raise BatchInputError(f"{path}: an MMR file holds memberships, not a {role} table")
         names = lf.collect_schema().names()
     except BatchInputError:
         raise
@@ -409,8 +416,55 @@ def _request_rates(path: Path, records: list[dict[str, Any]] | None, year: int |
         raise BatchInputError(str(exc)) from exc
 
 
-def open_roster(members: Path, diagnoses: Path | None) -> RosterSource:
-    """Open a roster: a JSON request alone, or a memberships table plus an optional diagnoses table."""
+def _diagnoses_table(diagnoses: Path | None) -> tuple[pl.LazyFrame, int]:
+    if diagnoses is None:
+        empty = pl.LazyFrame(
+            schema={"input_index": pl.UInt32, **{name: pl.String for name in DIAGNOSIS_FIELDS}}
+        )
+        return empty, 2
+    return _scan_table(diagnoses, DIAGNOSIS_FIELDS, REQUIRED_DIAGNOSIS_FIELDS, "diagnoses")
+
+
+def open_mmr_roster(
+    mmr_path: Path,
+    diagnoses: Path | None,
+    payment_year: int,
+    layout: str | Path | None = None,
+    status_rule: str = "error",
+) -> tuple[RosterSource, Any]:
+    """A roster from CMS's MMR detail file (`app.mmr`): one membership per member for the
+    payment year; the file's malformed records and conflicting months are `rejected`.
+    Returns the source and the `MmrResult` (its `members` frame is the audit of the file)."""
+    from app import mmr
+
+    try:
+        result = mmr.read_mmr(mmr_path, payment_year, mmr.load_layout(layout), status_rule)  # type: ignore[arg-type]
+    except mmr.MmrError as exc:
+        raise BatchInputError(str(exc)) from exc
+    columns = [name for name in MEMBER_FIELDS if name in result.memberships.columns]
+    diagnosis_frame, diagnoses_line_offset = _diagnoses_table(diagnoses)
+    source = RosterSource(
+        result.memberships.select("input_index", *columns).lazy(),
+        diagnosis_frame,
+        line_offset=1,
+        members_label=str(mmr_path),
+        diagnoses_line_offset=diagnoses_line_offset,
+        diagnoses_label=str(diagnoses) if diagnoses else "diagnoses",
+        rejected=result.errors,
+        inputs={"mmr": result.summary},
+    )
+    return source, result
+
+
+def open_roster(
+    members: Path, diagnoses: Path | None, payment_year: int | None = None
+) -> RosterSource:
+    """Open a roster: a JSON request alone, an MMR file (`.mmr`; needs `payment_year`), or
+    a memberships table, each with an optional diagnoses table."""
+    if input_format(members) == "mmr":
+        if payment_year is None:
+            raise BatchInputError(f"{members}: an MMR file needs the payment year")
+        return open_mmr_roster(members, diagnoses, payment_year)[0]
     if input_format(members) == "json":
         if diagnoses is not None:
             raise BatchInputError(
@@ -423,15 +477,7 @@ def open_roster(members: Path, diagnoses: Path | None) -> RosterSource:
     member_frame, line_offset = _scan_table(
         members, MEMBER_FIELDS, REQUIRED_MEMBER_FIELDS, "memberships"
     )
-    diagnoses_line_offset = 2
-    if diagnoses is None:
-        diagnosis_frame = pl.LazyFrame(
-            schema={"input_index": pl.UInt32, **{name: pl.String for name in DIAGNOSIS_FIELDS}}
-        )
-    else:
-        diagnosis_frame, diagnoses_line_offset = _scan_table(
-            diagnoses, DIAGNOSIS_FIELDS, REQUIRED_DIAGNOSIS_FIELDS, "diagnoses"
-        )
+    diagnosis_frame, diagnoses_line_offset = _diagnoses_table(diagnoses)
     return RosterSource(
         member_frame,
         diagnosis_frame,
@@ -743,6 +789,28 @@ def sibling_path(out: Path, tag: str, suffix: str | None = None) -> Path:
     return out.with_name(f"{out.stem}.{tag}{suffix if suffix is not None else out.suffix}")
 
 
+def write_table(frame: pl.DataFrame, path: Path) -> None:
+    """One whole table to a file by extension (lists become '; '-joined text in CSV)."""
+    sink = open_sink(path)
+    try:
+        sink.write(frame)
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
+
+
+def mmr_members_table(members: pl.DataFrame) -> pl.DataFrame:
+    """The MMR audit table: per member, the months counted, the lines read, CMS's score."""
+    leading = ["MemberID", "Lines", "Enrollment_Months", "Payment_Months", "DOB", "Gender",
+               "RAType", "OREC", "Hospice", "Hospice_Months", "LTIMCAID", "NEMCAID", "County",
+               "CMS_Score"]
+    table = members.sort("MemberID").with_columns(
+        (pl.col("CMS_Score_micro") / 1_000_000).round(6).alias("CMS_Score")
+    ).drop("CMS_Score_micro")
+    return table.select(*leading, pl.exclude(leading))
+
+
 # --------------------------------------------------------------------------- progress
 
 
@@ -796,6 +864,7 @@ class BatchSummary:
     reference: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     roster: Any = None  # app.summary.RosterSummary when score_roster(summary=True)
+    inputs: dict[str, Any] = field(default_factory=dict)  # e.g. {"mmr": what the MMR reader counted}
 
     @property
     def status(self) -> str:
@@ -812,6 +881,7 @@ class BatchSummary:
             "diagnoses_summary": self.diagnoses_summary,
             "reference": self.reference,
             "seconds": round(self.seconds, 3),
+            **({"inputs": self.inputs} if self.inputs else {}),
         }
 
 
@@ -936,6 +1006,23 @@ def _write_chunk(
     return rejected
 
 
+def _write_rejected(source: RosterSource, summary: BatchSummary, errors: TableSink) -> pl.DataFrame:
+    """Members the input reader already rejected: written first, counted as received and
+    rejected (one per MemberID; a record without a readable MemberID counts alone)."""
+    assert source.rejected is not None
+    rejected = (
+        source.rejected.sort("MemberID", "input_index", nulls_last=True, maintain_order=True)
+        .with_columns((pl.col("input_index").cast(pl.Int64) + source.line_offset).alias("line"))
+        .select(ERROR_COLUMNS)
+    )
+    errors.write(rejected)
+    ids = rejected["MemberID"]
+    members = ids.drop_nulls().n_unique() + ids.null_count()
+    summary.member_count += members
+    summary.members_rejected += members
+    return rejected
+
+
 def score_roster(
     source: RosterSource,
     payment_year: int,
@@ -975,6 +1062,12 @@ def score_roster(
         {"finance": True, "rates": rates} if any(f in names for f in FINANCE_FIELDS) else {}
     )
     try:
+        if source.inputs:
+            summary.inputs = dict(source.inputs)
+        if source.rejected is not None and source.rejected.height:
+            rejected = _write_rejected(source, summary, errors)
+            if kept_errors is not None:
+                kept_errors.append(rejected)
         plan = plan_chunks(source.memberships, chunk_members, source.members_label)
         total = plan.member_total
         if progress:
@@ -1113,7 +1206,21 @@ def run(args: argparse.Namespace) -> int:
             )
         score, store = default_engine()
         check_payment_year(store, args.payment_year)
-        source = open_roster(Path(args.members), Path(args.diagnoses) if args.diagnoses else None)
+        diagnoses = Path(args.diagnoses) if args.diagnoses else None
+        mmr_path = getattr(args, "mmr", None)
+        if bool(mmr_path) == bool(args.members):
+            raise BatchInputError("give exactly one of --members and --mmr")
+        if mmr_path:
+            source, mmr_result = open_mmr_roster(
+                Path(mmr_path),
+                diagnoses,
+                args.payment_year,
+                layout=getattr(args, "mmr_layout", None),
+                status_rule=getattr(args, "mmr_status", "error"),
+            )
+            write_table(mmr_members_table(mmr_result.members), sibling_path(out, "memberships"))
+        else:
+            source = open_roster(Path(args.members), diagnoses)
         if source.embedded_payment_year not in (None, args.payment_year):
             raise BatchInputError(
                 f"{args.members}: `payment_year` {source.embedded_payment_year} in the request "
@@ -1154,6 +1261,15 @@ def run(args: argparse.Namespace) -> int:
         traceback.print_exc()
         return _fail(
             f"internal error ({type(exc).__name__}: {exc}); please report it with the traceback"
+        )
+    if not quiet and "mmr" in summary.inputs:
+        counts = summary.inputs["mmr"]
+        sys.stderr.write(
+            f"raf score: MMR {counts['records']:,} records ({counts['records_in_payment_year']:,} "
+            f"in {summary.payment_year}, {counts['records_other_years']:,} other years, "
+            f"{counts['malformed_records']:,} malformed, {counts['blank_lines']:,} blank lines) "
+            f"→ {counts['memberships']:,} memberships, {counts['months_counted']:,} member-months"
+            f"; memberships → {sibling_path(out, 'memberships')}\n"
         )
     if not quiet:
         sys.stderr.write(

@@ -63,7 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = sub.add_parser("score", help="score a roster file")
     score.add_argument("--payment-year", type=int, required=True)
-    score.add_argument("--members", required=True, help="CSV, Parquet or the seed's JSON request")
+    score.add_argument("--members", help="CSV, Parquet or the seed's JSON request")
+    score.add_argument(
+        "--mmr", help="CMS's MMR detail file instead of --members (layout: docs/mmr.md)"
+    )
+    score.add_argument("--mmr-layout", help="a corrected MMR layout CSV (default: the bundled one)")
+    score.add_argument(
+        "--mmr-status",
+        choices=("error", "latest"),
+        default="error",
+        help="status that changes between payment months: member error (default) or the latest month's",
+    )
     score.add_argument("--diagnoses", help="CSV or Parquet (omit when --members is a JSON request)")
     score.add_argument("--out", required=True, help=".csv, .parquet or .json")
     score.add_argument("--errors", help="errors file (default: beside --out)")
