@@ -47,6 +47,48 @@ def _report(args: argparse.Namespace) -> int:
     return run_report(args)
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    from app.reconcile import run
+
+    return run(args)
+
+
+def _add_reconcile(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    rec = sub.add_parser(
+        "reconcile", help="compare our scores with the risk scores CMS paid on (MMR or CSV)"
+    )
+    rec.add_argument("scores", help="our scores: the .parquet or .csv `raf score` wrote")
+    rec.add_argument(
+        "--cms",
+        required=True,
+        help="CMS's MMR detail file, or a CSV MemberID,RiskScore[,PaymentMonth][,RAType]",
+    )
+    rec.add_argument(
+        "--cms-format", choices=("mmr", "csv"), help="default: by extension (.csv/.parquet = csv)"
+    )
+    rec.add_argument("--out", required=True, help="reconciliation .csv or .parquet")
+    rec.add_argument("--summary", help="summary JSON (default: beside --out)")
+    rec.add_argument("--errors", help="our errors file (default: the one beside the scores)")
+    rec.add_argument("--payment-year", type=int, help="default: the scores' payment year")
+    rec.add_argument("--mmr-layout", help="a corrected MMR layout CSV")
+    rec.add_argument(
+        "--monthly-rate", type=float, help="dollars per member-month, for the dollar effect"
+    )
+    rec.add_argument(
+        "--fail-over",
+        type=float,
+        metavar="THRESHOLD",
+        help="exit 4 if any member's |Difference| exceeds THRESHOLD (for a plan's CI)",
+    )
+    rec.add_argument(
+        "--fail-on-missing",
+        action="store_true",
+        help="with --fail-over: members on one side only count as over",
+    )
+    rec.add_argument("--quiet", action="store_true")
+    rec.set_defaults(func=_reconcile)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raf", description="CMS-HCC risk scores")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--out", required=True, help="HTML file to write")
     report.add_argument("--title", help="report title")
     report.set_defaults(func=_report)
+    _add_reconcile(sub)
     return parser
 
 

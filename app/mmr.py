@@ -169,7 +169,7 @@ def _lines(path: Path) -> pl.DataFrame:
     text = data.decode("latin-1")
     if text.endswith("\n"):
         text = text[:-1]
-    lines = pl.Series("text", [text]).str.split("\n").explode()
+    lines = pl.Series("text", [text]).str.split("\n").explode(empty_as_null=True)
     if data == b"":
         lines = lines.clear()
     return (
@@ -446,7 +446,7 @@ def read_mmr(
         records.with_columns(
             pl.date_ranges("start_month", "end_month", interval="1mo").alias("month")
         )
-        .explode("month")
+        .explode("month", empty_as_null=True)
     )
     in_year = months.filter(pl.col("month").dt.year() == payment_year)
     lines_in_year = in_year["line"].unique()
@@ -623,7 +623,7 @@ def _status_conflicts(members: pl.DataFrame, layout: Layout) -> pl.DataFrame:
             continue
         runs = (
             changed.select("MemberID", pl.col(f"_by_{column}"))
-            .explode(f"_by_{column}")
+            .explode(f"_by_{column}", empty_as_null=True)
             .unnest(f"_by_{column}")
             .group_by("MemberID", column, maintain_order=True)
             .agg(pl.col("m").first().alias("first"), pl.col("m").last().alias("last"))
