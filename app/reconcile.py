@@ -127,7 +127,14 @@ def load_our_errors(path: Path | None) -> pl.DataFrame:
     return (
         errors.filter(pl.col("MemberID").is_not_null())
         .group_by("MemberID", maintain_order=True)
-        .agg(pl.format("{}: {}", pl.col("field").cast(pl.String), pl.col("message")).first())
+        .agg(
+            # the message usually names its field already ("DOB '1950-13-01' is not a date")
+            pl.when(pl.col("message").str.starts_with(pl.col("field").cast(pl.String)))
+            .then(pl.col("message"))
+            .otherwise(pl.format("{}: {}", pl.col("field").cast(pl.String), pl.col("message")))
+            .first()
+            .alias("field")
+        )
         .rename({"field": "Our_Error"})
         .select(pl.col("MemberID").cast(pl.String), pl.col("Our_Error").cast(pl.String))
     )
@@ -406,7 +413,7 @@ def reconcile(
         "CMS_Payment_Month",
         "CMS_Months",
         (pl.col("Enrollment_Months") if "Enrollment_Months" in table.columns else pl.lit(None, pl.Float64)).alias("Enrollment_Months"),
-        (pl.col("_effect_cents") / 100).alias("Dollar_Effect"),
+        (pl.col("_effect_cents") / 100).round(2).alias("Dollar_Effect"),
     ).sort("MemberID")
     summary = _summary(table, payment_year)
     return out, summary
