@@ -59,3 +59,23 @@ def _last_day(month: str) -> str:
 
 def frame_of(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows)
+
+
+def records_of(frame: pl.DataFrame, layout: Layout | None = None) -> pl.Series:
+    """Many records at once: `frame` has a string column per layout column (any subset);
+    each is padded to its field and the gaps are spaces, in one polars expression."""
+    layout = layout or load_layout()
+    parts: list[pl.Expr] = []
+    position = 1
+    for column, start, length in (
+        layout.fields.sort("start").select("column", "start", "length").iter_rows()
+    ):
+        if column not in frame.columns:
+            continue
+        if start > position:
+            parts.append(pl.lit(" " * (start - position)))
+        parts.append(pl.col(column).fill_null("").str.pad_end(length).str.slice(0, length))
+        position = start + length
+    if position <= layout.record_length:
+        parts.append(pl.lit(" " * (layout.record_length - position + 1)))
+    return frame.select(pl.concat_str(parts).alias("record"))["record"]
