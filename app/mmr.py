@@ -45,7 +45,15 @@ import polars as pl
 LAYOUT_DIR = Path(__file__).resolve().parent.parent / "reference" / "mmr"
 DEFAULT_LAYOUT = LAYOUT_DIR / "layout_pcug_495.csv"
 LAYOUT_COLUMNS = (
-    "number", "field", "column", "start", "length", "type", "description", "source", "confirmed",
+    "number",
+    "field",
+    "column",
+    "start",
+    "length",
+    "type",
+    "description",
+    "source",
+    "confirmed",
 )
 FIELD_TYPES = {"record", "str", "date", "yyyymm", "flag", "decimal", "implied_decimal_4", "int"}
 #: Columns a layout must give (the membership fields and the payment period).
@@ -54,7 +62,14 @@ REQUIRED_COLUMNS = ("MemberID", "PaymentDate", "DOB", "Gender", "RAType", "OREC"
 STATUS_FIELDS = ("DOB", "Gender", "RAType", "OREC", "LTIMCAID", "NEMCAID")
 #: Membership fields, in the order of `app.batch.MEMBER_FIELDS`.
 MEMBERSHIP_COLUMNS = (
-    "MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC",
+    "MemberID",
+    "DOB",
+    "Gender",
+    "RAType",
+    "Hospice",
+    "LTIMCAID",
+    "NEMCAID",
+    "OREC",
 )
 ERROR_SCHEMA = {
     "MemberID": pl.String,
@@ -128,12 +143,16 @@ def load_layout(path: str | Path | None = None) -> Layout:
         raise MmrError(f"{path}: `start` and `length` must be whole numbers ({exc})") from exc
     records = table.filter(pl.col("type") == "record")
     if records.height != 1:
-        raise MmrError(f"{path}: MMR layout needs exactly one row of type `record` (the record length)")
+        raise MmrError(
+            f"{path}: MMR layout needs exactly one row of type `record` (the record length)"
+        )
     record_length = int(records["length"][0])
     fields = table.filter((pl.col("type") != "record") & pl.col("column").is_not_null())
     for row_number, row in enumerate(table.iter_rows(named=True), start=2):
         if row["type"] not in FIELD_TYPES:
-            problems.append(f"row {row_number}: type {row['type']!r} is not one of {sorted(FIELD_TYPES)}")
+            problems.append(
+                f"row {row_number}: type {row['type']!r} is not one of {sorted(FIELD_TYPES)}"
+            )
         if row["start"] < 1 or row["length"] < 1:
             problems.append(f"row {row_number}: start and length must be at least 1")
         elif row["start"] + row["length"] - 1 > record_length:
@@ -203,10 +222,7 @@ def _lines(path: Path) -> pl.DataFrame:
 
 def _slice(layout: Layout) -> list[pl.Expr]:
     return [
-        pl.col("text")
-        .str.slice(start - 1, length)
-        .str.strip_chars()
-        .alias(column)
+        pl.col("text").str.slice(start - 1, length).str.strip_chars().alias(column)
         for column, start, length in layout.fields.select("column", "start", "length").iter_rows()
     ]
 
@@ -230,7 +246,9 @@ def _decimal_micro(column: str, implied: bool) -> pl.Expr:
     whole = parts.struct.field("2").replace("", "0").cast(pl.Int64, strict=False)
     frac = parts.struct.field("3").str.pad_end(6, "0").cast(pl.Int64, strict=False)
     sign = pl.when(parts.struct.field("1") == "-").then(-1).otherwise(1)
-    return pl.when(text.str.contains(r"^-?(\d+\.?\d*|\.\d+)$")).then(sign * (whole * 1_000_000 + frac))
+    return pl.when(text.str.contains(r"^-?(\d+\.?\d*|\.\d+)$")).then(
+        sign * (whole * 1_000_000 + frac)
+    )
 
 
 @dataclass
@@ -270,26 +288,30 @@ def parse_records(path: Path, layout: Layout) -> tuple[pl.DataFrame, pl.DataFram
     n = layout.record_length
     # One lazy query: polars runs the slices and checks in parallel (eager selects
     # measured 3-4x slower on a 240k-record file).
-    frame = raw.lazy().with_columns(pl.col("text").str.len_chars().alias("_length"), *_slice(layout))
+    frame = raw.lazy().with_columns(
+        pl.col("text").str.len_chars().alias("_length"), *_slice(layout)
+    )
 
     def where(column: str) -> str:
         return layout.where(column)
 
-    flag_columns = [
-        c for c in layout.fields.filter(pl.col("type") == "flag")["column"].to_list()
-    ]
-    date_columns = [
-        c for c in layout.fields.filter(pl.col("type") == "date")["column"].to_list()
-    ]
+    flag_columns = [c for c in layout.fields.filter(pl.col("type") == "flag")["column"].to_list()]
+    date_columns = [c for c in layout.fields.filter(pl.col("type") == "date")["column"].to_list()]
     length = pl.col("_length")
     problems = [
         _problem(
             length < n,
-            pl.format(f"short record: {{}} characters, the MMR layout {layout.version} expects {n}", length),
+            pl.format(
+                f"short record: {{}} characters, the MMR layout {layout.version} expects {n}",
+                length,
+            ),
         ),
         _problem(
             length > n,
-            pl.format(f"over-long record: {{}} characters, the MMR layout {layout.version} expects {n}", length),
+            pl.format(
+                f"over-long record: {{}} characters, the MMR layout {layout.version} expects {n}",
+                length,
+            ),
         ),
     ]
     fixed = length == n
@@ -297,7 +319,9 @@ def parse_records(path: Path, layout: Layout) -> tuple[pl.DataFrame, pl.DataFram
         _problem(fixed & (pl.col("MemberID") == ""), f"MemberID: blank ({where('MemberID')})"),
         _problem(
             fixed & ~pl.col("PaymentDate").str.contains(r"^\d{4}(0[1-9]|1[0-2])$"),
-            pl.lit(f"PaymentDate: ") + _quoted("PaymentDate") + pl.lit(f" is not YYYYMM ({where('PaymentDate')})"),
+            pl.lit("PaymentDate: ")
+            + _quoted("PaymentDate")
+            + pl.lit(f" is not YYYYMM ({where('PaymentDate')})"),
         ),
     ]
     typed: list[pl.Expr] = []
@@ -308,7 +332,9 @@ def parse_records(path: Path, layout: Layout) -> tuple[pl.DataFrame, pl.DataFram
         problems.append(
             _problem(
                 fixed & bad,
-                pl.lit(f"{column}: ") + _quoted(column) + pl.lit(f" is not a YYYYMMDD date ({where(column)})"),
+                pl.lit(f"{column}: ")
+                + _quoted(column)
+                + pl.lit(f" is not a YYYYMMDD date ({where(column)})"),
             )
         )
         typed.append(parsed.alias(f"_{column}"))
@@ -316,7 +342,9 @@ def parse_records(path: Path, layout: Layout) -> tuple[pl.DataFrame, pl.DataFram
         problems.append(
             _problem(
                 fixed & ~pl.col(column).is_in(["", "Y", "N"]),
-                pl.lit(f"{column}: ") + _quoted(column) + pl.lit(f" is not Y, N or blank ({where(column)})"),
+                pl.lit(f"{column}: ")
+                + _quoted(column)
+                + pl.lit(f" is not Y, N or blank ({where(column)})"),
             )
         )
     if "Months" in columns:
@@ -324,7 +352,9 @@ def parse_records(path: Path, layout: Layout) -> tuple[pl.DataFrame, pl.DataFram
         problems.append(
             _problem(
                 fixed & months.is_null() & (pl.col("Months") != ""),
-                pl.lit("Months: ") + _quoted("Months") + pl.lit(f" is not a whole number ({where('Months')})"),
+                pl.lit("Months: ")
+                + _quoted("Months")
+                + pl.lit(f" is not a whole number ({where('Months')})"),
             )
         )
         typed.append(pl.when(pl.col("Months") == "").then(1).otherwise(months).sign().alias("sign"))
@@ -336,7 +366,9 @@ def parse_records(path: Path, layout: Layout) -> tuple[pl.DataFrame, pl.DataFram
         problems.append(
             _problem(
                 fixed & score.is_null() & (pl.col("RiskScore") != ""),
-                pl.lit("RiskScore: ") + _quoted("RiskScore") + pl.lit(f" is not a decimal ({where('RiskScore')})"),
+                pl.lit("RiskScore: ")
+                + _quoted("RiskScore")
+                + pl.lit(f" is not a decimal ({where('RiskScore')})"),
             )
         )
         typed.append(score.alias("RiskScore_micro"))
@@ -345,8 +377,11 @@ def parse_records(path: Path, layout: Layout) -> tuple[pl.DataFrame, pl.DataFram
     known_codes = _known_ratype_codes()
     problems.append(
         _problem(
-            fixed & (pl.col("RAType") != "") & ~pl.col("RAType").str.to_uppercase().is_in(known_codes),
-            pl.lit("RAType: ") + _quoted("RAType")
+            fixed
+            & (pl.col("RAType") != "")
+            & ~pl.col("RAType").str.to_uppercase().is_in(known_codes),
+            pl.lit("RAType: ")
+            + _quoted("RAType")
             + pl.lit(f" is not an MMR RA factor type code ({where('RAType')})"),
         )
     )
@@ -473,19 +508,20 @@ def read_mmr(
         pl.lit("EndDate").alias("field"),
         pl.format(
             "EndDate {} is before StartDate {} ({})",
-            "end_month", "start_month", pl.lit(layout.where("EndDate")),
+            "end_month",
+            "start_month",
+            pl.lit(layout.where("EndDate")),
         ).alias("message"),
     )
     records = records.filter(pl.col("end_month") >= pl.col("start_month"))
-    rejected_ids = pl.concat([record_errors["MemberID"], span_errors["MemberID"]]).drop_nulls().unique()
+    rejected_ids = (
+        pl.concat([record_errors["MemberID"], span_errors["MemberID"]]).drop_nulls().unique()
+    )
 
     # one row per record per month it covers, kept to the payment year
-    months = (
-        records.with_columns(
-            pl.date_ranges("start_month", "end_month", interval="1mo").alias("month")
-        )
-        .explode("month", empty_as_null=True)
-    )
+    months = records.with_columns(
+        pl.date_ranges("start_month", "end_month", interval="1mo").alias("month")
+    ).explode("month", empty_as_null=True)
     in_year = months.filter(pl.col("month").dt.year() == payment_year)
     lines_in_year = in_year["line"].unique()
     clean = in_year.filter(~pl.col("MemberID").is_in(rejected_ids.implode()))
@@ -539,7 +575,10 @@ def read_mmr(
             on="MemberID",
         )
         .with_columns(
-            pl.when(pl.col("Hospice_Months") > 0).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("Hospice"),
+            pl.when(pl.col("Hospice_Months") > 0)
+            .then(pl.lit("Y"))
+            .otherwise(pl.lit("N"))
+            .alias("Hospice"),
             pl.col("RAType").alias("CMS_RAType"),
             pl.col("OREC").alias("CMS_OREC"),
         )
@@ -577,7 +616,10 @@ def read_mmr(
     uncounted = (
         clean.filter(~pl.col("MemberID").is_in(with_months))
         .group_by("MemberID", maintain_order=True)
-        .agg(pl.col("line").min(), pl.col("line").unique().sort().cast(pl.String).str.join(", ").alias("lines"))
+        .agg(
+            pl.col("line").min(),
+            pl.col("line").unique().sort().cast(pl.String).str.join(", ").alias("lines"),
+        )
         .select(
             "MemberID",
             (pl.col("line") - 1).cast(pl.UInt32).alias("input_index"),
@@ -597,13 +639,10 @@ def read_mmr(
         pl.col("Enrollment_Months").cast(pl.String),
         "County",
     ).sort("input_index")
-    errors = (
-        pl.concat(
-            [e.cast(ERROR_SCHEMA) for e in (record_errors, span_errors, conflict_errors, uncounted)],
-            how="vertical",
-        )
-        .sort("input_index")
-    )
+    errors = pl.concat(
+        [e.cast(ERROR_SCHEMA) for e in (record_errors, span_errors, conflict_errors, uncounted)],
+        how="vertical",
+    ).sort("input_index")
     members = members.drop("status_line")
     all_members = pl.concat([records["MemberID"], record_errors["MemberID"].drop_nulls()]).unique()
     valid_records = records.height
@@ -636,14 +675,22 @@ def _month_conflicts(paying: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     empty = pl.DataFrame(schema={"MemberID": pl.String, "field": pl.String, "message": pl.String})
     if paying.height == 0:
         return empty
-    per_month = paying.sort("line").group_by("MemberID", "month", maintain_order=True).agg(
-        pl.col("net").first(),
-        pl.col("line").cast(pl.String).str.join(", ").alias("lines"),
-        *[pl.col(c).n_unique().alias(f"_n_{c}") for c in STATUS_FIELDS],
-        *[
-            pl.col(c).fill_null("blank").unique(maintain_order=True).str.join(" vs ").alias(f"_v_{c}")
-            for c in STATUS_FIELDS
-        ],
+    per_month = (
+        paying.sort("line")
+        .group_by("MemberID", "month", maintain_order=True)
+        .agg(
+            pl.col("net").first(),
+            pl.col("line").cast(pl.String).str.join(", ").alias("lines"),
+            *[pl.col(c).n_unique().alias(f"_n_{c}") for c in STATUS_FIELDS],
+            *[
+                pl.col(c)
+                .fill_null("blank")
+                .unique(maintain_order=True)
+                .str.join(" vs ")
+                .alias(f"_v_{c}")
+                for c in STATUS_FIELDS
+            ],
+        )
     )
     parts = [
         per_month.filter(pl.col(f"_n_{column}") > 1).select(

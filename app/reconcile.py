@@ -49,9 +49,23 @@ EXIT_FATAL = 1
 EXIT_OVER_THRESHOLD = 4
 NEW_ENROLLEE_SEGMENTS = ("NE", "SNPNE", "DNE", "GNE")
 RECONCILIATION_COLUMNS = (
-    "MemberID", "Payment_Year", "Our_Score", "CMS_Score", "Difference", "Match",
-    "Likely_Cause", "Cause_Detail", "Our_RAType", "CMS_RAType", "Our_Segment", "Our_OREC",
-    "CMS_OREC", "Our_RA_Variable", "CMS_Payment_Month", "CMS_Months", "Enrollment_Months",
+    "MemberID",
+    "Payment_Year",
+    "Our_Score",
+    "CMS_Score",
+    "Difference",
+    "Match",
+    "Likely_Cause",
+    "Cause_Detail",
+    "Our_RAType",
+    "CMS_RAType",
+    "Our_Segment",
+    "Our_OREC",
+    "CMS_OREC",
+    "Our_RA_Variable",
+    "CMS_Payment_Month",
+    "CMS_Months",
+    "Enrollment_Months",
     "Dollar_Effect",
 )
 
@@ -107,8 +121,12 @@ def load_scores(path: Path) -> pl.DataFrame:
         _micro("RAF_Total").alias("Our_Score_micro"),
         pl.col("RAType_Org").cast(pl.String).str.to_uppercase().alias("Our_RAType"),
         pl.col("RAType").cast(pl.String).alias("Our_Segment"),
-        (pl.col("OREC_Org") if "OREC_Org" in active.columns else pl.lit(None)).cast(pl.String).alias("Our_OREC"),
-        (pl.col("RA_Variable") if "RA_Variable" in active.columns else pl.lit(None)).cast(pl.String).alias("Our_RA_Variable"),
+        (pl.col("OREC_Org") if "OREC_Org" in active.columns else pl.lit(None))
+        .cast(pl.String)
+        .alias("Our_OREC"),
+        (pl.col("RA_Variable") if "RA_Variable" in active.columns else pl.lit(None))
+        .cast(pl.String)
+        .alias("Our_RA_Variable"),
         pl.sum_horizontal(_micro(c) for c in disease).alias("Our_Disease_micro")
         if disease
         else pl.lit(0, pl.Int64).alias("Our_Disease_micro"),
@@ -180,7 +198,9 @@ def cms_from_mmr(
 def cms_from_csv(path: Path, payment_year: int) -> tuple[pl.DataFrame, dict[str, Any]]:
     """CMS's side from a CSV `MemberID, RiskScore[, PaymentMonth][, RAType]`."""
     table = _read_table(path, "CMS scores")
-    renames = batch._field_renames(path, table.columns, ("MemberID", "RiskScore", "PaymentMonth", "RAType"))
+    renames = batch._field_renames(
+        path, table.columns, ("MemberID", "RiskScore", "PaymentMonth", "RAType")
+    )
     table = table.rename(renames)
     for column in ("MemberID", "RiskScore"):
         if column not in table.columns:
@@ -196,18 +216,20 @@ def cms_from_csv(path: Path, payment_year: int) -> tuple[pl.DataFrame, dict[str,
     has_month = "PaymentMonth" in table.columns
     if has_month:
         digits = pl.col("PaymentMonth").cast(pl.String).str.replace_all("-", "").str.strip_chars()
-        table = table.with_columns(
-            digits.str.to_date("%Y%m", strict=False).alias("_month")
-        )
+        table = table.with_columns(digits.str.to_date("%Y%m", strict=False).alias("_month"))
     invalid_row = pl.col("CMS_Score_micro").is_null() | (
         pl.col("_month").is_null() if has_month else pl.lit(False)
     )
     rows = table.filter(pl.col("MemberID").is_not_null() & (pl.col("MemberID") != ""))
     blank_ids = table.height - rows.height
-    bad = rows.filter(invalid_row).group_by("MemberID", maintain_order=True).agg(
-        pl.format("CMS line {}: RiskScore or PaymentMonth unreadable", pl.col("_line"))
-        .str.join("; ")
-        .alias("CMS_Invalid")
+    bad = (
+        rows.filter(invalid_row)
+        .group_by("MemberID", maintain_order=True)
+        .agg(
+            pl.format("CMS line {}: RiskScore or PaymentMonth unreadable", pl.col("_line"))
+            .str.join("; ")
+            .alias("CMS_Invalid")
+        )
     )
     good = rows.filter(~invalid_row)
     other_years = 0
@@ -221,8 +243,11 @@ def cms_from_csv(path: Path, payment_year: int) -> tuple[pl.DataFrame, dict[str,
                 pl.col("CMS_Score_micro").last(),
                 pl.col("_month").last().dt.strftime("%Y-%m").alias("CMS_Payment_Month"),
                 pl.col("_month").n_unique().cast(pl.Int64).alias("CMS_Months"),
-                *([pl.col("RAType").last().cast(pl.String).str.to_uppercase().alias("CMS_RAType")]
-                  if "RAType" in good.columns else []),
+                *(
+                    [pl.col("RAType").last().cast(pl.String).str.to_uppercase().alias("CMS_RAType")]
+                    if "RAType" in good.columns
+                    else []
+                ),
             )
         )
     else:
@@ -232,12 +257,26 @@ def cms_from_csv(path: Path, payment_year: int) -> tuple[pl.DataFrame, dict[str,
                 pl.col("CMS_Score_micro").first(),
                 pl.col("CMS_Score_micro").n_unique().alias("_scores"),
                 pl.col("_line").cast(pl.String).str.join(", ").alias("_lines"),
-                *([pl.col("RAType").first().cast(pl.String).str.to_uppercase().alias("CMS_RAType")]
-                  if "RAType" in good.columns else []),
+                *(
+                    [
+                        pl.col("RAType")
+                        .first()
+                        .cast(pl.String)
+                        .str.to_uppercase()
+                        .alias("CMS_RAType")
+                    ]
+                    if "RAType" in good.columns
+                    else []
+                ),
             )
             .with_columns(
                 pl.when(pl.col("_scores") > 1)
-                .then(pl.format("CMS lines {}: different RiskScore for one member and no PaymentMonth", "_lines"))
+                .then(
+                    pl.format(
+                        "CMS lines {}: different RiskScore for one member and no PaymentMonth",
+                        "_lines",
+                    )
+                )
                 .alias("CMS_Invalid")
             )
             .drop("_scores", "_lines")
@@ -267,8 +306,12 @@ def load_cms(
     else:
         side, summary = cms_from_mmr(path, payment_year, layout)
     for column, dtype in (
-        ("CMS_RAType", pl.String), ("CMS_OREC", pl.String), ("CMS_ESRD", pl.Boolean),
-        ("CMS_Payment_Month", pl.String), ("CMS_Months", pl.Int64), ("CMS_Invalid", pl.String),
+        ("CMS_RAType", pl.String),
+        ("CMS_OREC", pl.String),
+        ("CMS_ESRD", pl.Boolean),
+        ("CMS_Payment_Month", pl.String),
+        ("CMS_Months", pl.Int64),
+        ("CMS_Invalid", pl.String),
     ):
         if column not in side.columns:
             side = side.with_columns(pl.lit(None, dtype).alias(column))
@@ -283,7 +326,9 @@ def _code_sets() -> tuple[list[str], list[str]]:
 
     codes = code_table()
     esrd = codes.filter(pl.col("esrd") == "yes")["code"].to_list()
-    new_enrollee = codes.filter(pl.col("segment_rule").is_in(NEW_ENROLLEE_SEGMENTS))["code"].to_list()
+    new_enrollee = codes.filter(pl.col("segment_rule").is_in(NEW_ENROLLEE_SEGMENTS))[
+        "code"
+    ].to_list()
     return esrd, new_enrollee + ["SE"]
 
 
@@ -310,82 +355,141 @@ def reconcile(
     joined = joined.with_columns(
         pl.when(both & pl.col("CMS_Invalid").is_null()).then(diff).alias("_diff"),
         pl.col("Our_Score_micro").is_not_null().alias("_ours"),
-        (pl.col("CMS_Score_micro").is_not_null() | pl.col("CMS_Invalid").is_not_null()).alias("_cms"),
+        (pl.col("CMS_Score_micro").is_not_null() | pl.col("CMS_Invalid").is_not_null()).alias(
+            "_cms"
+        ),
     )
     d = pl.col("_diff")
     match = (
-        pl.when(~pl.col("_cms")).then(pl.lit("missing_cms"))
-        .when(~pl.col("_ours")).then(pl.lit("missing_ours"))
-        .when(pl.col("CMS_Invalid").is_not_null()).then(pl.lit("cms_invalid"))
-        .when(d == 0).then(pl.lit("exact"))
-        .when(d.abs() <= WITHIN_ROUNDING_MICRO).then(pl.lit("within_rounding"))
+        pl.when(~pl.col("_cms"))
+        .then(pl.lit("missing_cms"))
+        .when(~pl.col("_ours"))
+        .then(pl.lit("missing_ours"))
+        .when(pl.col("CMS_Invalid").is_not_null())
+        .then(pl.lit("cms_invalid"))
+        .when(d == 0)
+        .then(pl.lit("exact"))
+        .when(d.abs() <= WITHIN_ROUNDING_MICRO)
+        .then(pl.lit("within_rounding"))
         .otherwise(pl.lit("off"))
     )
     off = match == "off"
-    ratype_differs = pl.col("CMS_RAType").is_not_null() & (pl.col("CMS_RAType") != pl.col("Our_RAType"))
-    orec_differs = pl.col("CMS_OREC").is_not_null() & pl.col("Our_OREC").is_not_null() & (
-        pl.col("CMS_OREC") != pl.col("Our_OREC")
+    ratype_differs = pl.col("CMS_RAType").is_not_null() & (
+        pl.col("CMS_RAType") != pl.col("Our_RAType")
     )
-    is_esrd = pl.col("Our_RAType").is_in(esrd_codes) | pl.col("CMS_RAType").is_in(esrd_codes) | (
-        pl.col("CMS_ESRD").fill_null(False)
+    orec_differs = (
+        pl.col("CMS_OREC").is_not_null()
+        & pl.col("Our_OREC").is_not_null()
+        & (pl.col("CMS_OREC") != pl.col("Our_OREC"))
     )
-    is_new = pl.col("Our_RAType").is_in(new_enrollee_codes) | pl.col("CMS_RAType").is_in(new_enrollee_codes)
+    is_esrd = (
+        pl.col("Our_RAType").is_in(esrd_codes)
+        | pl.col("CMS_RAType").is_in(esrd_codes)
+        | (pl.col("CMS_ESRD").fill_null(False))
+    )
+    is_new = pl.col("Our_RAType").is_in(new_enrollee_codes) | pl.col("CMS_RAType").is_in(
+        new_enrollee_codes
+    )
     by = _score_text("_diff")
     cause = (
-        pl.when(match == "missing_cms").then(pl.struct(
-            c=pl.lit("missing_cms"),
-            t=pl.lit(f"no CMS score for payment year {payment_year}"),
-        ))
-        .when(match == "missing_ours").then(pl.struct(
-            c=pl.lit("missing_ours"),
-            t=pl.when(pl.col("Our_Error").is_not_null())
-            .then(pl.format("we rejected the member: {}", pl.col("Our_Error")))
-            .otherwise(pl.lit("not in our scores")),
-        ))
-        .when(match == "cms_invalid").then(pl.struct(c=pl.lit("cms_invalid"), t=pl.col("CMS_Invalid")))
-        .when(match == "within_rounding").then(pl.struct(
-            c=pl.lit("within_rounding"),
-            t=pl.format("within CMS's rounding: |difference| {} <= 0.0005", by),
-        ))
-        .when(off & ratype_differs).then(pl.struct(
-            c=pl.lit("ratype_differs"),
-            t=pl.format("RAType differs: ours {}, CMS {}", "Our_RAType", "CMS_RAType"),
-        ))
-        .when(off & orec_differs).then(pl.struct(
-            c=pl.lit("segment_differs"),
-            t=pl.format("OREC differs (ours {}, CMS {}): segment / originally-disabled status", "Our_OREC", "CMS_OREC"),
-        ))
-        .when(off & is_esrd).then(pl.struct(
-            c=pl.lit("esrd"),
-            t=pl.lit("ESRD member: dialysis/graft status, ESRD model or its normalization"),
-        ))
-        .when(off & is_new).then(pl.struct(
-            c=pl.lit("new_enrollee"),
-            t=pl.lit("new enrollee: demographic score only; check NEMCAID, OREC and age"),
-        ))
-        .when(off & (d > 0) & (pl.col("Our_Disease_micro") > 0)).then(pl.struct(
-            c=pl.lit("diagnoses_cms_lacked"),
-            t=pl.format("ours is higher by {} with disease HCCs ({}): diagnoses CMS did not have", by, "Our_RA_Variable"),
-        ))
-        .when(off & (d < 0)).then(pl.struct(
-            c=pl.lit("cms_higher"),
-            t=pl.format("CMS's is higher by {}: diagnoses or status CMS had that our inputs did not", by),
-        ))
-        .when(off).then(pl.struct(c=pl.lit("unexplained"), t=pl.format("ours is higher by {}", by)))
+        pl.when(match == "missing_cms")
+        .then(
+            pl.struct(
+                c=pl.lit("missing_cms"),
+                t=pl.lit(f"no CMS score for payment year {payment_year}"),
+            )
+        )
+        .when(match == "missing_ours")
+        .then(
+            pl.struct(
+                c=pl.lit("missing_ours"),
+                t=pl.when(pl.col("Our_Error").is_not_null())
+                .then(pl.format("we rejected the member: {}", pl.col("Our_Error")))
+                .otherwise(pl.lit("not in our scores")),
+            )
+        )
+        .when(match == "cms_invalid")
+        .then(pl.struct(c=pl.lit("cms_invalid"), t=pl.col("CMS_Invalid")))
+        .when(match == "within_rounding")
+        .then(
+            pl.struct(
+                c=pl.lit("within_rounding"),
+                t=pl.format("within CMS's rounding: |difference| {} <= 0.0005", by),
+            )
+        )
+        .when(off & ratype_differs)
+        .then(
+            pl.struct(
+                c=pl.lit("ratype_differs"),
+                t=pl.format("RAType differs: ours {}, CMS {}", "Our_RAType", "CMS_RAType"),
+            )
+        )
+        .when(off & orec_differs)
+        .then(
+            pl.struct(
+                c=pl.lit("segment_differs"),
+                t=pl.format(
+                    "OREC differs (ours {}, CMS {}): segment / originally-disabled status",
+                    "Our_OREC",
+                    "CMS_OREC",
+                ),
+            )
+        )
+        .when(off & is_esrd)
+        .then(
+            pl.struct(
+                c=pl.lit("esrd"),
+                t=pl.lit("ESRD member: dialysis/graft status, ESRD model or its normalization"),
+            )
+        )
+        .when(off & is_new)
+        .then(
+            pl.struct(
+                c=pl.lit("new_enrollee"),
+                t=pl.lit("new enrollee: demographic score only; check NEMCAID, OREC and age"),
+            )
+        )
+        .when(off & (d > 0) & (pl.col("Our_Disease_micro") > 0))
+        .then(
+            pl.struct(
+                c=pl.lit("diagnoses_cms_lacked"),
+                t=pl.format(
+                    "ours is higher by {} with disease HCCs ({}): diagnoses CMS did not have",
+                    by,
+                    "Our_RA_Variable",
+                ),
+            )
+        )
+        .when(off & (d < 0))
+        .then(
+            pl.struct(
+                c=pl.lit("cms_higher"),
+                t=pl.format(
+                    "CMS's is higher by {}: diagnoses or status CMS had that our inputs did not", by
+                ),
+            )
+        )
+        .when(off)
+        .then(pl.struct(c=pl.lit("unexplained"), t=pl.format("ours is higher by {}", by)))
     )
     months = pl.coalesce(
-        [c for c in (pl.col("Enrollment_Months") if "Enrollment_Months" in joined.columns else None,
-                     pl.col("CMS_Months").cast(pl.Float64), pl.lit(12.0)) if c is not None]
+        [
+            c
+            for c in (
+                pl.col("Enrollment_Months") if "Enrollment_Months" in joined.columns else None,
+                pl.col("CMS_Months").cast(pl.Float64),
+                pl.lit(12.0),
+            )
+            if c is not None
+        ]
     )
-    rate = (
-        pl.col("Monthly_Rate") if "Monthly_Rate" in joined.columns else pl.lit(None, pl.Float64)
-    )
+    rate = pl.col("Monthly_Rate") if "Monthly_Rate" in joined.columns else pl.lit(None, pl.Float64)
     if monthly_rate is not None:
         rate = pl.coalesce(rate, pl.lit(float(monthly_rate)))
     rate_cents = (rate * 100).round(0).cast(pl.Int64)
     # cents = diff (millionths) x rate (cents) x months / 1e6, half away from zero
     effect_num = d * rate_cents * months.round(0).cast(pl.Int64)
-    effect_cents = (effect_num.sign() * ((effect_num.abs() + 500_000) // 1_000_000))
+    effect_cents = effect_num.sign() * ((effect_num.abs() + 500_000) // 1_000_000)
     table = joined.with_columns(
         match.alias("Match"),
         cause.alias("_cause"),
@@ -412,7 +516,11 @@ def reconcile(
         "Our_RA_Variable",
         "CMS_Payment_Month",
         "CMS_Months",
-        (pl.col("Enrollment_Months") if "Enrollment_Months" in table.columns else pl.lit(None, pl.Float64)).alias("Enrollment_Months"),
+        (
+            pl.col("Enrollment_Months")
+            if "Enrollment_Months" in table.columns
+            else pl.lit(None, pl.Float64)
+        ).alias("Enrollment_Months"),
         (pl.col("_effect_cents") / 100).round(2).alias("Dollar_Effect"),
     ).sort("MemberID")
     summary = _summary(table, payment_year)
@@ -425,7 +533,10 @@ def _summary(table: pl.DataFrame, payment_year: int) -> dict[str, Any]:
     causes = {
         cause: count
         for cause, count in table.filter(pl.col("Likely_Cause").is_not_null())
-        .group_by("Likely_Cause").len().sort("Likely_Cause").iter_rows()
+        .group_by("Likely_Cause")
+        .len()
+        .sort("Likely_Cause")
+        .iter_rows()
     }
     diff = matched["_diff"]
     effect = matched.filter(pl.col("_effect_cents").is_not_null())
@@ -440,8 +551,12 @@ def _summary(table: pl.DataFrame, payment_year: int) -> dict[str, Any]:
         "missing_ours": counts.get("missing_ours", 0),
         "cms_invalid": counts.get("cms_invalid", 0),
         "mean_difference": round(float(diff.mean()) / 1_000_000, 6) if matched.height else None,
-        "mean_abs_difference": round(float(diff.abs().mean()) / 1_000_000, 6) if matched.height else None,
-        "max_abs_difference": round(float(diff.abs().max()) / 1_000_000, 6) if matched.height else None,
+        "mean_abs_difference": round(float(diff.abs().mean()) / 1_000_000, 6)
+        if matched.height
+        else None,
+        "max_abs_difference": round(float(diff.abs().max()) / 1_000_000, 6)
+        if matched.height
+        else None,
         "causes": causes,
         "dollar_effect": {
             "members_with_rate": effect.height,
@@ -508,7 +623,9 @@ def describe(summary: dict[str, Any]) -> str:
         text += f"; mean difference {summary['mean_difference']:+.6f}"
     if summary.get("dollar_effect"):
         effect = summary["dollar_effect"]
-        text += f"; dollar effect ${effect['total']:+,.2f} over {effect['members_with_rate']:,} members"
+        text += (
+            f"; dollar effect ${effect['total']:+,.2f} over {effect['members_with_rate']:,} members"
+        )
     if summary["causes"]:
         text += "; causes: " + ", ".join(f"{k} {v}" for k, v in summary["causes"].items())
     return text
@@ -517,7 +634,9 @@ def describe(summary: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Body of `raf reconcile`: exit 0, or 4 with `--fail-over` when members are over it."""
     out = Path(args.out)
-    summary_path = Path(args.summary) if args.summary else batch.sibling_path(out, "summary", ".json")
+    summary_path = (
+        Path(args.summary) if args.summary else batch.sibling_path(out, "summary", ".json")
+    )
     try:
         if batch.OUTPUT_FORMATS.get(out.suffix.lower()) not in ("csv", "parquet"):
             raise ReconcileInputError(f"{out}: --out must be .csv or .parquet")
@@ -546,8 +665,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"raf reconcile: {describe(summary)} → {out}; summary → {summary_path}\n")
     over = summary.get("fail_over", {}).get("members_over", 0)
     if over:
-        sys.stderr.write(
-            f"raf reconcile: {over:,} member(s) over --fail-over {args.fail_over}\n"
-        )
+        sys.stderr.write(f"raf reconcile: {over:,} member(s) over --fail-over {args.fail_over}\n")
         return EXIT_OVER_THRESHOLD
     return EXIT_OK

@@ -46,7 +46,9 @@ def make_file(path: Path, members: int) -> int:
         pl.lit("05200").alias("County"),
         pl.lit("01.0000").alias("RiskScore"),
         pl.lit("0").alias("OREC"),
-        pl.col("i").map_elements(lambda i: CODES[i % len(CODES)], return_dtype=pl.String).alias("RAType"),
+        pl.col("i")
+        .map_elements(lambda i: CODES[i % len(CODES)], return_dtype=pl.String)
+        .alias("RAType"),
     )
     months = pl.DataFrame({"m": [f"2025{m:02d}" for m in range(1, 13)]})
     rows = base.join(months, how="cross").with_columns(
@@ -62,7 +64,10 @@ def make_file(path: Path, members: int) -> int:
 
 def loop(path: Path) -> int:
     layout = load_layout()
-    spans = {c: (s - 1, s - 1 + n) for c, s, n in layout.fields.select("column", "start", "length").iter_rows()}
+    spans = {
+        c: (s - 1, s - 1 + n)
+        for c, s, n in layout.fields.select("column", "start", "length").iter_rows()
+    }
     members: dict[str, dict[str, object]] = {}
     with open(path, encoding="latin-1") as handle:
         for line in handle:
@@ -73,7 +78,9 @@ def loop(path: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--members", type=int, default=20_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,7 +93,9 @@ def main() -> None:
         loop_members = loop(path)
         theirs = time.perf_counter() - started
     assert result.memberships.height == loop_members == args.members
-    print(f"records {n:,} ({args.members:,} members x 12 months, {path.stat().st_size if False else n * 496:,} bytes)")
+    print(
+        f"records {n:,} ({args.members:,} members x 12 months, {path.stat().st_size if False else n * 496:,} bytes)"
+    )
     print(f"ours  read_mmr      {ours:7.2f} s  {n / ours:12,.0f} records/s")
     print(f"loop  python slices {theirs:7.2f} s  {n / theirs:12,.0f} records/s")
     print(f"ratio loop/ours     {theirs / ours:7.1f}x")

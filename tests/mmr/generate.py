@@ -30,7 +30,9 @@ def record(values: dict[str, Any], layout: Layout | None = None) -> str:
     return "".join(chars)
 
 
-def write(path: Path, rows: list[dict[str, Any]], layout: Layout | None = None, extra: list[str] = ()) -> Path:
+def write(
+    path: Path, rows: list[dict[str, Any]], layout: Layout | None = None, extra: list[str] = ()
+) -> Path:
     """Write records (and any raw `extra` lines, e.g. a short record) to `path`."""
     layout = layout or load_layout()
     lines = [record(row, layout) for row in rows] + list(extra)
@@ -44,8 +46,13 @@ def monthly_records(
     """Prospective payment records, one per `YYYYMM` month, as CMS sends them."""
     out = []
     for month in months:
-        row = {**member, "PaymentDate": payment_month or month, "Months": "1",
-               "StartDate": month + "01", "EndDate": month + _last_day(month)}
+        row = {
+            **member,
+            "PaymentDate": payment_month or month,
+            "Months": "1",
+            "StartDate": month + "01",
+            "EndDate": month + _last_day(month),
+        }
         row.update(overrides)
         out.append(row)
     return out

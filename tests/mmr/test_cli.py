@@ -16,7 +16,9 @@ def _files(tmp_path):
         gen.monthly_records(member("1EG4TE5MK73"), MONTHS)
         + gen.monthly_records(member("2EG4TE5MK74", RAType="CP", OREC="1", Gender="M"), MONTHS[:5])
         + gen.monthly_records(member("3EG4TE5MK75", RAType="I", Medicaid="Y"), MONTHS)
-        + gen.monthly_records(member("4EG4TE5MK76", RAType="E", NEMCAID="Y", DOB="19600301"), MONTHS[8:])
+        + gen.monthly_records(
+            member("4EG4TE5MK76", RAType="E", NEMCAID="Y", DOB="19600301"), MONTHS[8:]
+        )
         + gen.monthly_records(member("5EG4TE5MK77", RAType="ZZ"), MONTHS[:1])
     )
     mmr_path = gen.write(tmp_path / "MONMEMD.txt", rows, extra=["short record"])
@@ -28,15 +30,44 @@ def _files(tmp_path):
 def test_score_mmr_equals_scoring_the_memberships_it_describes(engine, tmp_path):
     mmr_path, dx = _files(tmp_path)
     out = tmp_path / "mmr" / "scores.csv"
-    code = main(["score", "--payment-year", "2025", "--mmr", str(mmr_path), "--diagnoses", str(dx),
-                 "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "score",
+            "--payment-year",
+            "2025",
+            "--mmr",
+            str(mmr_path),
+            "--diagnoses",
+            str(dx),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 2  # two records rejected: an unknown RA factor type code and a short record
     members_csv = tmp_path / "members.csv"
     audit = pl.read_csv(tmp_path / "mmr" / "scores.memberships.csv", infer_schema=False)
-    audit.select("MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC").write_csv(members_csv)
+    audit.select(
+        "MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC"
+    ).write_csv(members_csv)
     plain = tmp_path / "plain" / "scores.csv"
-    assert main(["score", "--payment-year", "2025", "--members", str(members_csv), "--diagnoses",
-                 str(dx), "--out", str(plain), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--payment-year",
+                "2025",
+                "--members",
+                str(members_csv),
+                "--diagnoses",
+                str(dx),
+                "--out",
+                str(plain),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert out.read_text() == plain.read_text()
     errors = pl.read_csv(tmp_path / "mmr" / "scores.errors.csv", infer_schema=False)
     assert errors.select("line", "field").rows() == [("34", "RAType"), ("35", "record")]
@@ -46,14 +77,34 @@ def test_score_mmr_equals_scoring_the_memberships_it_describes(engine, tmp_path)
 
 def test_members_and_mmr_are_exclusive(engine, tmp_path, capsys):
     mmr_path, dx = _files(tmp_path)
-    code = main(["score", "--payment-year", "2025", "--mmr", str(mmr_path), "--members", str(dx),
-                 "--out", str(tmp_path / "o.csv")])
+    code = main(
+        [
+            "score",
+            "--payment-year",
+            "2025",
+            "--mmr",
+            str(mmr_path),
+            "--members",
+            str(dx),
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
     assert code == 1
     assert "exactly one of --members and --mmr" in capsys.readouterr().err
 
 
 def test_missing_mmr_file_is_fatal_naming_it(engine, tmp_path, capsys):
-    code = main(["score", "--payment-year", "2025", "--mmr", str(tmp_path / "nope.txt"),
-                 "--out", str(tmp_path / "o.csv")])
+    code = main(
+        [
+            "score",
+            "--payment-year",
+            "2025",
+            "--mmr",
+            str(tmp_path / "nope.txt"),
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
     assert code == 1
     assert "nope.txt: MMR file not found" in capsys.readouterr().err

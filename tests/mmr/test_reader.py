@@ -20,8 +20,14 @@ MONTHS = [f"2025{m:02d}" for m in range(1, 13)]
 
 def member(member_id: str, **fields: str) -> dict[str, str]:
     base = {
-        "ContractNumber": "H1234", "MemberID": member_id, "Gender": "F", "DOB": "19500312",
-        "County": "05200", "RAType": "CN", "OREC": "0", "RiskScore": "01.0000",
+        "ContractNumber": "H1234",
+        "MemberID": member_id,
+        "Gender": "F",
+        "DOB": "19500312",
+        "County": "05200",
+        "RAType": "CN",
+        "OREC": "0",
+        "RiskScore": "01.0000",
     }
     return {**base, **fields}
 
@@ -99,26 +105,62 @@ def test_retroactive_adjustments_count_months_once_and_take_the_new_score(tmp_pa
     # April's MMR: a retro enrollment for December's omission is out of year; a risk score
     # change for Jan-Mar comes as a recovery at the old score and a payment at the new one.
     retro = [
-        {**row, "PaymentDate": "202504", "ARC": "25", "Months": "-3",
-         "StartDate": "20250101", "EndDate": "20250331"},
-        {**row, "PaymentDate": "202504", "ARC": "25", "Months": "3",
-         "StartDate": "20250101", "EndDate": "20250331", "RiskScore": "01.2500"},
-        {**row, "PaymentDate": "202504", "Months": "1",
-         "StartDate": "20250401", "EndDate": "20250430", "RiskScore": "01.2500"},
+        {
+            **row,
+            "PaymentDate": "202504",
+            "ARC": "25",
+            "Months": "-3",
+            "StartDate": "20250101",
+            "EndDate": "20250331",
+        },
+        {
+            **row,
+            "PaymentDate": "202504",
+            "ARC": "25",
+            "Months": "3",
+            "StartDate": "20250101",
+            "EndDate": "20250331",
+            "RiskScore": "01.2500",
+        },
+        {
+            **row,
+            "PaymentDate": "202504",
+            "Months": "1",
+            "StartDate": "20250401",
+            "EndDate": "20250430",
+            "RiskScore": "01.2500",
+        },
     ]
     late = member("2EG4TE5MK74")
     # a retroactive enrollment: April's MMR pays January to March at once, then April
     late_rows = [
-        {**late, "PaymentDate": "202504", "ARC": "01", "Months": "3",
-         "StartDate": "20250101", "EndDate": "20250331"},
-        {**late, "PaymentDate": "202504", "Months": "1",
-         "StartDate": "20250401", "EndDate": "20250430"},
+        {
+            **late,
+            "PaymentDate": "202504",
+            "ARC": "01",
+            "Months": "3",
+            "StartDate": "20250101",
+            "EndDate": "20250331",
+        },
+        {
+            **late,
+            "PaymentDate": "202504",
+            "Months": "1",
+            "StartDate": "20250401",
+            "EndDate": "20250430",
+        },
     ]
     # a retroactive disenrollment: March recovered, nothing paid again
     leaver = member("3EG4TE5MK75")
     leaver_rows = gen.monthly_records(leaver, MONTHS[:3]) + [
-        {**leaver, "PaymentDate": "202504", "ARC": "07", "Months": "-1",
-         "StartDate": "20250301", "EndDate": "20250331"},
+        {
+            **leaver,
+            "PaymentDate": "202504",
+            "ARC": "07",
+            "Months": "-1",
+            "StartDate": "20250301",
+            "EndDate": "20250331",
+        },
     ]
     result = read(tmp_path, prospective + retro + late_rows + leaver_rows)
     assert result.errors.height == 0
@@ -135,8 +177,15 @@ def test_retroactive_adjustments_count_months_once_and_take_the_new_score(tmp_pa
 def test_a_month_paid_twice_with_different_status_is_reported_not_guessed(tmp_path):
     row = member("1EG4TE5MK73", RAType="CN")
     rows = gen.monthly_records(row, MONTHS[:3]) + [
-        {**row, "RAType": "CF", "PaymentDate": "202503", "Months": "1",
-         "StartDate": "20250201", "EndDate": "20250228", "ARC": "26"},
+        {
+            **row,
+            "RAType": "CF",
+            "PaymentDate": "202503",
+            "Months": "1",
+            "StartDate": "20250201",
+            "EndDate": "20250228",
+            "ARC": "26",
+        },
     ]
     ok = member("2EG4TE5MK74")
     result = read(tmp_path, rows + gen.monthly_records(ok, MONTHS[:3]))
@@ -167,10 +216,16 @@ def test_status_changing_between_months_is_an_error_unless_latest_is_asked_for(t
 def test_unknown_ratype_code_is_a_member_error_naming_the_field_and_line(tmp_path):
     good = member("1EG4TE5MK73")
     bad = member("2EG4TE5MK74", RAType="ZZ")
-    result = read(tmp_path, gen.monthly_records(good, MONTHS[:2]) + gen.monthly_records(bad, MONTHS[:1]))
+    result = read(
+        tmp_path, gen.monthly_records(good, MONTHS[:2]) + gen.monthly_records(bad, MONTHS[:1])
+    )
     assert result.memberships["MemberID"].to_list() == ["1EG4TE5MK73"]
     error = result.errors.row(0, named=True)
-    assert (error["MemberID"], error["input_index"] + 1, error["field"]) == ("2EG4TE5MK74", 3, "RAType")
+    assert (error["MemberID"], error["input_index"] + 1, error["field"]) == (
+        "2EG4TE5MK74",
+        3,
+        "RAType",
+    )
     assert "'ZZ' is not an MMR RA factor type code" in error["message"]
     assert "positions 189-190" in error["message"]
 
@@ -215,7 +270,10 @@ def test_every_record_is_a_membership_month_an_error_or_counted(tmp_path):
     result = read(tmp_path, rows, extra=["short"])
     s = result.summary
     assert s["records"] == 6
-    assert s["records"] == s["records_in_payment_year"] + s["records_other_years"] + s["malformed_records"]
+    assert (
+        s["records"]
+        == s["records_in_payment_year"] + s["records_other_years"] + s["malformed_records"]
+    )
     assert s["records_in_payment_year"] == 3  # Jan-Mar of member 1 (member 3's is malformed)
     assert s["records_other_years"] == 1
     assert s["malformed_records"] == 2
@@ -226,13 +284,18 @@ def test_a_corrected_layout_file_is_used_as_given(tmp_path):
     layout = pl.read_csv(mmr.DEFAULT_LAYOUT, infer_schema=False)
     # a plan whose PCUG puts OREC one position later moves it in its copy of the layout
     moved = layout.with_columns(
-        pl.when(pl.col("column") == "OREC").then(pl.lit("193")).otherwise(pl.col("start")).alias("start")
+        pl.when(pl.col("column") == "OREC")
+        .then(pl.lit("193"))
+        .otherwise(pl.col("start"))
+        .alias("start")
     )
     path = tmp_path / "layout_plan.csv"
     moved.write_csv(path)
     plan_layout = mmr.load_layout(path)
     rows = gen.monthly_records(member("1EG4TE5MK73", OREC="1"), MONTHS[:1])
-    result = mmr.read_mmr(gen.write(tmp_path / "mmr.txt", rows, layout=plan_layout), YEAR, plan_layout)
+    result = mmr.read_mmr(
+        gen.write(tmp_path / "mmr.txt", rows, layout=plan_layout), YEAR, plan_layout
+    )
     assert result.memberships["OREC"].to_list() == ["1"]
     assert plan_layout.version == "plan"
 
@@ -241,10 +304,24 @@ def test_a_corrected_layout_file_is_used_as_given(tmp_path):
     ("edit", "expected"),
     [
         (lambda t: t.filter(pl.col("column") != "RAType"), "no field is read into column 'RAType'"),
-        (lambda t: t.with_columns(pl.when(pl.col("column") == "OREC").then(pl.lit("600")).otherwise(pl.col("start")).alias("start")),
-         "past the record length 495"),
-        (lambda t: t.with_columns(pl.when(pl.col("column") == "OREC").then(pl.lit("bool")).otherwise(pl.col("type")).alias("type")),
-         "type 'bool' is not one of"),
+        (
+            lambda t: t.with_columns(
+                pl.when(pl.col("column") == "OREC")
+                .then(pl.lit("600"))
+                .otherwise(pl.col("start"))
+                .alias("start")
+            ),
+            "past the record length 495",
+        ),
+        (
+            lambda t: t.with_columns(
+                pl.when(pl.col("column") == "OREC")
+                .then(pl.lit("bool"))
+                .otherwise(pl.col("type"))
+                .alias("type")
+            ),
+            "type 'bool' is not one of",
+        ),
     ],
 )
 def test_a_broken_layout_is_fatal_naming_the_row(tmp_path, edit, expected):
@@ -259,10 +336,15 @@ def test_the_bundled_layout_says_where_each_position_comes_from():
     assert set(layout["confirmed"]) <= {"yes", "no"}
     assert set(layout["source"]) <= {"pcug-excerpt", "public-parser", "secondary", "derived"}
     # confirmed means a PCUG excerpt or a public implementation citing the PCUG
-    assert set(layout.filter(pl.col("confirmed") == "yes")["source"]) <= {"pcug-excerpt", "public-parser"}
-    spans = layout.filter(pl.col("number").is_not_null()).select(
-        pl.col("start").cast(pl.Int64), pl.col("length").cast(pl.Int64)
-    ).sort("start")
+    assert set(layout.filter(pl.col("confirmed") == "yes")["source"]) <= {
+        "pcug-excerpt",
+        "public-parser",
+    }
+    spans = (
+        layout.filter(pl.col("number").is_not_null())
+        .select(pl.col("start").cast(pl.Int64), pl.col("length").cast(pl.Int64))
+        .sort("start")
+    )
     ends = (spans["start"] + spans["length"] - 1).to_list()
     assert spans["start"].to_list()[1:48] == [e + 1 for e in ends[:47]]  # fields 1-48 abut
     assert mmr.load_layout().record_length == 495

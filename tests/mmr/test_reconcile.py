@@ -62,7 +62,10 @@ def test_all_equal_but_one_within_rounding_and_one_off_with_another_ratype(engin
         (shifted, "within_rounding", "within_rounding", "-0.0004"),
         (other, "off", "ratype_differs", "-0.1"),
     ]
-    assert differing[1]["Cause_Detail"] == f"RAType differs: ours {our_ratype[other]}, CMS {other_ratype}"
+    assert (
+        differing[1]["Cause_Detail"]
+        == f"RAType differs: ours {our_ratype[other]}, CMS {other_ratype}"
+    )
     assert table.filter(pl.col("Match") == "exact")["Difference"].unique().to_list() == ["0.0"]
     assert table.filter(pl.col("Match") == "exact")["Likely_Cause"].null_count() == n - 2
 
@@ -77,12 +80,20 @@ def _scores_file(tmp_path, members: list[tuple[str, str, str, str]]):
     rows = []
     for member_id, code, segment, total in members:
         for model, active in (("V28", 0), ("V24", 0), ("V28 / V24", 1)):
-            rows.append({
-                "Payment_Year": 2025, "Member_Id": member_id, "RAType_Org": code,
-                "RAType": segment, "OREC_Org": "0", "RA_Variable": f"{segment}_F70_74",
-                "RAF_Disease": 0.0, "RAF_Total": float(total) + (0.0 if active else 0.25),
-                "Clinical_Version": model, "Active_Score": active,
-            })
+            rows.append(
+                {
+                    "Payment_Year": 2025,
+                    "Member_Id": member_id,
+                    "RAType_Org": code,
+                    "RAType": segment,
+                    "OREC_Org": "0",
+                    "RA_Variable": f"{segment}_F70_74",
+                    "RAF_Disease": 0.0,
+                    "RAF_Total": float(total) + (0.0 if active else 0.25),
+                    "Clinical_Version": model,
+                    "Active_Score": active,
+                }
+            )
     path = tmp_path / "scores.parquet"
     pl.DataFrame(rows).write_parquet(path)
     return path
@@ -107,7 +118,10 @@ def test_mmr_side_reports_exact_rounding_and_ratype_cases(tmp_path):
     assert summary["cms"]["format"] == "mmr" and summary["cms"]["months_counted"] == 8 * 12
     off = table.filter(pl.col("Match") == "off").row(0, named=True)
     assert (off["MemberID"], off["Difference"], off["CMS_RAType"], off["CMS_Months"]) == (
-        ids[5], "-0.1", "CF", "12",
+        ids[5],
+        "-0.1",
+        "CF",
+        "12",
     )
 
 
@@ -144,7 +158,7 @@ def test_dollar_effect_is_difference_times_rate_times_months_in_cents(tmp_path):
     assert code == 0
     by_id = {r["MemberID"]: r for r in table.to_dicts()}
     # A1: 0.012345 x $1,234.56 x 3 months = $45.7214...; B2: -0.1 x $1,234.56 x 1 = -$123.456
-    expected_a = (Decimal("0.012345") * Decimal("123456") * 3).quantize(Decimal("1")) / 100
+    expected_a = (Decimal("0.012345") * Decimal(123456) * 3).quantize(Decimal(1)) / 100
     assert Decimal(by_id["A1"]["Dollar_Effect"]) == expected_a == Decimal("45.72")
     assert Decimal(by_id["B2"]["Dollar_Effect"]) == Decimal("-123.46")
     assert by_id["B2"]["CMS_Payment_Month"] == "2025-06"
