@@ -42,6 +42,8 @@ from typing import Any, Literal
 
 import polars as pl
 
+from ratype.normalizer import MEMBERSHIP_FIELDS
+
 LAYOUT_DIR = Path(__file__).resolve().parent.parent / "reference" / "mmr"
 DEFAULT_LAYOUT = LAYOUT_DIR / "layout_pcug_495.csv"
 LAYOUT_COLUMNS = (
@@ -60,17 +62,8 @@ FIELD_TYPES = {"record", "str", "date", "yyyymm", "flag", "decimal", "implied_de
 REQUIRED_COLUMNS = ("MemberID", "PaymentDate", "DOB", "Gender", "RAType", "OREC")
 #: Status that must be the same in every counted month of a payment year.
 STATUS_FIELDS = ("DOB", "Gender", "RAType", "OREC", "LTIMCAID", "NEMCAID")
-#: Membership fields, in the order of `app.batch.MEMBER_FIELDS`.
-MEMBERSHIP_COLUMNS = (
-    "MemberID",
-    "DOB",
-    "Gender",
-    "RAType",
-    "Hospice",
-    "LTIMCAID",
-    "NEMCAID",
-    "OREC",
-)
+#: Membership fields, as `ratype.normalize` reads them.
+MEMBERSHIP_COLUMNS = MEMBERSHIP_FIELDS
 ERROR_SCHEMA = {
     "MemberID": pl.String,
     "input_index": pl.UInt32,
@@ -292,12 +285,21 @@ def parse_records(path: Path, layout: Layout) -> tuple[pl.DataFrame, pl.DataFram
         pl.col("text").str.len_chars().alias("_length"), *_slice(layout)
     )
 
+    length = pl.col("_length")
+    fixed = length == n
+
     def where(column: str) -> str:
         return layout.where(column)
 
+    def bad_value(condition: pl.Expr, column: str, what: str) -> tuple[pl.Expr, pl.Expr]:
+        """`RAType: 'ZZ' is not an MMR RA factor type code (…, positions 189-190)`."""
+        return _problem(
+            fixed & condition,
+            pl.lit(f"{column}: ") + _quoted(column) + pl.lit(f" is not {what} ({where(column)})"),
+        )
+
     flag_columns = [c for c in layout.fields.filter(pl.col("type") == "flag")["column"].to_list()]
     date_columns = [c for c in layout.fields.filter(pl.col("type") == "date")["column"].to_list()]
-    length = pl.col("_length")
     problems = [
         _problem(
             length < n,
@@ -314,14 +316,10 @@ def parse_records(path: Path, layout: Layout) -> tuple[pl.DataFrame, pl.DataFram
             ),
         ),
     ]
-    fixed = length == n
     problems += [
         _problem(fixed & (pl.col("MemberID") == ""), f"MemberID: blank ({where('MemberID')})"),
-        _problem(
-            fixed & ~pl.col("PaymentDate").str.contains(r"^\d{4}(0[1-9]|1[0-2])$"),
-            pl.lit("PaymentDate: ")
-            + _quoted("PaymentDate")
-            + pl.lit(f" is not YYYYMM ({where('PaymentDate')})"),
+        bad_value(
+            ~pl.col("PaymentDate").str.contains(r"^\d{4}(0[1-9]|1[0-2])$"), "PaymentDate", "YYYYMM"
         ),
     ]
     typed: list[pl.Expr] = []
@@ -329,33 +327,14 @@ def parse_records(path: Path, layout: Layout) -> tuple[pl.DataFrame, pl.DataFram
         parsed = pl.col(column).str.to_date("%Y%m%d", strict=False)
         # DOB is required; a blank Start/End Date means the Payment Date month
         bad = parsed.is_null() & ~((column != "DOB") & (pl.col(column) == ""))
-        problems.append(
-            _problem(
-                fixed & bad,
-                pl.lit(f"{column}: ")
-                + _quoted(column)
-                + pl.lit(f" is not a YYYYMMDD date ({where(column)})"),
-            )
-        )
+        problems.append(bad_value(bad, column, "a YYYYMMDD date"))
         typed.append(parsed.alias(f"_{column}"))
     for column in flag_columns:
-        problems.append(
-            _problem(
-                fixed & ~pl.col(column).is_in(["", "Y", "N"]),
-                pl.lit(f"{column}: ")
-                + _quoted(column)
-                + pl.lit(f" is not Y, N or blank ({where(column)})"),
-            )
-        )
+        problems.append(bad_value(~pl.col(column).is_in(["", "Y", "N"]), column, "Y, N or blank"))
     if "Months" in columns:
         months = pl.col("Months").cast(pl.Int64, strict=False)
         problems.append(
-            _problem(
-                fixed & months.is_null() & (pl.col("Months") != ""),
-                pl.lit("Months: ")
-                + _quoted("Months")
-                + pl.lit(f" is not a whole number ({where('Months')})"),
-            )
+            bad_value(months.is_null() & (pl.col("Months") != ""), "Months", "a whole number")
         )
         typed.append(pl.when(pl.col("Months") == "").then(1).otherwise(months).sign().alias("sign"))
     else:
@@ -364,25 +343,17 @@ def parse_records(path: Path, layout: Layout) -> tuple[pl.DataFrame, pl.DataFram
     if score_spec is not None:
         score = _decimal_micro("RiskScore", score_spec["type"] == "implied_decimal_4")
         problems.append(
-            _problem(
-                fixed & score.is_null() & (pl.col("RiskScore") != ""),
-                pl.lit("RiskScore: ")
-                + _quoted("RiskScore")
-                + pl.lit(f" is not a decimal ({where('RiskScore')})"),
-            )
+            bad_value(score.is_null() & (pl.col("RiskScore") != ""), "RiskScore", "a decimal")
         )
         typed.append(score.alias("RiskScore_micro"))
     else:
         typed.append(pl.lit(None, pl.Int64).alias("RiskScore_micro"))
     known_codes = _known_ratype_codes()
     problems.append(
-        _problem(
-            fixed
-            & (pl.col("RAType") != "")
-            & ~pl.col("RAType").str.to_uppercase().is_in(known_codes),
-            pl.lit("RAType: ")
-            + _quoted("RAType")
-            + pl.lit(f" is not an MMR RA factor type code ({where('RAType')})"),
+        bad_value(
+            (pl.col("RAType") != "") & ~pl.col("RAType").str.to_uppercase().is_in(known_codes),
+            "RAType",
+            "an MMR RA factor type code",
         )
     )
     # Conditions for every record; messages only for the flagged few (a when/then message

@@ -499,30 +499,22 @@ def reconcile(
         pl.col("_cause").struct.field("c").alias("Likely_Cause"),
         pl.col("_cause").struct.field("t").alias("Cause_Detail"),
     )
-    out = table.select(
-        "MemberID",
-        pl.lit(payment_year).alias("Payment_Year"),
-        (pl.col("Our_Score_micro") / 1_000_000).round(6).alias("Our_Score"),
-        (pl.col("CMS_Score_micro") / 1_000_000).round(6).alias("CMS_Score"),
-        (pl.col("_diff") / 1_000_000).round(6).alias("Difference"),
-        "Match",
-        "Likely_Cause",
-        "Cause_Detail",
-        "Our_RAType",
-        "CMS_RAType",
-        "Our_Segment",
-        "Our_OREC",
-        "CMS_OREC",
-        "Our_RA_Variable",
-        "CMS_Payment_Month",
-        "CMS_Months",
-        (
-            pl.col("Enrollment_Months")
-            if "Enrollment_Months" in table.columns
-            else pl.lit(None, pl.Float64)
-        ).alias("Enrollment_Months"),
-        (pl.col("_effect_cents") / 100).round(2).alias("Dollar_Effect"),
-    ).sort("MemberID")
+    out = (
+        table.with_columns(
+            pl.lit(payment_year).alias("Payment_Year"),
+            (pl.col("Our_Score_micro") / 1_000_000).round(6).alias("Our_Score"),
+            (pl.col("CMS_Score_micro") / 1_000_000).round(6).alias("CMS_Score"),
+            (pl.col("_diff") / 1_000_000).round(6).alias("Difference"),
+            (pl.col("_effect_cents") / 100).round(2).alias("Dollar_Effect"),
+            *(
+                []
+                if "Enrollment_Months" in table.columns
+                else [pl.lit(None, pl.Float64).alias("Enrollment_Months")]
+            ),
+        )
+        .select(RECONCILIATION_COLUMNS)
+        .sort("MemberID")
+    )
     summary = _summary(table, payment_year)
     return out, summary
 

@@ -27,23 +27,15 @@ def _files(tmp_path):
     return mmr_path, dx
 
 
+def score(*args: str) -> int:
+    """`raf score --payment-year 2025 ARGS --quiet` in-process."""
+    return main(["score", "--payment-year", "2025", *args, "--quiet"])
+
+
 def test_score_mmr_equals_scoring_the_memberships_it_describes(engine, tmp_path):
     mmr_path, dx = _files(tmp_path)
     out = tmp_path / "mmr" / "scores.csv"
-    code = main(
-        [
-            "score",
-            "--payment-year",
-            "2025",
-            "--mmr",
-            str(mmr_path),
-            "--diagnoses",
-            str(dx),
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
+    code = score("--mmr", str(mmr_path), "--diagnoses", str(dx), "--out", str(out))
     assert code == 2  # two records rejected: an unknown RA factor type code and a short record
     members_csv = tmp_path / "members.csv"
     audit = pl.read_csv(tmp_path / "mmr" / "scores.memberships.csv", infer_schema=False)
@@ -51,23 +43,7 @@ def test_score_mmr_equals_scoring_the_memberships_it_describes(engine, tmp_path)
         "MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC"
     ).write_csv(members_csv)
     plain = tmp_path / "plain" / "scores.csv"
-    assert (
-        main(
-            [
-                "score",
-                "--payment-year",
-                "2025",
-                "--members",
-                str(members_csv),
-                "--diagnoses",
-                str(dx),
-                "--out",
-                str(plain),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert score("--members", str(members_csv), "--diagnoses", str(dx), "--out", str(plain)) == 0
     assert out.read_text() == plain.read_text()
     errors = pl.read_csv(tmp_path / "mmr" / "scores.errors.csv", infer_schema=False)
     assert errors.select("line", "field").rows() == [("34", "RAType"), ("35", "record")]
@@ -108,3 +84,25 @@ def test_missing_mmr_file_is_fatal_naming_it(engine, tmp_path, capsys):
     )
     assert code == 1
     assert "nope.txt: MMR file not found" in capsys.readouterr().err
+
+
+def test_chunked_mmr_scoring_is_identical_to_one_chunk(engine, tmp_path):
+    mmr_path, dx = _files(tmp_path)
+    outputs = []
+    for chunk in ("1", "250000"):
+        out = tmp_path / chunk / "scores.csv"
+        assert (
+            score(
+                "--mmr",
+                str(mmr_path),
+                "--diagnoses",
+                str(dx),
+                "--out",
+                str(out),
+                "--chunk-members",
+                chunk,
+            )
+            == 2
+        )
+        outputs.append((out.read_text(), (out.parent / "scores.errors.csv").read_text()))
+    assert outputs[0] == outputs[1]

@@ -280,15 +280,20 @@ def test_every_record_is_a_membership_month_an_error_or_counted(tmp_path):
     assert s["memberships"] == 1
 
 
+def _set(column: str, attribute: str, value: str):
+    """A layout edit: `attribute` of the row reading `column` set to `value`."""
+    return lambda t: t.with_columns(
+        pl.when(pl.col("column") == column)
+        .then(pl.lit(value))
+        .otherwise(pl.col(attribute))
+        .alias(attribute)
+    )
+
+
 def test_a_corrected_layout_file_is_used_as_given(tmp_path):
     layout = pl.read_csv(mmr.DEFAULT_LAYOUT, infer_schema=False)
     # a plan whose PCUG puts OREC one position later moves it in its copy of the layout
-    moved = layout.with_columns(
-        pl.when(pl.col("column") == "OREC")
-        .then(pl.lit("193"))
-        .otherwise(pl.col("start"))
-        .alias("start")
-    )
+    moved = _set("OREC", "start", "193")(layout)
     path = tmp_path / "layout_plan.csv"
     moved.write_csv(path)
     plan_layout = mmr.load_layout(path)
@@ -304,24 +309,8 @@ def test_a_corrected_layout_file_is_used_as_given(tmp_path):
     ("edit", "expected"),
     [
         (lambda t: t.filter(pl.col("column") != "RAType"), "no field is read into column 'RAType'"),
-        (
-            lambda t: t.with_columns(
-                pl.when(pl.col("column") == "OREC")
-                .then(pl.lit("600"))
-                .otherwise(pl.col("start"))
-                .alias("start")
-            ),
-            "past the record length 495",
-        ),
-        (
-            lambda t: t.with_columns(
-                pl.when(pl.col("column") == "OREC")
-                .then(pl.lit("bool"))
-                .otherwise(pl.col("type"))
-                .alias("type")
-            ),
-            "type 'bool' is not one of",
-        ),
+        (_set("OREC", "start", "600"), "past the record length 495"),
+        (_set("OREC", "type", "bool"), "type 'bool' is not one of"),
     ],
 )
 def test_a_broken_layout_is_fatal_naming_the_row(tmp_path, edit, expected):
