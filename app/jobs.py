@@ -117,7 +117,10 @@ OUTPUT_PARTS: dict[str, str] = {
     "result": "result.parquet",
     "errors": "errors.parquet",
     "detail": "detail.parquet",
+    "reconciliation": "reconciliation.parquet",  # with a `cms` part (`app.reconcile`)
 }
+RECONCILIATION_SUMMARY = "reconciliation.json"
+CMS_INPUTS = ("cms.csv", "cms.mmr")  # a submitted `cms` part, by the reader it needs
 Clock = Callable[[], dt.datetime]
 
 
@@ -751,6 +754,34 @@ def execute_job(
         return _run_locked(store, job, attempt, chunk_members, engine, stop, cancel)
 
 
+def _cms_input(directory: Path) -> Path | None:
+    return next((directory / n for n in CMS_INPUTS if (directory / n).is_file()), None)
+
+
+def _reconcile_job(store: JobStore, job: JobRecord) -> None:
+    """With a `cms` part: our result against CMS's scores (`app.reconcile`), published
+    as the `reconciliation` part and its summary beside it."""
+    from app import reconcile
+
+    directory = store.job_dir(job.job_id)
+    cms = _cms_input(directory)
+    if cms is None:
+        return
+    table, summary = reconcile.reconcile_files(
+        store.part_path(job.job_id, "result"),
+        cms,
+        payment_year=job.payment_year,
+        errors=store.part_path(job.job_id, "errors"),
+    )
+    summary["cms"]["file"] = "cms"
+    summary["scores"] = "result"
+    target = store.part_path(job.job_id, "reconciliation")
+    staging = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.partial")
+    table.write_parquet(staging)
+    (directory / RECONCILIATION_SUMMARY).write_text(json.dumps(summary))
+    os.replace(staging, target)
+
+
 def _run_locked(
     store: JobStore,
     job: JobRecord,
@@ -778,6 +809,7 @@ def _run_locked(
         source = batch.open_roster(
             directory / job.members_file,
             directory / job.diagnoses_file if job.diagnoses_file else None,
+            job.payment_year,
         )
         if source.embedded_payment_year not in (None, job.payment_year):
             raise batch.BatchInputError(
@@ -803,6 +835,7 @@ def _run_locked(
             staging_dir=directory,
             rates=rates,
         )
+        _reconcile_job(store, job)
     except JobInterrupted:
         if store.requeue(job_id, attempt):
             log.info("job_requeued", reason="runner stopping")
@@ -1335,9 +1368,11 @@ class JobForm(msgspec.Struct):
     """`POST /v1/jobs` multipart form."""
 
     payment_year: str
-    memberships: UploadFile
+    memberships: UploadFile | None = None
     diagnoses: UploadFile | None = None
     rates: UploadFile | None = None  # county rate table CSV (engine.finance.RateTable)
+    mmr: UploadFile | None = None  # CMS's MMR detail file instead of memberships
+    cms: UploadFile | None = None  # CMS's scores (an MMR, or a .csv) to reconcile against
 
 
 # --------------------------------------------------------------------------- submission
@@ -1383,7 +1418,8 @@ def _save_upload(upload: UploadFile, target: Path) -> None:
 
 def _input_error(exc: batch.BatchInputError, directory: Path) -> SubmissionError:
     message = str(exc).replace(str(directory) + os.sep, "")
-    field = "diagnoses" if message.startswith("diagnoses") else "memberships"
+    prefixes = (("diagnoses", "diagnoses"), ("memberships.mmr", "mmr"), ("cms", "cms"))
+    field = next((f for p, f in prefixes if message.startswith(p)), "memberships")
     return SubmissionError(message, field)
 
 
@@ -1417,7 +1453,11 @@ def accept_job(
             diagnoses = directory / diagnoses_file if diagnoses_file else None
             try:
                 batch.check_roster_files(members, diagnoses)
-                source = batch.open_roster(members, diagnoses)
+                source = batch.open_roster(members, diagnoses, year)
+                if (cms := _cms_input(directory)) is not None:
+                    from app import reconcile
+
+                    reconcile.load_cms(cms, year)
             except batch.BatchInputError as exc:
                 raise _input_error(exc, directory) from exc
             if source.embedded_payment_year not in (None, year):
@@ -1439,6 +1479,22 @@ def accept_job(
 
 def _inputs_from_form(data: JobForm) -> Callable[[Path], tuple[str, str | None]]:
     def write(directory: Path) -> tuple[str, str | None]:
+        if (data.memberships is None) == (data.mmr is None):
+            raise SubmissionError(
+                "memberships: send exactly one of memberships and mmr", "memberships"
+            )
+        if data.cms is not None:
+            csv = Path(data.cms.filename or "").suffix.lower() == ".csv"
+            _save_upload(data.cms, directory / CMS_INPUTS[0 if csv else 1])
+        if data.rates is not None:
+            save_job_rates(data.rates, directory)
+        if data.mmr is not None:
+            _save_upload(data.mmr, directory / "memberships.mmr")
+            diagnoses_name = _upload_name(data.diagnoses, "diagnoses") if data.diagnoses else None
+            if data.diagnoses and diagnoses_name:
+                _save_upload(data.diagnoses, directory / diagnoses_name)
+            return "memberships.mmr", diagnoses_name
+        assert data.memberships is not None
         members_name = _upload_name(data.memberships, "memberships")
         diagnoses_name = _upload_name(data.diagnoses, "diagnoses") if data.diagnoses else None
         if members_name.endswith(".json") and diagnoses_name:
@@ -1449,8 +1505,6 @@ def _inputs_from_form(data: JobForm) -> Callable[[Path], tuple[str, str | None]]
         _save_upload(data.memberships, directory / members_name)
         if data.diagnoses and diagnoses_name:
             _save_upload(data.diagnoses, directory / diagnoses_name)
-        if data.rates is not None:
-            save_job_rates(data.rates, directory)
         return members_name, diagnoses_name
 
     return write
@@ -1583,6 +1637,34 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     return created_at, job_id
 
 
+# --------------------------------------------------------------------------- reconciliation
+
+
+class JobReconciliation(msgspec.Struct):
+    """`GET /v1/jobs/{job_id}/reconciliation` as JSON: the summary and one row per member."""
+
+    job_id: str
+    summary: dict[str, Any]
+    members: list[dict[str, Any]]
+
+
+def job_reconciliation(
+    jobs: JobService, owner: str, job_id: str, fmt: str
+) -> File | JobReconciliation:
+    completed_job(jobs, owner, job_id, "reconciliation")
+    if not jobs.store.part_path(job_id, "reconciliation").is_file():
+        raise NotFound(
+            f"job {job_id} has no reconciliation; submit it with a `cms` part (CMS's MMR or a "
+            "MemberID,RiskScore CSV)",
+            [ErrorItem(field="cms", message="not submitted")],
+        )
+    if fmt != "json":
+        return download_part(jobs, owner, job_id, "reconciliation", fmt)
+    summary = json.loads((jobs.store.job_dir(job_id) / RECONCILIATION_SUMMARY).read_text())
+    rows = pl.read_parquet(jobs.store.part_path(job_id, "reconciliation")).to_dicts()
+    return JobReconciliation(job_id=job_id, summary=summary, members=rows)
+
+
 # --------------------------------------------------------------------------- routes
 
 _JOB_DEPENDENCIES = {
@@ -1607,7 +1689,9 @@ class JobsController(Controller):
         summary="Submit a roster for asynchronous scoring",
         description="Multipart form: `payment_year`, `memberships` (CSV, Parquet, or the JSON "
         "request of POST /v1/risk-scores), `diagnoses` (CSV or Parquet; omit with JSON), "
-        "`rates` (optional county rate table CSV: payment_year, county, monthly_rate, source). "
+        "`rates` (optional county rate table CSV: payment_year, county, monthly_rate, source), "
+        "`mmr` (CMS's MMR detail file instead of `memberships`), `cms` (CMS's scores to "
+        "reconcile against: an MMR, or a MemberID,RiskScore .csv; GET .../reconciliation). "
         "`?detail=true` also writes the audit trail (GET .../detail). The files' encoding, "
         "header, delimiter and first rows are checked before the job is accepted.",
     )
@@ -1625,7 +1709,7 @@ class JobsController(Controller):
                 accept_job, jobs, data.payment_year, _inputs_from_form(data), "v1", owner, detail
             )
         finally:
-            for upload in (data.memberships, data.diagnoses, data.rates):
+            for upload in (data.memberships, data.diagnoses, data.rates, data.mmr, data.cms):
                 if upload is not None:
                     await upload.close()
         accepted = JobAccepted(
@@ -1728,6 +1812,23 @@ class JobsController(Controller):
         format: FromQuery[DownloadFormat] = "csv",
     ) -> File:
         return download_part(jobs, owner, job_id, "detail", format)
+
+    @get(
+        "/{job_id:str}/reconciliation",
+        summary="Our active scores against CMS's (job submitted with a `cms` part)",
+        description="Per member both scores, `Difference`, `Match` and a likely cause, plus the "
+        "summary (exact, within 0.0005, off by more; mean difference). `format=json` (default) "
+        "gives the summary and the rows; `csv` and `parquet` give the rows (docs/mmr.md).",
+        sync_to_thread=True,
+    )
+    def reconciliation(
+        self,
+        jobs: NamedDependency[JobService],
+        owner: NamedDependency[str],
+        job_id: FromPath[str],
+        format: FromQuery[DownloadFormat] = "json",
+    ) -> File | JobReconciliation:
+        return job_reconciliation(jobs, owner, job_id, format)
 
 
 # --------------------------------------------------------------------------- Health Trixss shape
