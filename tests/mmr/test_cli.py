@@ -39,8 +39,18 @@ def test_score_mmr_equals_scoring_the_memberships_it_describes(engine, tmp_path)
     assert code == 2  # two records rejected: an unknown RA factor type code and a short record
     members_csv = tmp_path / "members.csv"
     audit = pl.read_csv(tmp_path / "mmr" / "scores.memberships.csv", infer_schema=False)
+    # the membership fields, and the finance fields the MMR carries (months, county)
     audit.select(
-        "MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC"
+        "MemberID",
+        "DOB",
+        "Gender",
+        "RAType",
+        "Hospice",
+        "LTIMCAID",
+        "NEMCAID",
+        "OREC",
+        "Enrollment_Months",
+        "County",
     ).write_csv(members_csv)
     plain = tmp_path / "plain" / "scores.csv"
     assert score("--members", str(members_csv), "--diagnoses", str(dx), "--out", str(plain)) == 0
@@ -49,6 +59,15 @@ def test_score_mmr_equals_scoring_the_memberships_it_describes(engine, tmp_path)
     assert errors.select("line", "field").rows() == [("34", "RAType"), ("35", "record")]
     assert audit.filter(pl.col("MemberID") == "2EG4TE5MK74")["Enrollment_Months"].to_list() == ["5"]
     assert audit.filter(pl.col("MemberID") == "3EG4TE5MK75")["LTIMCAID"].to_list() == ["Y"]
+    # the months counted feed plan finance's Enrollment_Months on the active row
+    active = pl.read_csv(out, infer_schema=False).filter(pl.col("Active_Score") == "1")
+    months = dict(zip(active["Member_Id"], active["Enrollment_Months"], strict=True))
+    assert months == {
+        "1EG4TE5MK73": "12",
+        "2EG4TE5MK74": "5",
+        "3EG4TE5MK75": "12",
+        "4EG4TE5MK76": "4",
+    }
 
 
 def test_members_and_mmr_are_exclusive(engine, tmp_path, capsys):
