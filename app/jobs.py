@@ -112,6 +112,7 @@ LOCK_NAME = ".job.lock"
 # What a job folder may hold besides inputs and published outputs: staging files of
 # the sinks (`*.partial`), the chunk staging directory, CSV/JSON twins being written.
 TEMPORARY_PATTERNS = ("*.partial", ".raf-stage-*")
+ORPHAN_GRACE_SECONDS = 60.0  # folders and temp files younger than this are never cleaned
 # Published outputs of a job, by part name: what `download_part` serves.
 OUTPUT_PARTS: dict[str, str] = {
     "result": "result.parquet",
@@ -279,10 +280,20 @@ def folder_lock(
         handle.close()
 
 
-def _remove_temporary_files(directory: Path) -> int:
+def _modified_after(path: Path, cutoff: float) -> bool:
+    try:
+        return path.stat().st_mtime > cutoff
+    except FileNotFoundError:
+        return True  # gone already: nothing to do
+
+
+def _remove_temporary_files(directory: Path, cutoff: float | None = None) -> int:
+    """Remove staging files (older than `cutoff`, a time.time() value, when given)."""
     removed = 0
     for pattern in TEMPORARY_PATTERNS:
         for leftover in directory.glob(pattern):
+            if cutoff is not None and _modified_after(leftover, cutoff):
+                continue  # perhaps a download writing its CSV twin right now
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
             else:
@@ -488,21 +499,31 @@ class JobStore:
             self.remove_files(job_id)
         return expired
 
-    def clean_folders(self) -> tuple[int, int]:
-        """At runner start: remove job folders with no record (uploads cut off by a crash)
-        and temporary files in folders no attempt is running in (its lock is free).
-        Returns (folders removed, temporary files removed)."""
+    def clean_folders(
+        self, temporary_files: bool = True, grace_seconds: float = ORPHAN_GRACE_SECONDS
+    ) -> tuple[int, int]:
+        """Remove job folders with no record (uploads cut off by a crash) and, with
+        `temporary_files`, temporary files in folders no attempt is running in.
+
+        Only what is unlocked and untouched for `grace_seconds` goes: a submission
+        creates its folder an instant before it locks it, and that instant must not
+        look like an orphan. Returns (folders removed, temporary files removed).
+        """
         with self._connect() as conn:
             known = {job_id for (job_id,) in conn.execute("SELECT job_id FROM jobs")}
         folders = files = 0
+        cutoff = time.time() - grace_seconds
         for directory in self.jobs_dir.iterdir():
             if not directory.is_dir():
                 continue
+            if directory.name not in known and _modified_after(directory, cutoff):
+                continue  # (read before locking: opening the lock file touches the folder)
             with folder_lock(directory) as held:
                 if not held:
                     continue  # a submission or an attempt is using it
                 if directory.name in known or self.get(directory.name) is not None:
-                    files += _remove_temporary_files(directory)
+                    if temporary_files:
+                        files += _remove_temporary_files(directory, cutoff)
                     continue
                 shutil.rmtree(directory, ignore_errors=True)
                 folders += 1
@@ -1013,10 +1034,14 @@ class JobRunner:
         return True
 
     def sweep(self) -> list[str]:
-        """Delete jobs whose retention has passed (record and files)."""
+        """Delete jobs whose retention has passed (record and files), and folders that
+        have no record (an upload cut off by a crash since the start)."""
         expired = self.store.expire(self.settings.retention_hours)
         if expired:
             log.info("jobs_expired", count=len(expired), reason="retention")
+        orphans, _ = self.store.clean_folders(temporary_files=False)
+        if orphans:
+            log.info("job_folders_removed", count=orphans, reason="no job record")
         self._last_sweep = time.monotonic()
         return expired
 

@@ -262,24 +262,32 @@ def test_start_up_removes_orphan_upload_folders_and_stale_temporary_files(engine
     members, dx = write_roster(tmp_path / "in", 6)
     service = JobService(settings(tmp_path))
     kept = _stage_job(service, members, dx)
+    service.store.fail(kept, "finished before the crash")  # no attempt will touch it again
     orphan = service.store.jobs_dir / ("f" * 32)  # an upload cut off by a SIGKILL: no record
     orphan.mkdir()
     (orphan / "memberships.csv").write_bytes(os.urandom(4096))
     stale = service.store.job_dir(kept) / "result.parquet.0123456789ab.partial"
     stale.mkdir()
-    (service.store.job_dir(kept) / ".raf-stage-abc").mkdir()
+    stage = service.store.job_dir(kept) / ".raf-stage-abc"
+    stage.mkdir()
     busy = service.store.jobs_dir / ("e" * 32)  # a submission still writing: locked
     busy.mkdir()
+    young = service.store.jobs_dir / ("d" * 32)  # just made by a submission, not locked yet
+    young.mkdir()
+    an_hour_ago = time.time() - 3600
+    for path in (orphan, stale, stage, busy):
+        os.utime(path, (an_hour_ago, an_hour_ago))
     with folder_lock(busy) as held:
         assert held
         restarted = JobService(settings(tmp_path))
         restarted.start()
         try:
-            wait_for(lambda: restarted.store.get(kept).status == "completed")
-            assert not orphan.exists()
-            assert busy.exists()
-            assert not stale.exists()
-            assert not list(restarted.store.job_dir(kept).glob(".raf-stage-*"))
+            wait_for(lambda: restarted.runner.is_runner)
+            wait_for(lambda: not orphan.exists())
+            assert not stale.exists() and not stage.exists()
+            assert busy.exists() and young.exists()
+            assert (restarted.store.job_dir(kept) / "memberships.csv").is_file()
+            assert restarted.store.get(kept).status == "failed"
         finally:
             restarted.stop()
 
