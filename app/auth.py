@@ -6,7 +6,9 @@ the jobs module's Health-Trixss-shaped `/api/`) needs header `ApiKey: <key>`
 installed app-wide so routes added later are covered by default. Keys are compared
 with `hmac.compare_digest` against every configured key (no early exit), so the
 time taken does not reveal how much of a key matched or which key it was.
-`/health` and the OpenAPI docs stay open.
+`GET /metrics` is protected the same way unless `RAF_METRICS_PUBLIC=1` (a
+Prometheus scraper then needs no key). `/health`, `/ready` and the OpenAPI docs
+stay open.
 
 `tenant_of` names the caller for data a key owns (batch jobs): an HMAC-SHA256 of
 the presented key under a server secret, so what is stored identifies the key
@@ -24,6 +26,8 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
+
+from app.metrics import METRICS_PATH
 
 PROTECTED_PREFIXES = ("/v1/", "/api/")
 
@@ -50,7 +54,11 @@ def key_is_valid(presented: str, configured: tuple[str, ...]) -> bool:
 def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Litestar guard; a no-op when no keys are configured."""
     settings = connection.app.state.settings
-    if not settings.api_keys or not connection.url.path.startswith(PROTECTED_PREFIXES):
+    path = connection.url.path
+    protected = path.startswith(PROTECTED_PREFIXES) or (
+        path == METRICS_PATH and not settings.metrics_public
+    )
+    if not settings.api_keys or not protected:
         return
     presented = presented_key(connection)
     if presented is None:

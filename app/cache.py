@@ -89,6 +89,11 @@ class MemberCache:
         with self._lock:
             self._entries.clear()
 
+    def entry_count(self) -> int:
+        """Entries held, expired ones included until a read or `len` drops them: O(1), for
+        the `raf_cache_entries` gauge after every request (`len` walks every entry)."""
+        return len(self._entries)
+
     def __len__(self) -> int:
         """Entries not yet expired (expired ones are dropped here)."""
         with self._lock:

@@ -21,6 +21,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody
 from litestar.typing import FieldDefinition
 
+from app import metrics
 from app.cache import MemberCache
 from app.errors import PayloadTooLarge, request_error_from_msgspec
 from app.service import ScoreBatch, score_request
@@ -129,6 +130,7 @@ class RiskScoreController(Controller):
             engine_ms=stats.engine_ms,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
+        metrics.observe_scoring(stats, response.diagnoses_summary, cache.entry_count())
         return response
 
 

@@ -2,7 +2,12 @@
 
 * lifespan: builds the `ReferenceStore` once (`RAF_REFERENCE_DIR` or the
   bundled data) and parses every supported payment year before the first
-  request; the member cache is built with the app (`RAF_CACHE_SIZE`, `..._TTL_SECONDS`);
+  request -- or, under `raf serve` (`serving=True`), on a background thread
+  while `/ready` says 503 (`app.lifecycle`); the member cache is built with the
+  app (`RAF_CACHE_SIZE`, `..._TTL_SECONDS`), one per process;
+* operations: `/health` (liveness), `/ready` (readiness, `app.lifecycle`),
+  `/metrics` (Prometheus, `app.metrics`); under `raf serve` SIGTERM drains
+  (`RAF_SHUTDOWN_DRAIN_SECONDS`, then uvicorn's graceful shutdown);
 * dependencies: `store`, `cache`, `settings`, `score_batch` (engine.run), read
   from `app.state` so tests can pass fakes to `create_app`;
 * exception handlers: the contract's error table (`app.errors`);
@@ -29,7 +34,9 @@ from app.auth import require_api_key
 from app.cache import MemberCache
 from app.controllers import ReferenceController, RiskScoreController, health
 from app.errors import exception_handlers
+from app.lifecycle import Lifecycle, ready, slowed_for_tests
 from app.logs import RequestIdMiddleware, configure_logging
+from app.metrics import MetricsMiddleware, count_unrouted, metrics, worker_exited
 from app.service import ScoreBatch
 from app.settings import Settings
 
@@ -86,10 +93,24 @@ def create_app(
     store: Any = None,
     score_batch: ScoreBatch | None = None,
     enable_jobs: bool = True,
+    serving: bool = False,
 ) -> Litestar:
-    """Build the app. `store`/`score_batch` default to the real ones (tests pass fakes)."""
+    """Build the app. `store`/`score_batch` default to the real ones (tests pass fakes).
+
+    `serving`: the app runs in a `raf serve` process (`create_served_app`): load the
+    reference years in the background and drain on SIGTERM (`app.lifecycle`).
+    """
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    lifecycle = Lifecycle(jobs_enabled=enable_jobs)
+
+    @asynccontextmanager
+    async def process_signals(app: Litestar) -> AsyncIterator[None]:
+        lifecycle.drain_on_signals(settings.shutdown_drain_seconds)
+        try:
+            yield
+        finally:
+            worker_exited()
 
     @asynccontextmanager
     async def reference_data(app: Litestar) -> AsyncIterator[None]:
@@ -97,18 +118,33 @@ def create_app(
             from reference.store import ReferenceStore
 
             app.state.store = ReferenceStore(settings.reference_dir)
-        for payment_year in app.state.store.supported_years:
-            app.state.store.year(payment_year)  # parse every year now, not on a request
+        if serving:
+            lifecycle.load_reference_in_background(app.state.store)
+        else:
+            lifecycle.load_reference(app.state.store)
         yield
+
+    @asynccontextmanager
+    async def job_runner_state(app: Litestar) -> AsyncIterator[None]:
+        lifecycle.job_runner = "up"  # the jobs lifespan before this one has started it
+        try:
+            yield
+        finally:
+            lifecycle.job_runner = "stopped"
 
     if score_batch is None:
         from engine.run import score_batch as engine_score_batch
 
         score_batch = engine_score_batch
+    score_batch = slowed_for_tests(score_batch)
 
     job_handlers, job_lifespans = _jobs_parts() if enable_jobs else ([], [])
+    if enable_jobs:
+        job_lifespans.append(job_runner_state)
     return Litestar(
-        route_handlers=[RiskScoreController, ReferenceController, health, *job_handlers],
+        route_handlers=[
+            RiskScoreController, ReferenceController, health, ready, metrics, *job_handlers
+        ],
         state=State(
             {
                 "settings": settings,
@@ -116,6 +152,7 @@ def create_app(
                 "cache": MemberCache(settings.cache_size, settings.cache_ttl_seconds),
                 "score_batch": score_batch,
                 "rates": configured_rates(settings),
+                "lifecycle": lifecycle,
             }
         ),
         dependencies={
@@ -125,9 +162,10 @@ def create_app(
             "score_batch": Provide(_provide_score_batch, sync_to_thread=False),
             "rates": Provide(_provide_rates, sync_to_thread=False),
         },
-        lifespan=[reference_data, *job_lifespans],
+        lifespan=[*([process_signals] if serving else []), reference_data, *job_lifespans],
         guards=[require_api_key],
-        middleware=[RequestIdMiddleware()],
+        middleware=[RequestIdMiddleware(), MetricsMiddleware()],
+        before_send=[count_unrouted],
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -141,3 +179,8 @@ def create_app(
         logging_config=None,  # app.logs configures structlog + stdlib JSON logging
         debug=False,
     )
+
+
+def create_served_app() -> Litestar:
+    """The uvicorn factory of `raf serve` (`app.server`), called once in each worker."""
+    return create_app(serving=True)

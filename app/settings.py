@@ -11,6 +11,9 @@
 | `RAF_DATA_DIR` | `.raf-data` | the service's writable data directory (batch jobs keep their SQLite and files there, `app.jobs`) |
 | `RAF_REFERENCE_DIR` | bundled `reference/data` | reference data directory (a pinned release) |
 | `RAF_RATES` | none | a county rate table CSV (`payment_year, county, monthly_rate, source`) pricing members by `County` (`engine.finance`); the service ships no rates |
+| `RAF_METRICS_PUBLIC` | 0 | 1: `GET /metrics` stays open when `RAF_API_KEYS` is set (else it needs a key like `/v1/*`) |
+| `RAF_SHUTDOWN_GRACE_SECONDS` | 20 | on SIGTERM, how long in-flight requests may take to finish before they are cut off (`docs/operations.md`) |
+| `RAF_SHUTDOWN_DRAIN_SECONDS` | 0 | on SIGTERM, how long to keep accepting (with `/ready` 503) before closing the listener, so a load balancer sees the 503 first |
 """
 
 from __future__ import annotations
@@ -22,6 +25,15 @@ from dataclasses import dataclass
 
 class SettingsError(ValueError):
     """An environment variable has a value the service cannot use."""
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name}={raw!r} is not 1/0 (true/false)")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -48,6 +60,9 @@ class Settings:
     data_dir: str = ".raf-data"
     reference_dir: str | None = None
     rates_path: str | None = None
+    metrics_public: bool = False
+    shutdown_grace_seconds: int = 20
+    shutdown_drain_seconds: int = 0
 
     @property
     def auth_enabled(self) -> bool:
@@ -70,4 +85,11 @@ class Settings:
             data_dir=env.get("RAF_DATA_DIR", "").strip() or cls.data_dir,
             reference_dir=env.get("RAF_REFERENCE_DIR", "").strip() or None,
             rates_path=env.get("RAF_RATES", "").strip() or None,
+            metrics_public=_bool(env, "RAF_METRICS_PUBLIC"),
+            shutdown_grace_seconds=_int(
+                env, "RAF_SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds
+            ),
+            shutdown_drain_seconds=_int(
+                env, "RAF_SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds
+            ),
         )

@@ -31,5 +31,6 @@ def test_serve_runs_the_factory_under_uvicorn(monkeypatch) -> None:
     calls = {}
     monkeypatch.setattr(server.uvicorn, "run", lambda app, **kw: calls.update(app=app, **kw))
     assert server.run(argparse.Namespace(host="0.0.0.0", port=9000, workers=3)) == 0
-    assert calls["app"] == "app.main:create_app" and calls["factory"] is True
+    assert calls["app"] == "app.main:create_served_app" and calls["factory"] is True
     assert (calls["host"], calls["port"], calls["workers"]) == ("0.0.0.0", 9000, 3)
+    assert calls["timeout_graceful_shutdown"] == Settings().shutdown_grace_seconds
