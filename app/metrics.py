@@ -4,21 +4,11 @@ Labels are route templates (`/v1/jobs/{job_id}`), methods, status codes,
 diagnosis reasons, job statuses and reference release ids: never a MemberID,
 a code, a job id or anything else a request carries.
 
-| metric | type | what |
-|---|---|---|
-| `raf_http_requests_total{method,route,status}` | counter | responses; `route` is the template, `unmatched` for 404/405 |
-| `raf_http_request_duration_seconds{method,route}` | histogram | time to the end of the response |
-| `raf_http_requests_in_progress{method,route}` | gauge | requests being answered now |
-| `raf_worker_http_requests_total{pid}` | counter | responses per server process (which workers take the traffic) |
-| `raf_members_total`, `raf_members_scored_total`, `raf_member_errors_total` | counter | `POST /v1/risk-scores` memberships received, scored, rejected |
-| `raf_result_rows_total` | counter | result rows returned |
-| `raf_diagnoses_total{reason}` | counter | diagnoses by `diagnoses_summary` reason (`used`, `unknown_code`, ...) |
-| `raf_cache_hits_total`, `raf_cache_misses_total` | counter | member cache lookups |
-| `raf_cache_entries` | gauge | members held in the (per-worker) cache, after each request |
-| `raf_engine_seconds` | histogram | engine time of requests with at least one cache miss |
-| `raf_jobs{status}`, `raf_job_queue_depth` | gauge | jobs in `RAF_DATA_DIR` by status (outcomes: `completed`, `failed`), queued now |
-| `raf_reference_release_info{payment_year,release_id,sha256}` | gauge (1) | reference release loaded |
-| `raf_reference_load_seconds`, `raf_ready` | gauge | time the years took to parse; 1 when `/ready` is 200 |
+Every metric, with what it means and example queries: `docs/operations.md`
+"Metrics". Request metrics come from `MetricsMiddleware` (route templates) and
+`count_unrouted` (404/405 of no route); scoring metrics from `observe_scoring`,
+called by the `POST /v1/risk-scores` handler; job, reference and readiness
+gauges are read at scrape time (`_StateCollector`).
 
 Several workers (`raf serve --workers N`): `app.server` points
 `PROMETHEUS_MULTIPROC_DIR` at a fresh directory before the workers start, so
