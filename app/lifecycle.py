@@ -23,7 +23,9 @@ Draining: uvicorn stops accepting as soon as it sees the signal. With
 `/ready` answers 503, so a load balancer polling `/ready` takes the process out
 of rotation before its listener closes; then uvicorn finishes the in-flight
 requests (up to `RAF_SHUTDOWN_GRACE_SECONDS`) and the lifespans shut down (the
-job runner hands its running jobs back to the queue).
+job runner hands its running jobs back to the queue). A request still running
+when the grace period ends is cancelled by uvicorn; `CutOffMiddleware` answers
+it 503 (retry it elsewhere) rather than uvicorn's bare 500.
 
 Test hooks (never set them in production): `RAF_TEST_REFERENCE_LOAD_DELAY_SECONDS`
 sleeps before the years are parsed and `RAF_TEST_SCORE_DELAY_SECONDS` before
@@ -33,6 +35,7 @@ while a request is in flight.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -44,7 +47,12 @@ import msgspec
 import structlog
 from litestar import Response, get
 from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.wire import FailureResponse
 
 log = structlog.get_logger("app.lifecycle")
 
@@ -151,6 +159,52 @@ def slowed_for_tests(score_batch: Callable[..., Any]) -> Callable[..., Any]:
         return score_batch(*args, **kwargs)
 
     return slow_score_batch
+
+
+CUT_OFF_MESSAGE = (
+    "the server shut down before this request finished (RAF_SHUTDOWN_GRACE_SECONDS); send it again"
+)
+
+
+class CutOffMiddleware(ASGIMiddleware):
+    """503 for a request uvicorn cancels because the shutdown grace period ran out.
+
+    Only while draining and before the response started: uvicorn cancels a
+    request task for nothing else (a client that disconnects is told through
+    `receive`), and a started response cannot change its status.
+    """
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await next_app(scope, receive, send_tracked)
+        except asyncio.CancelledError:
+            lifecycle = scope["app"].state.get("lifecycle")
+            if started or lifecycle is None or not lifecycle.draining.is_set():
+                raise
+            log.warning("request_cut_off", path=scope.get("path"))
+            await send({
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
+                            (b"connection", b"close")],
+            })
+            body = FailureResponse(
+                status="failure",
+                message=CUT_OFF_MESSAGE,
+                errors=[],
+                request_id=scope.get("state", {}).get("request_id"),
+            )
+            await send({"type": "http.response.body", "body": msgspec.json.encode(body)})
 
 
 class ReadyResponse(msgspec.Struct, omit_defaults=True):

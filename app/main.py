@@ -34,7 +34,7 @@ from app.auth import require_api_key
 from app.cache import MemberCache
 from app.controllers import ReferenceController, RiskScoreController, health
 from app.errors import exception_handlers
-from app.lifecycle import Lifecycle, ready, slowed_for_tests
+from app.lifecycle import CutOffMiddleware, Lifecycle, ready, slowed_for_tests
 from app.logs import RequestIdMiddleware, configure_logging
 from app.metrics import MetricsMiddleware, count_unrouted, metrics, worker_exited
 from app.service import ScoreBatch
@@ -164,7 +164,7 @@ def create_app(
         },
         lifespan=[*([process_signals] if serving else []), reference_data, *job_lifespans],
         guards=[require_api_key],
-        middleware=[RequestIdMiddleware(), MetricsMiddleware()],
+        middleware=[RequestIdMiddleware(), MetricsMiddleware(), CutOffMiddleware()],
         before_send=[count_unrouted],
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,

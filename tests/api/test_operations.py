@@ -5,6 +5,8 @@ The real-process behaviour (several workers, SIGTERM, slow load) is in `tests/op
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 import threading
 
@@ -154,3 +156,38 @@ def test_openapi_lists_the_operations_routes(client) -> None:
     paths = client.get("/schema/openapi.json").json()["paths"]
     assert {"/ready", "/metrics"} <= set(paths)
     assert "503" in paths["/ready"]["get"]["responses"]
+
+
+def _cut_off_middleware_answer(draining: bool, started: bool) -> list[dict]:
+    from types import SimpleNamespace
+
+    from app.lifecycle import CutOffMiddleware
+
+    lifecycle = Lifecycle(jobs_enabled=False)
+    if draining:
+        lifecycle.draining.set()
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def cancelled_app(scope: dict, receive: object, send_: object) -> None:
+        if started:
+            await send_({"type": "http.response.start", "status": 200, "headers": []})
+        raise asyncio.CancelledError("timeout graceful shutdown exceeded")
+
+    scope = {"type": "http", "path": "/v1/risk-scores", "state": {"request_id": "r-1"},
+             "app": SimpleNamespace(state=SimpleNamespace(get=lambda key: lifecycle))}
+    asyncio.run(CutOffMiddleware().handle(scope, None, send, cancelled_app))
+    return sent
+
+
+def test_a_request_cut_off_by_the_grace_period_gets_503() -> None:
+    start, body = _cut_off_middleware_answer(draining=True, started=False)
+    assert start["status"] == 503 and (b"retry-after", b"1") in start["headers"]
+    answer = json.loads(body["body"])
+    assert answer["status"] == "failure" and "RAF_SHUTDOWN_GRACE_SECONDS" in answer["message"]
+    assert answer["request_id"] == "r-1"
+    for draining, started in ((False, False), (True, True)):  # not ours to answer: re-raised
+        with pytest.raises(asyncio.CancelledError):
+            _cut_off_middleware_answer(draining, started)
