@@ -147,8 +147,11 @@ class MetricsMiddleware(ASGIMiddleware):
             _count_response(method, route, status["code"] or 500)
 
 
-def count_unrouted(message: Message, scope: Scope) -> None:
-    """`before_send` hook: count the responses of requests no route matched."""
+async def count_unrouted(message: Message, scope: Scope) -> None:
+    """`before_send` hook: count the responses of requests no route matched.
+
+    `async` on purpose: Litestar runs a sync hook in a worker thread for every message
+    sent (measured: +120 us CPU on a cached one-member request)."""
     if message["type"] == "http.response.start" and not scope.get("path_template"):
         _count_response(scope.get("method", ""), UNMATCHED_ROUTE, message["status"])
 
