@@ -3,8 +3,9 @@
 * `/metrics` counts a request and its members;
 * `/ready` is 503 while the reference data loads (a test hook slows the load), then 200,
   while `/health` (liveness) is 200 throughout;
-* with `--workers 2` both workers answer requests (their pids in
-  `raf_worker_http_requests_total`) and every job runs exactly once;
+* with `--workers 2` each worker loads the reference data once, both answer
+  requests (their pids in `raf_worker_http_requests_total`), any worker's scrape
+  adds up both, and every job runs exactly once;
 * SIGTERM during a slow request: `/ready` turns 503 (draining), the request still
   completes with 200, the running job goes back to the queue, the process exits 0.
 """
@@ -32,13 +33,18 @@ def test_metrics_count_a_request_and_its_members(serve) -> None:
     before = server.metrics()
     response = server.post("/v1/risk-scores", json=SEED_REQUEST)
     assert response.status_code == 200, response.text
-    after = server.metrics()
+    route = {"method": "POST", "route": "/v1/risk-scores"}
+    counted = ("raf_http_requests_total", {**route, "status": "200"})
+    # the request is counted once its response is sent: the client may see it first
+    after = wait_for(
+        lambda: (m := server.metrics()) and metric(m, counted[0], **counted[1])
+        - metric(before, counted[0], **counted[1]) == 1 and m,
+        30, "the request counted",
+    )
 
     def delta(name: str, **labels: str) -> float:
         return metric(after, name, **labels) - metric(before, name, **labels)
 
-    route = {"method": "POST", "route": "/v1/risk-scores"}
-    assert delta("raf_http_requests_total", **route, status="200") == 1
     assert delta("raf_http_request_duration_seconds_count", **route) == 1
     assert delta("raf_members_total") == 2
     assert delta("raf_members_scored_total") == 2
@@ -122,7 +128,8 @@ def test_two_workers_share_requests_and_run_each_job_once(serve) -> None:
     assert str(server.process.pid) not in pids  # the supervisor answers nothing itself
     # whichever worker answers the scrape adds up every worker's counters
     route = {"method": "POST", "route": "/v1/risk-scores", "status": "200"}
-    assert metric(server.metrics(), "raf_http_requests_total", **route) == len(sent)
+    wait_for(lambda: metric(server.metrics(), "raf_http_requests_total", **route) == len(sent),
+             30, f"{len(sent)} requests counted")
     assert metric(server.metrics(), "raf_members_total") == 2 * len(sent)
 
     job_ids = [_submit_job(server) for _ in range(4)]
@@ -142,17 +149,19 @@ def test_two_workers_share_requests_and_run_each_job_once(serve) -> None:
 
     server.terminate()
     assert server.process.wait(EXIT_TIMEOUT) == 0, server.log()[-3000:]
+    loads = [e for e in server.log_events() if e.get("event") == "reference_loaded"]
+    assert len(loads) == 2  # each worker parsed the reference years once
 
 
 def test_sigterm_lets_a_slow_request_finish_and_hands_the_job_back(serve) -> None:
     server = serve(
-        RAF_TEST_SCORE_DELAY_SECONDS="4",
-        RAF_SHUTDOWN_DRAIN_SECONDS="2",
+        RAF_TEST_SCORE_DELAY_SECONDS="5",
+        RAF_SHUTDOWN_DRAIN_SECONDS="3",
         RAF_SHUTDOWN_GRACE_SECONDS="60",
         RAF_JOB_CHUNK_MEMBERS="1",
     )
     server.wait_ready()
-    job_id = _submit_job(server)  # two members, one per chunk: 4 s per chunk
+    job_id = _submit_job(server)  # two members, one per chunk: 5 s per chunk
     wait_for(lambda: _job(server, job_id)["status"] == "running", 60, "job running")
 
     slow: dict[str, httpx.Response] = {}
