@@ -27,9 +27,11 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 
-from app.metrics import METRICS_PATH
-
 PROTECTED_PREFIXES = ("/v1/", "/api/")
+# Here, not in app.metrics: app.jobs (and so every job worker process) imports this
+# module, and importing prometheus-client there would give each job worker its own
+# set of (zero) multiprocess metric files.
+METRICS_PATH = "/metrics"
 
 
 def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:

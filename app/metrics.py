@@ -48,7 +48,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-METRICS_PATH = "/metrics"
+from app.auth import METRICS_PATH
+
 # text exposition format 0.0.4, what every Prometheus scrapes; Litestar adds the charset
 MEDIA_TYPE = "text/plain; version=0.0.4"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -191,3 +191,19 @@ def test_a_request_cut_off_by_the_grace_period_gets_503() -> None:
     for draining, started in ((False, False), (True, True)):  # not ours to answer: re-raised
         with pytest.raises(asyncio.CancelledError):
             _cut_off_middleware_answer(draining, started)
+
+
+def test_job_workers_do_not_import_prometheus_client() -> None:
+    """A job worker process imports app.jobs; with prometheus-client loaded there, every job
+    attempt under `--workers N` would leave its own (zero) multiprocess metric files."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, app.jobs, app.jobs_worker; "
+        "print(any(m.split('.')[0] == 'prometheus_client' for m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "False"
