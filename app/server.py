@@ -54,7 +54,7 @@ def _metrics_dir() -> tuple[Path, bool]:
 def _signal_already_handled(signum: int, frame: FrameType | None) -> None:
     """uvicorn re-raises the signal that stopped it once it has shut down gracefully;
     with this handler in place that ends in a normal exit (status 0), not death by
-    SIGTERM (143)."""
+    SIGTERM (143) or a KeyboardInterrupt traceback after Ctrl+C."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     environ_before = os.environ.get(MULTIPROC_ENV)
     metrics_dir, made_it = _metrics_dir() if args.workers > 1 else (None, False)
-    previous_handler = signal.signal(signal.SIGTERM, _signal_already_handled)
+    previous_handlers = {
+        signum: signal.signal(signum, _signal_already_handled)
+        for signum in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         uvicorn.run(
             "app.main:create_served_app",
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             log_level="warning",
         )
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
         if made_it and metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
             if environ_before is None:
