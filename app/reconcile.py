@@ -103,6 +103,8 @@ def load_scores(path: Path) -> pl.DataFrame:
     when the scores carry them)."""
     rows = _read_table(path, "scores")
     needed = ("Member_Id", "RAF_Total", "Active_Score", "RAType_Org", "RAType", "Payment_Year")
+    if rows.width == 0:  # no member scored (every one rejected): an empty side, not an error
+        rows = pl.DataFrame(schema=dict.fromkeys(needed, pl.String))
     missing = [c for c in needed if c not in rows.columns]
     if missing:
         raise ReconcileInputError(

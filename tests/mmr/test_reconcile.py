@@ -185,3 +185,13 @@ def test_unusable_inputs_are_fatal_naming_the_file(tmp_path, capsys):
     assert "cms.csv: CMS scores have no column 'MemberID'" in capsys.readouterr().err
     assert _reconcile(tmp_path, tmp_path / "nope.parquet", cms)[0] == 1
     assert "nope.parquet: scores file not found" in capsys.readouterr().err
+
+
+def test_scores_with_no_member_reconcile_as_all_missing_ours(tmp_path):
+    scores = tmp_path / "scores.parquet"
+    pl.DataFrame().write_parquet(scores)  # what a run that rejected every member publishes
+    cms = tmp_path / "cms.csv"
+    cms.write_text("MemberID,RiskScore\nA1,1.0\n")
+    code, table, summary = _reconcile(tmp_path, scores, cms, "--payment-year", "2025")
+    assert code == 0
+    assert table["Match"].to_list() == ["missing_ours"] and summary["missing_ours"] == 1
