@@ -500,18 +500,31 @@ def read_mmr(
     # per member-month: net paid, and the latest paying record's status
     keys = ["MemberID", "month"]
     status_cols = list(STATUS_FIELDS)
+    month_columns = ["line", *status_cols, "Hospice", "ESRD", "County", "RiskScore_micro"]
     paying = clean.filter(pl.col("sign") > 0)
-    latest = paying.sort("payment_month", "line").unique(subset=keys, keep="last")
-    per_month = (
-        clean.group_by(keys)
-        .agg(pl.col("sign").sum().alias("net"))
-        .join(
-            latest.select(
-                *keys, "line", *status_cols, "Hospice", "ESRD", "County", "RiskScore_micro"
-            ),
-            on=keys,
-            how="left",
-        )
+    # Most member-months have one record (a prospective payment): they are their own
+    # summary. Only months with several records (retroactive adjustments) are grouped.
+    several = pl.struct(keys).is_duplicated()
+    single = clean.filter(~several).select(
+        *keys,
+        pl.col("sign").alias("net"),
+        *[pl.when(pl.col("sign") > 0).then(pl.col(c)).alias(c) for c in month_columns],
+    )
+    multiple = clean.filter(several)
+    latest = (
+        multiple.filter(pl.col("sign") > 0)
+        .sort("payment_month", "line")
+        .unique(subset=keys, keep="last")
+    )
+    per_month = pl.concat(
+        [
+            single,
+            multiple.group_by(keys)
+            .agg(pl.col("sign").sum().alias("net"))
+            .join(latest.select(*keys, *month_columns), on=keys, how="left")
+            .select(single.columns),
+        ],
+        how="vertical_relaxed",
     )
     counted = per_month.filter(pl.col("net") >= 1).sort("MemberID", "month")
     twice = counted.filter(pl.col("net") >= 2).select(*keys, "net")
