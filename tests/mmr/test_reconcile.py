@@ -195,3 +195,38 @@ def test_scores_with_no_member_reconcile_as_all_missing_ours(tmp_path):
     code, table, summary = _reconcile(tmp_path, scores, cms, "--payment-year", "2025")
     assert code == 0
     assert table["Match"].to_list() == ["missing_ours"] and summary["missing_ours"] == 1
+
+
+def test_county_rates_from_scoring_an_mmr_price_the_reconciliation(engine, tmp_path):
+    rows = gen.monthly_records(member("1EG4TE5MK73", County="01001"), MONTHS[:6])
+    mmr_path = gen.write(tmp_path / "MONMEND.txt", rows)
+    rates = tmp_path / "rates.csv"
+    rates.write_text("payment_year,county,monthly_rate,source\n2025,01001,1000.00,plan bid\n")
+    scores = tmp_path / "scores.parquet"
+    assert (
+        main(
+            [
+                "score",
+                "--payment-year",
+                "2025",
+                "--mmr",
+                str(mmr_path),
+                "--rates",
+                str(rates),
+                "--out",
+                str(scores),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    ours = _active(scores).row(0, named=True)
+    assert (ours["Enrollment_Months"], ours["Monthly_Rate"]) in ((6, 1000.0), ("6", "1000.00"))
+    cms = tmp_path / "cms.csv"
+    cms.write_text(
+        f"MemberID,RiskScore\n1EG4TE5MK73,{Decimal(str(ours['RAF_Total'])) - Decimal('0.01')}\n"
+    )
+    _, table, summary = _reconcile(tmp_path, scores, cms)
+    # 0.01 x $1,000.00 x 6 months (the MMR's months, the county's rate) = $60.00
+    assert table.row(0, named=True)["Dollar_Effect"] == "60.0"
+    assert summary["dollar_effect"]["total"] == 60.0
