@@ -71,7 +71,7 @@ def test_mmr_job_scores_like_the_cli_and_reconciles_against_a_cms_csv(engine, tm
 
 
 def test_mmr_job_against_the_mmr_itself_and_no_cms_part_is_404(engine, tmp_path):
-    mmr_path, dx = _inputs(tmp_path)
+    mmr_path, _ = _inputs(tmp_path)
     service = JobService(settings(tmp_path))
     with TestClient(make_app(service)) as client:
         status = _completed(client, {"mmr": upload(mmr_path), "cms": upload(mmr_path)})
