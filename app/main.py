@@ -75,16 +75,19 @@ def configured_rates(settings: Settings) -> Any:
         raise SettingsError(f"RAF_RATES={settings.rates_path}: {exc}") from exc
 
 
-def _jobs_parts() -> tuple[list[Any], list[Any]]:
-    """(route handlers, lifespans) of the batch-jobs module."""
+def job_route_handlers() -> list[Any]:
+    """Every controller of job routes (the jobs tests mount exactly these)."""
     from app import jobs
     from app.job_reports import JobFinanceController
 
-    return [
-        jobs.JobsController,
-        JobFinanceController,
-        jobs.TrixssJobsController,
-    ], [jobs.jobs_lifespan]
+    return [jobs.JobsController, JobFinanceController, jobs.TrixssJobsController]
+
+
+def _jobs_parts() -> tuple[list[Any], list[Any]]:
+    """(route handlers, lifespans) of the batch-jobs module."""
+    from app import jobs
+
+    return job_route_handlers(), [jobs.jobs_lifespan]
 
 
 def create_app(

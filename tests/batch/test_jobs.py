@@ -16,12 +16,11 @@ from app.auth import require_api_key
 from app.errors import exception_handlers
 from app.jobs import (
     RESTART_REASON,
-    JobsController,
     JobService,
     JobSettings,
-    TrixssJobsController,
     jobs_lifespan,
 )
+from app.main import job_route_handlers
 from app.settings import Settings
 from tests.batch.conftest import run_score, write_roster
 from tests.batch.roster import roster
@@ -30,7 +29,7 @@ from tests.batch.roster import roster
 def make_app(service: JobService, api_keys: tuple[str, ...] = ()) -> Litestar:
     """The jobs routes with the app's error handlers (and its key guard when keys are given)."""
     app = Litestar(
-        route_handlers=[JobsController, TrixssJobsController],
+        route_handlers=job_route_handlers(),
         lifespan=[jobs_lifespan],
         exception_handlers=exception_handlers(),
         guards=[require_api_key],
