@@ -159,7 +159,8 @@ class RateTable:
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise RateTableError(label, [(None, "rates", f"cannot read rate table: {exc}")]) from exc
         raw = raw.rename({name: name.strip().lower() for name in raw.columns})
-        return cls._validated(raw, label, line_offset=2, row_word="line")
+        # a row without `source` says the file's name, never the server's path to it
+        return cls._validated(raw, label, line_offset=2, row_word="line", source=path.name)
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]], label: str = "rates") -> RateTable:
@@ -176,7 +177,8 @@ class RateTable:
 
     @classmethod
     def _validated(
-        cls, raw: pl.DataFrame, label: str, line_offset: int, row_word: str
+        cls, raw: pl.DataFrame, label: str, line_offset: int, row_word: str,
+        source: str | None = None,
     ) -> RateTable:
         missing = [c for c in ("payment_year", "county", "monthly_rate") if c not in raw.columns]
         if missing:
@@ -195,7 +197,7 @@ class RateTable:
             payment_year=pl.col("payment_year").str.strip_chars().cast(pl.Int32, strict=False),
             rate_cents=dollars_to_cents(pl.col("monthly_rate")),
             source=pl.coalesce(
-                pl.col("source").str.strip_chars().replace("", None), pl.lit(label)
+                pl.col("source").str.strip_chars().replace("", None), pl.lit(source or label)
             ),
         )
         where = pl.format(f"{row_word} {{}}", pl.col("_row") + line_offset)

@@ -192,3 +192,13 @@ def test_bad_configured_rates_stop_the_start(make_client, tmp_path: Path) -> Non
     rates.write_text("payment_year,county,monthly_rate\n2025,01001,lots\n")
     with pytest.raises(SettingsError, match="line 2: monthly_rate lots"):
         make_client(Settings(rates_path=str(rates)))
+
+
+def test_a_rate_row_without_source_names_the_file_not_its_path(make_client, tmp_path) -> None:
+    rates = tmp_path / "plan-rates.csv"
+    rates.write_text("payment_year,county,monthly_rate\n2025,01001,1000.00\n")
+    client = make_client(Settings(rates_path=str(rates)))
+    request = copy.deepcopy(SEED_REQUEST)
+    request["memberships"][1]["County"] = "01001"
+    row = active_rows(post(client, request))["M00913"]
+    assert row["Rate_Source"] == "plan-rates.csv"
