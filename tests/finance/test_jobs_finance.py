@@ -100,7 +100,7 @@ def test_another_key_gets_404_on_the_finance_routes(tmp_path: Path, monkeypatch)
     key_a, key_b = {"ApiKey": "key-a-0123456789"}, {"ApiKey": "key-b-9876543210"}
     app = create_app(Settings(data_dir=str(tmp_path / "data"),
                               api_keys=(key_a["ApiKey"], key_b["ApiKey"])))
-    members, diagnoses, rates = write_priced_roster(tmp_path)
+    members, diagnoses, _rates = write_priced_roster(tmp_path)
     parts = {"memberships": ("m.csv", members.read_bytes(), "text/csv"),
              "diagnoses": ("d.csv", diagnoses.read_bytes(), "text/csv")}
     with TestClient(app, raise_server_exceptions=False) as client:
