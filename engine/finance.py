@@ -368,6 +368,37 @@ def finance_inputs(
     return resolved, errors
 
 
+def conflicting_rows(memberships: pl.DataFrame) -> pl.DataFrame:
+    """One member error per MemberID listed on several rows whose finance values differ
+    (at its first row): `ratype.normalize` compares the membership fields only, so
+    without this a second row's other rate or months would fold into the first."""
+    present = [f for f in FINANCE_FIELDS if f in memberships.columns]
+    ids = memberships.get_column("MemberID")
+    if not present or ids.n_unique() == memberships.height:
+        return pl.DataFrame(schema=_ERROR_SCHEMA)
+    differing = (
+        memberships.lazy()
+        .filter(pl.col("MemberID").is_not_null() & pl.col("MemberID").is_duplicated())
+        .group_by("MemberID")
+        .agg(pl.col("input_index").min(), *(pl.col(f).n_unique().alias(f) for f in present))
+        .filter(pl.any_horizontal(pl.col(f) > 1 for f in present))
+        .select(
+            "MemberID",
+            "input_index",
+            field=pl.lit("MemberID"),
+            message=pl.format(
+                "MemberID {} is listed on several rows with different {}; the member is not scored",
+                "MemberID",
+                pl.concat_str([pl.when(pl.col(f) > 1).then(pl.lit(f)) for f in present],
+                              separator=", ", ignore_nulls=True),
+            ),
+        )
+        .sort("input_index")
+        .collect()
+    )
+    return differing.cast(_ERROR_SCHEMA)
+
+
 def _payment_cents(micro: pl.Expr) -> pl.Expr:
     """round_cent(score * rate) from millionths and cents."""
     return round_half_away_from_zero(micro * pl.col("rate_cents"), PARAMETER_SCALE)

@@ -23,7 +23,13 @@ import polars as pl
 
 from engine import score_raw
 from engine.blend import MEMBER_ERROR_SCHEMA, BlendParameters, blend
-from engine.finance import FINANCE_FIELDS, RateTable, apply_payments, finance_inputs
+from engine.finance import (
+    FINANCE_FIELDS,
+    RateTable,
+    apply_payments,
+    conflicting_rows,
+    finance_inputs,
+)
 from engine.memo import derived
 from engine.raw import DX_REASONS as RAW_DX_REASONS
 from engine.rows import build_rows
@@ -241,6 +247,13 @@ def _score_chunk(
     finance_errors = pl.DataFrame(schema=MEMBER_ERROR_SCHEMA)
     if pricing is not None:
         priced, finance_errors = finance_inputs(memberships, payment_year, pricing.rates)
+        conflicts = conflicting_rows(memberships)
+        if conflicts.height or finance_errors.height:  # one error per member, its first row
+            finance_errors = (
+                pl.concat([conflicts, finance_errors])
+                .unique("MemberID", keep="first", maintain_order=True)
+                .sort("input_index")
+            )
         memberships = memberships.select("input_index", *MEMBERSHIP_FIELDS)
     members, ratype_errors = normalize(memberships, payment_year)
     if finance_errors.height:  # one error per member: a membership error comes first

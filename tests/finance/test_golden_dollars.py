@@ -202,3 +202,19 @@ def test_a_rate_row_without_source_names_the_file_not_its_path(make_client, tmp_
     request["memberships"][1]["County"] = "01001"
     row = active_rows(post(client, request))["M00913"]
     assert row["Rate_Source"] == "plan-rates.csv"
+
+
+def test_rows_of_one_member_with_different_finance_values_are_one_error(client) -> None:
+    request = copy.deepcopy(SEED_REQUEST)
+    twin = {**request["memberships"][0], "Monthly_Rate": "900.00"}
+    request["memberships"][0]["Monthly_Rate"] = "1000.00"
+    request["memberships"].append(twin)
+    body = post(client, request)
+    assert [(e["MemberID"], e["field"]) for e in body["errors"]] == [("M00912", "MemberID")]
+    assert "different Monthly_Rate" in body["errors"][0]["message"]
+    assert {r["Member_Id"] for r in body["results"]} == {"M00913"}
+    # the same values twice are still one member
+    request["memberships"][-1]["Monthly_Rate"] = "1000.00"
+    body = post(client, request)
+    assert body["errors"] == []
+    assert active_rows(body)["M00912"]["Monthly_Rate"] == 1000.0
