@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import msgspec
 import polars as pl
 
+from app.json_depth import check_json_depth
 from engine.finance import FINANCE_FIELDS
 
 MEMBER_FIELDS: tuple[str, ...] = (
@@ -371,7 +372,9 @@ def _records_frame(records: list[dict[str, Any]], fields: tuple[str, ...]) -> pl
 
 def _read_json_request(path: Path) -> RosterSource:
     try:
-        request = msgspec.json.decode(path.read_bytes(), type=_JsonRequest)
+        body = path.read_bytes()
+        check_json_depth(body)
+        request = msgspec.json.decode(body, type=_JsonRequest)
     except OSError as exc:
         raise BatchInputError(f"{path}: cannot read request file: {exc}") from exc
     except msgspec.ValidationError as exc:

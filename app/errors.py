@@ -7,12 +7,15 @@
 | API keys configured, key missing or wrong | 401 | `app.auth.require_api_key` |
 | a job that does not exist or belongs to another key | 404 | `NotFound` (`app.jobs`) |
 | a job's output asked for before it is ready | 409 | `Conflict` (`app.jobs`) |
+| body nested deeper than 64 levels | 400 naming `$`, before the decoder recurses | `app.json_depth` via `decode_request` |
+| multipart text field not valid in its charset (UTF-8) | 400 naming the field | `form_decoding_error_handler` |
 | body over `RAF_MAX_BODY_BYTES`, more than `RAF_MAX_MEMBERS` members | 413, limit in the message | Litestar's body limit / `app.controllers` |
 | anything unexpected | 500 with the request id | `internal_error_handler` (traceback logged, no values) |
 
-Every non-200 body is `{"status": "failure", "message": ..., "errors": [...]}`
-(`app.wire.FailureResponse`). Per-member problems are not errors here: they
-come back with 200 "partial" (see `app.service`).
+Every non-200 body is `{"status": "failure", "message": ..., "errors": [...],
+"request_id": ...}` (`app.wire.FailureResponse`), with the same id in
+`X-Request-ID`. Per-member problems are not errors here: they come back with
+200 "partial" (see `app.service`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 
+from app.json_depth import JsonTooDeep
+from app.logs import REQUEST_ID_HEADER, request_id_of_scope
 from app.wire import ErrorItem, FailureResponse
 
 log = structlog.get_logger("app.errors")
@@ -80,13 +85,15 @@ def request_error_from_msgspec(exc: msgspec.MsgspecError) -> BadRequest:
         else:
             message = f"{path}: {problem}"
         return BadRequest(message, [ErrorItem(field=path, message=problem)])
+    if isinstance(exc, JsonTooDeep):
+        return BadRequest(f"request body: {text}", [ErrorItem(field="$", message=text)])
     return BadRequest(
         f"request body is not valid JSON: {text}", [ErrorItem(field="$", message=text)]
     )
 
 
-def request_id_of(request: Request[Any, Any, Any]) -> str | None:
-    return request.scope.get("state", {}).get("request_id")
+def request_id_of(request: Request[Any, Any, Any]) -> str:
+    return request_id_of_scope(request.scope)
 
 
 def failure(
@@ -96,14 +103,15 @@ def failure(
     errors: list[ErrorItem],
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
-    body = FailureResponse(
-        status="failure", message=message, errors=errors, request_id=request_id_of(request)
-    )
+    """The one error envelope, with the request id in the body and in `X-Request-ID`
+    (also for 404/405 on unknown routes, which no route middleware sees)."""
+    request_id = request_id_of(request)
+    body = FailureResponse(status="failure", message=message, errors=errors, request_id=request_id)
     return Response(
         content=msgspec.json.encode(body),
         status_code=status_code,
         media_type=MediaType.JSON,
-        headers=headers,
+        headers={**(headers or {}), REQUEST_ID_HEADER: request_id},
     )
 
 
@@ -133,6 +141,50 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         )
     # keep Litestar's headers: `Allow` on 405 (RFC 9110), `WWW-Authenticate`-style hints
     return failure(request, status_code, message, errors, headers=dict(exc.headers or {}))
+
+
+def _multipart_field(exc: BaseException) -> str | None:
+    """The form field Litestar's multipart parser was decoding when `exc` was raised,
+    or None when `exc` did not come from that parser.
+
+    Litestar decodes every text field with the part's charset (default UTF-8) and
+    lets `UnicodeDecodeError` (or `LookupError` for an unknown charset) escape; the
+    field name is only in the parser's frame, so it is read from the traceback.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if (
+            frame.f_code.co_name == "parse_multipart_form"
+            and frame.f_globals.get("__name__") == "litestar._multipart"
+        ):
+            return str(getattr(frame.f_locals.get("segment"), "name", None) or "multipart form")
+        tb = tb.tb_next
+    return None
+
+
+def form_decoding_error_handler(
+    request: Request[Any, Any, Any], exc: UnicodeDecodeError | LookupError
+) -> Response[bytes]:
+    """400 naming the form field whose bytes are not text in its charset; any other
+    `UnicodeDecodeError`/`LookupError` is a bug and stays a 500."""
+    field = _multipart_field(exc)
+    if field is None:
+        return internal_error_handler(request, exc)
+    if isinstance(exc, UnicodeDecodeError):
+        problem = (
+            f"not valid {exc.encoding} text (byte 0x{exc.object[exc.start]:02x} at "
+            f"position {exc.start}); send form text fields as UTF-8"
+        )
+    else:
+        problem = f"unknown charset ({exc}); send form text fields as UTF-8"
+    log.info("request_rejected", status_code=HTTP_400_BAD_REQUEST, error="form_field_encoding")
+    return failure(
+        request,
+        HTTP_400_BAD_REQUEST,
+        f"{field}: {problem}",
+        [ErrorItem(field=field, message=problem)],
+    )
 
 
 def traceback_without_values(exc: BaseException) -> list[str]:
@@ -173,5 +225,7 @@ def exception_handlers() -> dict[type[Exception], Any]:
     return {
         ApiError: api_error_handler,
         HTTPException: http_exception_handler,
+        UnicodeDecodeError: form_decoding_error_handler,
+        LookupError: form_decoding_error_handler,
         Exception: internal_error_handler,
     }

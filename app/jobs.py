@@ -96,6 +96,7 @@ from litestar.response import File
 from app import batch
 from app.auth import key_fingerprint, tenant_of
 from app.errors import BadRequest, Conflict, NotFound, traceback_without_values
+from app.json_depth import check_json_depth
 from app.wire import ErrorItem
 
 log = structlog.get_logger("app.jobs")
@@ -1891,6 +1892,7 @@ class TrixssJobsController(Controller):
 
         body = await request.body()
         try:
+            check_json_depth(body)
             year = msgspec.json.decode(body, type=dict[str, Any]).get("payment_year")
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise BadRequest(

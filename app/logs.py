@@ -87,16 +87,28 @@ def configure_logging(level: str = "INFO") -> None:
 access_log = structlog.get_logger("app.access")
 
 
+def request_id_of_scope(scope: Scope) -> str:
+    """The request's id, assigned on first use: the client's `X-Request-ID` when it is a
+    short token, else a new UUID. Kept in the scope state, so the middleware, the error
+    handlers and the logs agree. Error handlers call it too: Litestar answers an unknown
+    route or method (404/405) before any route middleware runs."""
+    state = scope.setdefault("state", {})
+    request_id = state.get("request_id")
+    if request_id is None:
+        sent = dict(scope.get("headers") or [])
+        client_id = sent.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        request_id = client_id if _CLIENT_REQUEST_ID.match(client_id) else uuid.uuid4().hex
+        state["request_id"] = request_id
+    return request_id
+
+
 class RequestIdMiddleware(ASGIMiddleware):
     """Assign a request id, bind it to the log context, log one access line."""
 
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        sent = dict(scope.get("headers") or [])
-        client_id = sent.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = client_id if _CLIENT_REQUEST_ID.match(client_id) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = request_id_of_scope(scope)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

@@ -26,6 +26,7 @@ from typing import Literal
 import msgspec
 from msgspec import Struct
 
+from app.json_depth import check_json_depth
 from app.summary import RosterSummary
 
 
@@ -234,5 +235,10 @@ _REQUEST_DECODER = msgspec.json.Decoder(RiskScoreRequest)
 
 
 def decode_request(body: bytes) -> RiskScoreRequest:
-    """Strict decode from bytes; raises msgspec.DecodeError / msgspec.ValidationError."""
+    """Strict decode from bytes; raises msgspec.DecodeError / msgspec.ValidationError.
+
+    Nesting beyond `app.json_depth.MAX_JSON_DEPTH` is a `JsonTooDeep` (a DecodeError)
+    before msgspec recurses into it (skipping an unknown field recurses).
+    """
+    check_json_depth(body)
     return _REQUEST_DECODER.decode(body)
