@@ -40,6 +40,8 @@ import msgspec
 import polars as pl
 
 from app.json_depth import check_json_depth
+from app.quality import WarningThresholds, add_counts, diagnosis_warnings, thru_year_counts
+from app.settings import warning_thresholds_from_env
 from engine.finance import FINANCE_FIELDS
 
 MEMBER_FIELDS: tuple[str, ...] = (
@@ -54,8 +56,10 @@ MEMBER_FIELDS: tuple[str, ...] = (
     *FINANCE_FIELDS,  # optional plan-finance fields
 )
 DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
-REQUIRED_MEMBER_FIELDS: tuple[str, ...] = ("MemberID",)
-REQUIRED_DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "DxCode")
+#: Columns the scoring needs: a file without one of them is one fatal error (CLI exit 1,
+#: job submission 400), not one rejected member or dropped diagnosis per row.
+REQUIRED_MEMBER_FIELDS: tuple[str, ...] = ("MemberID", "DOB", "Gender", "RAType")
+REQUIRED_DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
 REQUIRED_FIELDS = {"memberships": REQUIRED_MEMBER_FIELDS, "diagnoses": REQUIRED_DIAGNOSIS_FIELDS}
 ERROR_COLUMNS: tuple[str, ...] = ("MemberID", "line", "field", "message")
 INPUT_FORMATS = {
@@ -70,7 +74,8 @@ OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".json
 
 EXIT_OK = 0
 EXIT_FATAL = 1
-EXIT_REJECTED = 2
+EXIT_REJECTED = 2  # some membership rows are in the errors file
+EXIT_WARNINGS = 3  # --strict and a data-quality warning fired (app.quality)
 
 ScoreBatch = Callable[..., Any]
 
@@ -104,6 +109,9 @@ class RosterSource:
     # file's malformed records and conflicting months. `inputs`: what the reader counted.
     rejected: pl.DataFrame | None = None
     inputs: dict[str, Any] | None = None
+    #: how messages name a membership row by its `line` ("line {}" in a CSV, "row {}" in
+    #: Parquet); None for a JSON request, whose `memberships[i]` the engine already names
+    member_row_name: str | None = "line {}"
 
 
 def input_format(path: Path) -> str:
@@ -163,13 +171,14 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_ .-]{0,39}$")
 def require_columns(
     label: str | Path, role: str, found: list[str], required: tuple[str, ...] | None = None
 ) -> None:
-    """One fatal error naming the file, the missing required column and the columns found.
+    """One fatal error naming the file, every missing required column and the columns found.
 
     `role` is "memberships" or "diagnoses" (`REQUIRED_FIELDS` says what each needs);
-    `found` are the header names after `_field_renames`. Used when a file is opened
-    (CLI and jobs) and by the submit-time checks. The columns found are quoted only
-    when they look like column names: a file of junk bytes, or one whose first line
-    is data, must not come back echoed.
+    `found` are the header names after `_field_renames`. Optional columns (Hospice,
+    LTIMCAID, NEMCAID, OREC) may be absent: they are judged per member. Used when a
+    file is opened (CLI and jobs) and by the submit-time checks. The columns found
+    are quoted only when they look like column names: a file of junk bytes, or one
+    whose first line is data, must not come back echoed.
     """
     required = REQUIRED_FIELDS[role] if required is None else required
     missing = [name for name in required if name not in found]
@@ -177,14 +186,14 @@ def require_columns(
         return
     shown = [n for n in found if _PLAIN_NAME.match(n)]
     found_text = (
-        f"found {', '.join(shown)}"
+        f"found: {', '.join(shown)}"
         if shown and len(shown) == len(found) and len(shown) <= 40
         else "the first line does not look like a header of column names"
     )
-    fields = MEMBER_FIELDS if role == "memberships" else DIAGNOSIS_FIELDS
+    plural = "s" if len(missing) > 1 else ""
     raise BatchInputError(
-        f"{label}: {role} file has no column {missing[0]!r} "
-        f"(expected columns {', '.join(fields)}; {found_text})"
+        f"{label}: {role} file is missing required column{plural} {', '.join(missing)} "
+        f"(required: {', '.join(required)}; {found_text})"
     )
 
 
@@ -381,6 +390,13 @@ def _read_json_request(path: Path) -> RosterSource:
         raise BatchInputError(f"{path}: not a risk-score request: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise BatchInputError(f"{path}: not valid JSON: {exc}") from exc
+    for role, records, fields in (
+        ("memberships", request.memberships, MEMBER_FIELDS),
+        ("diagnoses", request.diagnoses, DIAGNOSIS_FIELDS),
+    ):
+        if records:  # a field no record has is a missing column; one record without it is
+            seen = set().union(*records)  # that member's (or diagnosis's) own problem
+            require_columns(path, role, [name for name in fields if name in seen])
     year = request.payment_year
     try:
         embedded = None if year in (None, "") else int(year)
@@ -400,6 +416,7 @@ def _read_json_request(path: Path) -> RosterSource:
         embedded_rates=_request_rates(path, request.rates, embedded),
         diagnoses_line_offset=1,
         diagnoses_label=str(path),
+        member_row_name=None,
     )
 
 
@@ -488,6 +505,7 @@ def open_roster(
         str(members),
         diagnoses_line_offset=diagnoses_line_offset,
         diagnoses_label=str(diagnoses) if diagnoses else "diagnoses",
+        member_row_name="line {}" if input_format(members) == "csv" else "row {}",
     )
 
 
@@ -851,27 +869,40 @@ class Progress:
 
 @dataclass
 class BatchSummary:
-    """What a run did; the CLI prints it, a job stores it.
+    """What a run did; the CLI prints it (and writes it beside the output), a job stores it.
 
-    `member_count` counts input rows; `members_scored` counts active rows (identical
-    repeated rows are one member), `members_rejected` counts members in errors.
+    Every membership row is counted once: `member_count` (rows received) =
+    `members_scored` (members with an active row) + `members_rejected` (rows in
+    errors) + `duplicate_rows` (rows identical to an earlier row, in errors naming
+    it). `diagnoses_summary` adds up to the diagnosis rows received. `warnings` are
+    the data-quality warnings (`app.quality`) as `{code, message, count}` dicts.
     """
 
     payment_year: int
     member_count: int = 0
     members_scored: int = 0
     members_rejected: int = 0
+    duplicate_rows: int = 0
     row_count: int = 0
     chunks: int = 0
     diagnoses_summary: dict[str, int] = field(default_factory=dict)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     reference: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     roster: Any = None  # app.summary.RosterSummary when score_roster(summary=True)
     inputs: dict[str, Any] = field(default_factory=dict)  # e.g. {"mmr": what the MMR reader counted}
+    #: diagnosis rows per ThruDOS year outside the collection year (only the warning's
+    #: message needs them)
+    thru_years: dict[int, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def error_rows(self) -> int:
+        """Rows of the errors file."""
+        return self.members_rejected + self.duplicate_rows
 
     @property
     def status(self) -> str:
-        return "partial" if self.members_rejected else "success"
+        return "partial" if self.error_rows else "success"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -879,9 +910,11 @@ class BatchSummary:
             "member_count": self.member_count,
             "members_scored": self.members_scored,
             "members_rejected": self.members_rejected,
+            "duplicate_rows": self.duplicate_rows,
             "count": self.row_count,
             "chunks": self.chunks,
             "diagnoses_summary": self.diagnoses_summary,
+            "warnings": self.warnings,
             "reference": self.reference,
             "seconds": round(self.seconds, 3),
             **({"inputs": self.inputs} if self.inputs else {}),
@@ -978,8 +1011,14 @@ def _write_chunk(
     """
     rows = result.rows.sort(["Member_Id", "input_index"], nulls_last=True, maintain_order=True)
     results.write(response_columns(rows))
+    chunk_errors = result.errors
+    if "duplicate_of" not in chunk_errors.columns:
+        chunk_errors = chunk_errors.with_columns(duplicate_of=pl.lit(None, pl.UInt32))
+    repeats = chunk_errors.get_column("duplicate_of").is_not_null()
+    if source.member_row_name is not None and repeats.any():
+        chunk_errors = _name_repeated_lines(chunk_errors, repeats, source)
     rejected = (
-        result.errors.sort("MemberID", "input_index", nulls_last=True, maintain_order=True)
+        chunk_errors.sort("MemberID", "input_index", nulls_last=True, maintain_order=True)
         .with_columns((pl.col("input_index").cast(pl.Int64) + source.line_offset).alias("line"))
         .select(ERROR_COLUMNS)
     )
@@ -1001,7 +1040,8 @@ def _write_chunk(
     summary.chunks += 1
     summary.member_count += int(result.member_count)
     summary.members_scored += rows.filter(pl.col("Active_Score") == 1).height
-    summary.members_rejected += result.errors["input_index"].n_unique()
+    summary.duplicate_rows += int(repeats.sum())
+    summary.members_rejected += chunk_errors.filter(~repeats)["input_index"].n_unique()
     summary.row_count += rows.height
     for reason, count in (result.dx_summary or {}).items():
         summary.diagnoses_summary[reason] = summary.diagnoses_summary.get(reason, 0) + int(count)
@@ -1026,6 +1066,24 @@ def _write_rejected(source: RosterSource, summary: BatchSummary, errors: TableSi
     return rejected
 
 
+def _name_repeated_lines(
+    errors: pl.DataFrame, repeats: pl.Series, source: RosterSource
+) -> pl.DataFrame:
+    """Messages of identical repeats name the earlier row by its line in the file
+    (the engine names it `memberships[<input_index>]`, right for a request only)."""
+    from ratype.normalizer import duplicate_row_message
+
+    earlier = pl.format(
+        f"{source.member_row_name} of {{}}",
+        pl.col("duplicate_of").cast(pl.Int64) + source.line_offset,
+        pl.lit(Path(source.members_label).name),
+    )
+    return errors.with_columns(
+        pl.when(pl.lit(repeats)).then(duplicate_row_message(earlier)).otherwise(pl.col("message"))
+        .alias("message")
+    )
+
+
 def score_roster(
     source: RosterSource,
     payment_year: int,
@@ -1040,6 +1098,7 @@ def score_roster(
     staging_dir: Path | None = None,
     rates: Any = None,
     roster_summary: bool = False,
+    thresholds: WarningThresholds | None = None,
 ) -> BatchSummary:
     """Score a roster chunk by chunk into the sinks; the one pipeline behind the CLI and jobs.
 
@@ -1048,7 +1107,10 @@ def score_roster(
     Finance (`engine.finance`) is on when the memberships have a finance column;
     `rates` (a `RateTable`) then prices members by County. `roster_summary`
     sets `BatchSummary.roster` (`app.summary`), from one small row per member.
+    Data-quality warnings use `thresholds` (default: the `RAF_WARN_*` environment).
     """
+    thresholds = warning_thresholds_from_env() if thresholds is None else thresholds
+    collection_year = _collection_year(store, payment_year)
     started = time.monotonic()
     summary = BatchSummary(payment_year=payment_year)
     sinks = [s for s in (results, errors, detail) if s is not None]
@@ -1083,18 +1145,31 @@ def score_roster(
                 rejected = _write_chunk(
                     result, members, source, summary, results, errors, detail, facts
                 )
+                if (result.dx_summary or {}).get("outside_collection_year"):
+                    add_counts(summary.thru_years, thru_year_counts(diagnoses, collection_year))
                 if kept_errors is not None:
                     kept_errors.append(rejected)
                 if progress:
                     progress(summary.member_count, total)
         summary.seconds = time.monotonic() - started
+        summary.warnings = [
+            msgspec.structs.asdict(warning)
+            for warning in diagnosis_warnings(
+                summary.diagnoses_summary,
+                payment_year=payment_year,
+                collection_year=collection_year,
+                members_scored=summary.members_scored,
+                thresholds=thresholds,
+                thru_years=lambda: summary.thru_years,
+            )
+        ]
         envelope = {
             "status": summary.status,
-            "message": "Data processed successfully"
-            if not summary.members_rejected
-            else f"{summary.members_rejected} member(s) could not be scored; see errors",
+            "message": summary_message(summary),
             "count": summary.row_count,
             "member_count": summary.member_count,
+            "members_scored": summary.members_scored,
+            "warnings": summary.warnings,
             "diagnoses_summary": summary.diagnoses_summary,
             "reference": summary.reference,
             "timestamp": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
@@ -1130,9 +1205,25 @@ def _roster_summary(
         members_received=summary.member_count,
         errors=pl.concat(rejected, how="vertical_relaxed") if rejected else None,
         diagnoses_summary=summary.diagnoses_summary,
+        warnings=summary.warnings,
         member_warnings=frame.get_column("Warnings"),
         reference=summary.reference,
     )
+
+
+def summary_message(summary: BatchSummary) -> str:
+    """The envelope's `message`: what was not scored, in words."""
+    parts = []
+    if summary.members_rejected:
+        parts.append(f"{summary.members_rejected} member(s) could not be scored")
+    if summary.duplicate_rows:
+        parts.append(f"{summary.duplicate_rows} row(s) repeat an earlier row and are scored once")
+    return f"{' and '.join(parts)}; see errors" if parts else "Data processed successfully"
+
+
+def _collection_year(store: Any, payment_year: int) -> int:
+    parameters = getattr(store.year(payment_year), "parameters", None)
+    return int(getattr(parameters, "collection_year", payment_year - 1))
 
 
 # --------------------------------------------------------------------------- engine wiring
@@ -1193,10 +1284,45 @@ def _fail(message: str) -> int:
     return EXIT_FATAL
 
 
+def report_lines(summary: BatchSummary, out: Path, errors_path: Path) -> list[str]:
+    """What `raf score` tells stderr: the row counts, the diagnoses summary, the warnings.
+
+    The counts are the job record's (`BatchSummary.as_dict`), so a file scored from
+    the shell and submitted as a job read the same.
+    """
+    counts = (
+        f"{summary.member_count:,} membership rows: {summary.members_scored:,} members scored, "
+        f"{summary.members_rejected:,} rejected, {summary.duplicate_rows:,} identical duplicate "
+        f"rows; {summary.row_count:,} result rows → {out}; errors → {errors_path} "
+        f"({summary.seconds:.1f}s)"
+    )
+    lines = [counts]
+    diagnoses = summary.diagnoses_summary
+    received = sum(diagnoses.values())
+    counted = ", ".join(
+        f"{reason} {count:,}" for reason, count in diagnoses.items() if count or reason == "used"
+    )
+    lines.append(f"{received:,} diagnosis rows: {counted}")
+    lines.extend(f"warning: [{w['code']}] {w['message']}" for w in summary.warnings)
+    return lines
+
+
+def _write_summary(path: Path, summary: BatchSummary) -> None:
+    staging = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.partial")
+    staging.write_bytes(msgspec.json.format(msgspec.json.encode(summary.as_dict())) + b"\n")
+    os.replace(staging, path)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Body of `raf score`; exit 0 all scored, 2 some members rejected, 1 fatal."""
+    """Body of `raf score`: exit 0 all scored, 2 some rows in the errors file, 1 fatal,
+    3 with `--strict` when a data-quality warning fired."""
     out = Path(args.out)
     errors_path = Path(args.errors) if args.errors else sibling_path(out, "errors", ".csv")
+    run_summary_path = (
+        Path(args.run_summary)
+        if getattr(args, "run_summary", None)
+        else sibling_path(out, "run", ".json")
+    )
     quiet = bool(getattr(args, "quiet", False))
     try:
         if OUTPUT_FORMATS.get(out.suffix.lower()) is None:
@@ -1249,6 +1375,7 @@ def run(args: argparse.Namespace) -> int:
             roster_summary=summary_path is not None,
         )
         progress.finish()
+        _write_summary(run_summary_path, summary)
         if summary_path is not None:
             from app.summary import encode
 
@@ -1274,10 +1401,10 @@ def run(args: argparse.Namespace) -> int:
             f"→ {counts['memberships']:,} memberships, {counts['months_counted']:,} member-months"
             f"; memberships → {sibling_path(out, 'memberships')}\n"
         )
-    if not quiet:
-        sys.stderr.write(
-            f"raf score: {summary.member_count:,} members, {summary.members_scored:,} scored, "
-            f"{summary.members_rejected:,} rejected, {summary.row_count:,} rows → {out}"
-            f"; errors → {errors_path} ({summary.seconds:.1f}s)\n"
-        )
-    return EXIT_REJECTED if summary.members_rejected else EXIT_OK
+    lines = report_lines(summary, out, errors_path)
+    # warnings are printed even with --quiet: they are why a plausible score may be wrong
+    for line in lines if not quiet else lines[2:]:
+        sys.stderr.write(f"raf score: {line}\n")
+    if summary.warnings and getattr(args, "strict", False):
+        return EXIT_WARNINGS
+    return EXIT_REJECTED if summary.error_rows else EXIT_OK

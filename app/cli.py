@@ -119,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--diagnoses", help="CSV or Parquet (omit when --members is a JSON request)")
     score.add_argument("--out", required=True, help=".csv, .parquet or .json")
     score.add_argument("--errors", help="errors file (default: beside --out)")
+    score.add_argument(
+        "--run-summary",
+        help="what the run did, as JSON: row counts, diagnoses summary, warnings "
+        "(default: <out>.run.json)",
+    )
+    score.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 3 when a data-quality warning fires (see README, exit codes)",
+    )
     score.add_argument("--detail", action="store_true", help="also write the audit trail")
     score.add_argument("--chunk-members", type=int, default=250_000)
     score.add_argument("--quiet", action="store_true")

@@ -114,8 +114,14 @@ class RiskScoreController(Controller):
             )
         started = time.perf_counter()
         response, stats = score_request(
-            data, detail=detail, store=store, cache=cache, score_batch=score_batch,
-            rates=rates, summary=summary,
+            data,
+            detail=detail,
+            store=store,
+            cache=cache,
+            score_batch=score_batch,
+            rates=rates,
+            summary=summary,
+            thresholds=settings.warning_thresholds,
         )
         log.info(
             "risk_scores",

@@ -97,7 +97,7 @@ from app import batch
 from app.auth import key_fingerprint, tenant_of
 from app.errors import BadRequest, Conflict, NotFound, traceback_without_values
 from app.json_depth import check_json_depth
-from app.wire import ErrorItem
+from app.wire import DataWarning, ErrorItem
 
 log = structlog.get_logger("app.jobs")
 
@@ -592,7 +592,7 @@ class JobStore:
                 summary.member_count,
                 summary.member_count,
                 json.dumps(summary.as_dict()),
-                summary.members_rejected,
+                summary.error_rows,
             ),
         )
 
@@ -1329,9 +1329,11 @@ class JobView(msgspec.Struct, omit_defaults=True):
     member_count: int | None = None
     members_scored: int | None = None
     members_rejected: int | None = None
+    duplicate_rows: int | None = None
     count: int | None = None
     errors_count: int | None = None
     diagnoses_summary: dict[str, int] | None = None
+    warnings: list[DataWarning] | None = None
     reference: dict[str, Any] | None = None
     reason: str | None = None
 
@@ -1381,6 +1383,8 @@ def job_view(job: JobRecord, expires_at: str | None = None) -> JobView:
         view.member_count = summary["member_count"]
         view.members_scored = summary["members_scored"]
         view.members_rejected = summary["members_rejected"]
+        view.duplicate_rows = summary.get("duplicate_rows", 0)
+        view.warnings = [DataWarning(**w) for w in summary.get("warnings", [])]
         view.count = summary["count"]
         view.errors_count = job.errors_count
         view.diagnoses_summary = summary["diagnoses_summary"]
@@ -1952,17 +1956,22 @@ def _completed_body(store: JobStore, job: JobRecord, head: dict[str, Any]) -> by
     summary = json.loads(job.summary or "{}")
     rows = pl.read_parquet(store.result_path(job.job_id))
     errors = pl.read_parquet(store.errors_path(job.job_id)).select("MemberID", "field", "message")
+    counts = batch.BatchSummary(
+        job.payment_year,
+        members_rejected=summary.get("members_rejected", 0),
+        duplicate_rows=summary.get("duplicate_rows", 0),
+    )
     output_head = {
-        "status": "partial" if summary.get("members_rejected") else "success",
-        "message": "Data processed successfully"
-        if not summary.get("members_rejected")
-        else f"{summary['members_rejected']} member(s) could not be scored; see errors",
+        "status": counts.status,
+        "message": batch.summary_message(counts),
         "cache_status": "Cache miss",
         "count": rows.height,
     }
     output_tail = {
         "timestamp": job.finished_at,
         "member_count": summary.get("member_count"),
+        "members_scored": summary.get("members_scored"),
+        "warnings": summary.get("warnings", []),
         "diagnoses_summary": summary.get("diagnoses_summary"),
         "reference": summary.get("reference"),
     }

@@ -28,6 +28,7 @@ import polars as pl
 
 from app.cache import CachedMember, MemberCache, MemberKey
 from app.errors import BadRequest
+from app.quality import WarningThresholds, diagnosis_warnings, thru_year_counts
 from app.summary import RosterSummary, summary_of_rows
 from app.wire import (
     CacheCounts,
@@ -60,6 +61,7 @@ SUMMARY_ROW_SCHEMA = {
     "Warnings": pl.List(pl.String),
 }
 SUMMARY_ROW_COLUMNS = tuple(SUMMARY_ROW_SCHEMA)
+DEFAULT_THRESHOLDS = WarningThresholds()
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ def score_request(
     score_batch: ScoreBatch,
     rates: RateTable | None = None,
     summary: bool = False,
+    thresholds: WarningThresholds = DEFAULT_THRESHOLDS,
 ) -> tuple[RiskScoreResponse, ScoringStats]:
     """Answer one decoded request (see the module docstring for the flow).
 
@@ -198,8 +201,9 @@ def score_request(
     reference = {"payment_year": request.payment_year, "release_id": release_id,
                  "sha256": getattr(tables, "sha256", None)}
     unattributed: dict[str, int] = {}
+    repeats = 0  # membership rows identical to an earlier row (their errors name it)
     if misses:
-        fresh, reference, unattributed = _score_misses(
+        fresh, reference, unattributed, repeats = _score_misses(
             request, misses, detail, store, score_batch, pricing
         )
         for i, answer in fresh.items():
@@ -209,10 +213,12 @@ def score_request(
 
     results: list[ResultRow] = []
     errors: list[ErrorItem] = []
+    members_scored = 0
     dx_summary = dict.fromkeys(DX_SUMMARY_KEYS, 0)
     for answer in answers:
-        if answer is None:  # an identical repeat of an earlier membership row: scored once
+        if answer is None:  # not answered by the engine (it names every row; kept as a guard)
             continue
+        members_scored += bool(answer.rows)
         results.extend(answer.rows)
         if answer.error is not None:
             errors.append(answer.error)
@@ -224,18 +230,30 @@ def score_request(
         len(dxs) for member_id, dxs in diagnoses_by_member.items() if member_id not in id_counts
     )
 
+    collection_year = _collection_year(tables, request.payment_year)
+    warnings = diagnosis_warnings(
+        dx_summary,
+        payment_year=request.payment_year,
+        collection_year=collection_year,
+        members_scored=members_scored,
+        thresholds=thresholds,
+        thru_years=lambda: thru_year_counts(
+            pl.DataFrame({"ThruDOS": list(map(attrgetter("ThruDOS"), request.diagnoses))},
+                         schema={"ThruDOS": pl.String}),
+            collection_year,
+        ),
+    )
     response = RiskScoreResponse(
         status="partial" if errors else "success",
-        message=SUCCESS_MESSAGE
-        if not errors
-        else f"Data processed; {len(errors)} of {len(memberships)} members could not be scored "
-        "(see errors)",
+        message=_message(len(memberships), len(errors) - repeats, repeats),
         cache_status="Cache hit" if memberships and not misses else "Cache miss",
         count=len(results),
         results=results,
         timestamp=datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds"),
         member_count=len(memberships),
+        members_scored=members_scored,
         errors=errors,
+        warnings=warnings,
         diagnoses_summary=dx_summary,
         reference=msgspec.convert(reference, ReferenceInfo),
         cache=CacheCounts(hits=hits, misses=len(misses)),
@@ -253,6 +271,22 @@ def score_request(
     return response, stats
 
 
+def _message(rows: int, rejected: int, repeats: int) -> str:
+    if not rejected and not repeats:
+        return SUCCESS_MESSAGE
+    parts = []
+    if rejected:
+        parts.append(f"{rejected} of {rows} members could not be scored")
+    if repeats:
+        parts.append(f"{repeats} membership row(s) repeat an earlier row and are scored once")
+    return f"Data processed; {' and '.join(parts)} (see errors)"
+
+
+def _collection_year(tables: Any, payment_year: int) -> int:
+    parameters = getattr(tables, "parameters", None)
+    return int(getattr(parameters, "collection_year", payment_year - 1))
+
+
 def _score_misses(
     request: RiskScoreRequest,
     misses: list[int],
@@ -260,11 +294,12 @@ def _score_misses(
     store: Any,
     score_batch: ScoreBatch,
     pricing: _Pricing | None = None,
-) -> tuple[dict[int, CachedMember], dict[str, Any], dict[str, int]]:
+) -> tuple[dict[int, CachedMember], dict[str, Any], dict[str, int], int]:
     """One engine call for every cache miss; answers keyed by the member's request position.
 
     Also returns the diagnosis counts the engine could not attribute to a member
-    (see `engine.run.dx_counts_of`): they count in this response only.
+    (see `engine.run.dx_counts_of`): they count in this response only; and how many
+    rows were identical repeats of an earlier row (their error names it).
     """
     if len(misses) == len(request.memberships):  # nothing cached: the whole request
         miss_members = request.memberships
@@ -289,6 +324,11 @@ def _score_misses(
 
     rows_by_index = _rows_by_input_index(result.rows)
     errors = result.errors
+    repeats = (
+        errors.get_column("duplicate_of").is_not_null().sum()
+        if "duplicate_of" in errors.columns
+        else 0
+    )
     errors_by_index = {
         index: ErrorItem(field=field, message=message, MemberID=member_id)
         for index, field, message, member_id in zip(
@@ -312,7 +352,7 @@ def _score_misses(
             error=errors_by_index.get(i),
             dx_counts=dx_counts,
         )
-    return answers, dict(result.reference or {}), unattributed
+    return answers, dict(result.reference or {}), unattributed, int(repeats)
 
 
 def _request_frame(

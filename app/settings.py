@@ -14,13 +14,17 @@
 | `RAF_METRICS_PUBLIC` | 0 | 1: `GET /metrics` stays open when `RAF_API_KEYS` is set (else it needs a key like `/v1/*`) |
 | `RAF_SHUTDOWN_GRACE_SECONDS` | 20 | on SIGTERM, how long in-flight requests may take to finish before they are cut off (`docs/operations.md`) |
 | `RAF_SHUTDOWN_DRAIN_SECONDS` | 0 | on SIGTERM, how long to keep accepting (with `/ready` 503) before closing the listener, so a load balancer sees the 503 first |
+| `RAF_WARN_OUTSIDE_YEAR_PCT` / `RAF_WARN_INVALID_DATES_PCT` / `RAF_WARN_UNKNOWN_CODE_PCT` | 20 / 5 / 20 | percent of diagnosis rows above which the data-quality warning fires (`app.quality`; the CLI and jobs read the same variables) |
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.quality import WarningThresholds
 
 
 class SettingsError(ValueError):
@@ -36,17 +40,49 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise SettingsError(f"{name}={raw!r} is not 1/0 (true/false)")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    parse: type[int | float] = int,
+    minimum: float = 0,
+    maximum: float | None = None,
+) -> Any:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError as exc:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from exc
+        kind = "an integer" if parse is int else "a number"
+        raise SettingsError(f"{name}={raw!r} is not {kind}") from exc
     if value < minimum:
         raise SettingsError(f"{name}={value} is below the minimum {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name}={value} is above the maximum {maximum}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    return int(_number(env, name, default, int, minimum))
+
+
+def warning_thresholds_from_env(env: Mapping[str, str] | None = None) -> WarningThresholds:
+    """`RAF_WARN_*`: percent of diagnosis rows above which each data-quality warning fires;
+    the API (via `Settings`), the CLI and the job workers read the same variables."""
+    env = os.environ if env is None else env
+    default = WarningThresholds()
+
+    def percent(name: str, value: float) -> float:
+        return float(_number(env, name, value, float, minimum=0, maximum=100))
+
+    return WarningThresholds(
+        outside_collection_year_pct=percent(
+            "RAF_WARN_OUTSIDE_YEAR_PCT", default.outside_collection_year_pct
+        ),
+        invalid_dates_pct=percent("RAF_WARN_INVALID_DATES_PCT", default.invalid_dates_pct),
+        unknown_code_pct=percent("RAF_WARN_UNKNOWN_CODE_PCT", default.unknown_code_pct),
+    )
 
 
 @dataclass(frozen=True)
@@ -63,6 +99,7 @@ class Settings:
     metrics_public: bool = False
     shutdown_grace_seconds: int = 20
     shutdown_drain_seconds: int = 0
+    warning_thresholds: WarningThresholds = field(default_factory=WarningThresholds)
 
     @property
     def auth_enabled(self) -> bool:
@@ -92,4 +129,5 @@ class Settings:
             shutdown_drain_seconds=_int(
                 env, "RAF_SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds
             ),
+            warning_thresholds=warning_thresholds_from_env(env),
         )

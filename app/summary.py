@@ -37,6 +37,8 @@ import msgspec
 import polars as pl
 from msgspec import Struct
 
+from ratype.normalizer import DUPLICATE_ROW_PREFIX
+
 SEGMENT_FAMILIES: Mapping[str, str] = {
     "CNA": "community", "CND": "community", "CFA": "community", "CFD": "community",
     "CPA": "community", "CPD": "community",
@@ -418,6 +420,10 @@ def summarize(
 
     member_months = int(total["member_months"] or 0)
     errors = errors if errors is not None else pl.DataFrame(schema={"field": pl.String})
+    if "message" in errors.columns:  # an identical repeat of a row is not a rejected member
+        errors = errors.filter(
+            ~pl.col("message").str.starts_with(DUPLICATE_ROW_PREFIX).fill_null(False)
+        )
     by_field = dict(errors.group_by("field").len().sort("field").iter_rows()) if errors.height else {}
 
     return RosterSummary(
@@ -533,9 +539,9 @@ def read_scores(path: Path) -> tuple[pl.LazyFrame, dict[str, Any]]:
             results = document.get("results", [])
             context = {
                 "errors": pl.DataFrame(
-                    {"field": [e.get("field") for e in document.get("errors", [])
-                               if e.get("MemberID") is not None]},
-                    schema={"field": pl.String},
+                    [{"field": e.get("field"), "message": e.get("message")}
+                     for e in document.get("errors", []) if e.get("MemberID") is not None],
+                    schema={"field": pl.String, "message": pl.String},
                 ),
                 "diagnoses_summary": document.get("diagnoses_summary"),
                 "members_received": document.get("member_count"),

@@ -164,6 +164,17 @@ class ErrorItem(Struct, omit_defaults=True, gc=False):
     MemberID: str | None = None
 
 
+class DataWarning(Struct, gc=False):
+    """A data-quality warning about the batch as a whole (`app.quality`): `code` is stable
+    (`outside_collection_year`, `invalid_dates`, `unknown_code`, `no_diagnosis_used`, ...),
+    `message` says what was seen and what the year expects, `count` is the number of input
+    rows concerned."""
+
+    code: str
+    message: str
+    count: int
+
+
 class ReferenceInfo(Struct):
     payment_year: int
     release_id: str | None
@@ -184,8 +195,10 @@ class RiskScoreResponse(Struct, omit_defaults=True):
     count: int
     results: list[ResultRow]
     timestamp: str
-    member_count: int
+    member_count: int  # membership rows received
+    members_scored: int  # members with a score; the other rows are in `errors`
     errors: list[ErrorItem]
+    warnings: list[DataWarning]
     diagnoses_summary: dict[str, int]
     reference: ReferenceInfo
     cache: CacheCounts

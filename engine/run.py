@@ -10,13 +10,21 @@ Member conservation (`../shared/spec/api.md`: "Nothing is dropped silently"):
 every input member ends up in `rows` or `errors`. A member that a stage loses
 without saying why (e.g. a model family the raw engine does not implement yet)
 is reported here as a member error rather than vanishing. Identical repeated
-membership rows are one member (`ratype.normalize` collapses them).
+membership rows are one member (`ratype.normalize` collapses them); each repeat
+has an error of its own naming the row it repeats (`duplicate_of`), so every
+input row has its own row or error.
+
+Diagnosis conservation: every diagnosis row is `used` or counted under one
+reason. A diagnosis of a member that is in the batch but was not scored is
+`member_rejected` (the raw engine only sees scorable members, so it first
+calls it `unknown_member`); `unknown_member` is left for IDs the batch does not
+list.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -38,8 +46,23 @@ from ratype import normalize
 MEMBERSHIP_FIELDS = ("MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC")
 DIAGNOSIS_FIELDS = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
 
-DX_SUMMARY_KEYS = ("used", *RAW_DX_REASONS)
+#: Reason of a diagnosis whose member is in the batch but was rejected (see module docstring).
+MEMBER_REJECTED = "member_rejected"
+_UNKNOWN_MEMBER = "unknown_member"
+DX_SUMMARY_KEYS = (
+    "used",
+    *(
+        reason
+        for raw_reason in RAW_DX_REASONS
+        for reason in (
+            (raw_reason, MEMBER_REJECTED) if raw_reason == _UNKNOWN_MEMBER else (raw_reason,)
+        )
+    ),
+)
 DX_COUNTS_SCHEMA = {"MemberID": pl.String, "reason": pl.String, "count": pl.Int64}
+#: `BatchResult.errors`: one row per membership row not scored. `duplicate_of` is the
+#: `input_index` of the earlier row an identical repeat is answered by (else null).
+ERROR_SCHEMA = {**MEMBER_ERROR_SCHEMA, "duplicate_of": pl.UInt32}
 
 
 
@@ -275,6 +298,10 @@ def _score_chunk(
     unscored = _unscored_members(members, raw.rows, payment_year)
     errors = _member_errors(ratype_errors, finance_errors, blended.errors, unscored)
     errors = _account_for_every_member(memberships, rows, errors)
+    if not errors.is_empty():
+        raw = _rejected_members_diagnoses(raw, diagnoses, rows, errors)
+        if "dropped_dx" in trail:
+            trail["dropped_dx"] = raw.dropped_dx
     dx_counts = dx_counts_of(raw, diagnoses)
     return BatchResult(
         rows=rows,
@@ -287,16 +314,72 @@ def _score_chunk(
     )
 
 
+def _rejected_members_diagnoses(
+    raw: Any, diagnoses: pl.DataFrame, rows: pl.DataFrame, errors: pl.DataFrame
+) -> Any:
+    """Every diagnosis of a member the batch lists but did not score -> `member_rejected`.
+
+    A member rejected by `ratype.normalize` is never seen by the raw engine, so its
+    diagnoses come back `unknown_member`; one rejected later (a blend parameter not
+    published) had its diagnoses screened and mapped like anyone's. Either way none
+    of them counts towards a payment: they are relabeled in `dropped_dx` (exact
+    repeats stay `duplicate`), and the ones the screening had kept are added to it,
+    so `dropped_dx` and the summary still cover every diagnosis row.
+    """
+    dropped = getattr(raw, "dropped_dx", None)
+    if dropped is None:
+        return raw
+    rejected = (
+        errors.filter(pl.col("duplicate_of").is_null())
+        .select("MemberID")
+        .drop_nulls()
+        .unique()
+        .join(rows.select(MemberID=pl.col("Member_Id")).unique(), on="MemberID", how="anti")
+        .get_column("MemberID")
+    )
+    if rejected.is_empty():
+        return raw
+    of_rejected = pl.col("MemberID").is_in(rejected.implode())
+    relabeled = dropped.with_columns(
+        pl.when(of_rejected & (pl.col("reason") != "duplicate"))
+        .then(pl.lit(MEMBER_REJECTED))
+        .otherwise(pl.col("reason"))
+        .alias("reason")
+    )
+    kept = (
+        diagnoses.filter(of_rejected)
+        .rename({"input_index": "dx_index"})
+        .join(dropped.select("dx_index"), on="dx_index", how="anti")
+    )
+    if not kept.is_empty():
+        kept = kept.with_columns(
+            pl.lit(None, pl.UInt32).alias("input_index"), pl.lit(MEMBER_REJECTED).alias("reason")
+        )
+        relabeled = (
+            pl.concat([relabeled, kept.select(relabeled.columns)], how="vertical_relaxed")
+            .cast(relabeled.schema)
+            .sort("dx_index")
+        )
+    return replace(raw, dropped_dx=relabeled)
+
+
 def _member_errors(*parts: pl.DataFrame) -> pl.DataFrame:
-    """The stages' member errors as one frame in input order (no query when all are empty)."""
+    """The stages' member errors as one frame in input order (no query when all are empty);
+    stages other than `ratype.normalize` name no earlier row (`duplicate_of` null)."""
     present = [part for part in parts if not part.is_empty()]
     if not present:
-        return pl.DataFrame(schema=MEMBER_ERROR_SCHEMA)
+        return pl.DataFrame(schema=ERROR_SCHEMA)
     return (
-        pl.concat([part.lazy().cast(MEMBER_ERROR_SCHEMA) for part in present])
+        pl.concat([_with_duplicate_of(part.lazy()) for part in present])
         .sort("input_index")
         .collect()
     )
+
+
+def _with_duplicate_of(errors: pl.LazyFrame) -> pl.LazyFrame:
+    if "duplicate_of" not in errors.collect_schema().names():
+        errors = errors.with_columns(pl.lit(None, pl.UInt32).alias("duplicate_of"))
+    return errors.select(*ERROR_SCHEMA).cast(ERROR_SCHEMA)
 
 
 def _unscored_members(members: pl.DataFrame, raw_rows: pl.DataFrame, year: int) -> pl.DataFrame:
@@ -322,11 +405,10 @@ def _unscored_members(members: pl.DataFrame, raw_rows: pl.DataFrame, year: int) 
 def _account_for_every_member(
     memberships: pl.DataFrame, rows: pl.DataFrame, errors: pl.DataFrame
 ) -> pl.DataFrame:
-    """Invariant check: each input row's member is in `rows` or `errors`.
+    """Invariant check: each input row has its own row (`input_index`) or error.
 
-    An input row is accounted for by its own `input_index` or, for repeated
-    identical rows, by its MemberID. Anything else would be a silent drop: it
-    becomes a member error so the caller still sees it.
+    Anything else would be a silent drop: it becomes a member error so the
+    caller still sees it.
     """
     # rows and errors only carry indexes of these membership rows, so as many
     # distinct indexes as rows means each input row has its own row or error
@@ -334,15 +416,7 @@ def _account_for_every_member(
     seen = pl.concat([rows.get_column("input_index"), errors.get_column("input_index")])
     if seen.drop_nulls().n_unique() == memberships.height:
         return errors
-    seen_index = seen.unique().to_frame()
-    seen_ids = (
-        pl.concat([rows.select(MemberID=pl.col("Member_Id")), errors.select("MemberID")])
-        .drop_nulls()
-        .unique()
-    )
-    missing = memberships.join(seen_index, on="input_index", how="anti").join(
-        seen_ids, on="MemberID", how="anti"
-    )
+    missing = memberships.join(seen.unique().to_frame(), on="input_index", how="anti")
     if missing.is_empty():
         return errors
     lost = missing.select(
@@ -350,7 +424,8 @@ def _account_for_every_member(
         "input_index",
         field=pl.lit("MemberID"),
         message=pl.lit("the member was not scored and no stage said why (internal error)"),
-    ).cast(MEMBER_ERROR_SCHEMA)
+        duplicate_of=pl.lit(None, pl.UInt32),
+    ).cast(ERROR_SCHEMA)
     return pl.concat([errors, lost]).sort("input_index")
 
 

@@ -93,8 +93,10 @@ MEMBERS_SCHEMA = {
     "warnings": pl.List(pl.Utf8),
 }
 
+#: ``duplicate_of``: for a row that repeats an earlier row exactly, that row's
+#: ``input_index`` (the member is scored once, from it); null for every other error.
 ERRORS_SCHEMA = {"MemberID": pl.Utf8, "input_index": pl.UInt32, "field": pl.Utf8,
-                 "message": pl.Utf8}
+                 "message": pl.Utf8, "duplicate_of": pl.UInt32}
 
 
 def normalize(memberships: pl.DataFrame, payment_year: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -103,9 +105,11 @@ def normalize(memberships: pl.DataFrame, payment_year: int) -> tuple[pl.DataFram
     ``memberships``: string columns as sent (any of MEMBERSHIP_FIELDS may be
     missing or null), plus ``input_index`` (UInt32; added from row order if
     absent). Returns ``(members, errors)`` with MEMBERS_SCHEMA / ERRORS_SCHEMA,
-    both ordered by ``input_index``. Each input row is in ``members``, in
-    ``errors``, or collapsed into an identical row (with a warning); a MemberID
-    with conflicting rows is one error.
+    both ordered by ``input_index``. Each input row is in ``members`` or has an
+    error of its own: a row identical to an earlier one is an error naming that
+    row (``duplicate_of``; the member is scored once, from the earlier row, which
+    carries a warning), and every row of a MemberID with conflicting rows is an
+    error.
     """
     rows = _prepare(memberships)
     rows, duplicate_errors = _collapse_duplicates(rows)
@@ -172,14 +176,30 @@ def _blank(column: str) -> pl.Expr:
     return pl.col(column).is_null() | (pl.col(column).str.strip_chars() == "")
 
 
+#: How the error of a row identical to an earlier row starts: such a row is a repeat of a
+#: member, not a rejected one (readers of an errors file tell them apart by it).
+DUPLICATE_ROW_PREFIX = "identical duplicate of "
+
+
+def duplicate_row_message(earlier_row: pl.Expr) -> pl.Expr:
+    """Error message of a row identical to an earlier row; ``earlier_row`` names that row
+    as the caller's user knows it (``memberships[3]`` in a request, ``line 5`` in a file)."""
+    return _format(
+        DUPLICATE_ROW_PREFIX + "{} (MemberID {}, every field the same); that row answers "
+        "for this one, so the member counts once", earlier_row, "MemberID",
+    )
+
+
 def _collapse_duplicates(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Drop rows identical to an earlier row; reject MemberIDs whose rows conflict.
+    """Keep the first of identical rows; give every other row of a shared MemberID an error.
 
     Identical rows (every field as sent) collapse into the first, which carries
-    the count in ``_copies`` for its warning. Different rows for one MemberID
-    reject that MemberID with one error (its first input_index) naming the
-    fields that differ. Rows with a blank MemberID are left alone: each gets
-    its own MemberID error later.
+    the count in ``_copies`` for its warning; each later copy is an error naming
+    the first (``memberships[<input_index>]``; ``duplicate_of`` holds the index so
+    a file reader can name its line instead). Different rows for one MemberID
+    reject that MemberID: every one of its rows gets the same error naming the
+    fields that differ. Rows with a blank MemberID are left alone: each gets its
+    own MemberID error later.
     """
     no_errors = pl.DataFrame(schema=ERRORS_SCHEMA)
     # Fast path: all MemberIDs distinct (the usual roster) means no duplicates at all
@@ -191,42 +211,44 @@ def _collapse_duplicates(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     shared_id = has_id & pl.col("MemberID").is_duplicated()
     rows = rows.with_columns(shared_id.alias("_shared_id"))
     single = rows.filter(~pl.col("_shared_id")).with_columns(pl.lit(1, pl.UInt32).alias("_copies"))
-    shared = (
-        rows.filter(pl.col("_shared_id"))
-        .with_columns(pl.len().over(MEMBERSHIP_FIELDS).cast(pl.UInt32).alias("_copies"))
-        .filter(pl.struct(MEMBERSHIP_FIELDS).is_first_distinct())
-        .with_columns((pl.len().over("MemberID") > 1).alias("_conflict"))
+    shared = rows.filter(pl.col("_shared_id")).with_columns(
+        pl.len().over(MEMBERSHIP_FIELDS).cast(pl.UInt32).alias("_copies"),
+        pl.col("input_index").min().over(MEMBERSHIP_FIELDS).alias("_first"),
+        (pl.struct(MEMBERSHIP_FIELDS).n_unique().over("MemberID") > 1).alias("_conflict"),
     )
-    conflict_errors = (
-        shared.filter("_conflict")
-        .group_by("MemberID")
-        .agg(
-            pl.col("input_index").min(),
-            pl.len().alias("_versions"),
+    conflicting = shared.filter("_conflict")
+    conflict_errors = conflicting.select(
+        "MemberID",
+        "input_index",
+        pl.lit("MemberID").alias("field"),
+        _format(
+            "MemberID {} is listed with {} different sets of values (conflicting {}); "
+            "the member is not scored",
+            "MemberID",
+            pl.struct(MEMBERSHIP_FIELDS).n_unique().over("MemberID"),
             pl.concat_str(
                 [
-                    pl.when(pl.col(field).n_unique() > 1).then(pl.lit(field))
+                    pl.when(pl.col(field).n_unique().over("MemberID") > 1).then(pl.lit(field))
                     for field in MEMBERSHIP_FIELDS[1:]
                 ],
                 separator=", ",
                 ignore_nulls=True,
-            ).alias("_fields"),
-        )
-        .select(
-            "MemberID",
-            "input_index",
-            pl.lit("MemberID").alias("field"),
-            _format(
-                "MemberID {} is listed with {} different sets of values (conflicting {}); "
-                "the member is not scored",
-                "MemberID", "_versions", "_fields",
-            ).alias("message"),
-        )
-        .cast(ERRORS_SCHEMA)
-        .sort("input_index")
+            ),
+        ).alias("message"),
+        pl.lit(None, pl.UInt32).alias("duplicate_of"),
     )
-    kept = pl.concat([single, shared.filter(~pl.col("_conflict"))], how="diagonal")
-    return kept.drop("_shared_id", "_conflict").sort("input_index"), conflict_errors
+    agreeing = shared.filter(~pl.col("_conflict"))
+    is_first = pl.col("input_index") == pl.col("_first")
+    repeat_errors = agreeing.filter(~is_first).select(
+        "MemberID",
+        "input_index",
+        pl.lit("MemberID").alias("field"),
+        duplicate_row_message(_format("memberships[{}]", "_first")).alias("message"),
+        pl.col("_first").alias("duplicate_of"),
+    )
+    errors = pl.concat([conflict_errors, repeat_errors]).cast(ERRORS_SCHEMA).sort("input_index")
+    kept = pl.concat([single, agreeing.filter(is_first)], how="diagonal")
+    return kept.drop("_shared_id", "_conflict", "_first").sort("input_index"), errors
 
 
 def _parse(rows: pl.DataFrame, payment_year: int) -> pl.DataFrame:
@@ -359,6 +381,7 @@ def _member_errors(rejected: pl.DataFrame, payment_year: int) -> pl.DataFrame:
             separator="; ",
             ignore_nulls=True,
         ).alias("message"),
+        pl.lit(None, pl.UInt32).alias("duplicate_of"),
     ).cast(ERRORS_SCHEMA)
 
 

@@ -100,8 +100,9 @@ def test_200_partial_on_conflicting_duplicate_member_id(client, seed_request) ->
     seed_request["memberships"].append(duplicate)
     body = client.post(URL, json=seed_request).json()
     assert body["status"] == "partial"
-    assert [e["MemberID"] for e in body["errors"]] == ["M00913"]
+    assert [e["MemberID"] for e in body["errors"]] == ["M00913", "M00913"]  # one per row
     assert {r["Member_Id"] for r in body["results"]} == {"M00912"}
+    assert (body["member_count"], body["members_scored"]) == (3, 1)
 
 
 # -- 200: diagnoses for unknown members, bad dates, ThruDOS before FromDOS are counted

@@ -64,7 +64,12 @@ def test_every_member_is_in_results_or_errors(
     assert response.status_code == 200, response.text
     body = response.json()
     scored = {row["Member_Id"] for row in body["results"]}
-    rejected = {error["MemberID"] for error in body["errors"]}
+    # an identical repeat of a scored row is in errors too, naming the row it repeats
+    rejected = {
+        error["MemberID"]
+        for error in body["errors"]
+        if not error["message"].startswith("identical duplicate of ")
+    }
     assert {m["MemberID"] for m in memberships} <= scored | rejected
     assert not scored & rejected
     assert body["member_count"] == len(memberships)

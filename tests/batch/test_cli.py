@@ -153,7 +153,7 @@ def test_json_request_with_conflicting_year_is_fatal(engine, tmp_path, capsys):
     "case, expected",
     [
         ("missing_file", "members.csv: memberships file not found"),
-        ("missing_column", "no column 'DxCode'"),
+        ("missing_column", "dx.csv: diagnoses file is missing required column DxCode"),
         ("bad_year", "--payment-year 1999"),
         ("bad_out", "unsupported output type '.xlsx'"),
         ("json_with_dx", "--diagnoses must be omitted"),
@@ -186,7 +186,7 @@ def test_progress_is_silent_when_piped(engine, tmp_path, capsys):
     assert run_score(members, tmp_path / "o.csv", diagnoses=dx, quiet=False) == 0
     err = capsys.readouterr().err
     assert "\r[" not in err  # no bar: stderr is not a terminal under pytest
-    assert "20 members" in err  # the one-line summary
+    assert "20 membership rows: 20 members scored" in err  # the one-line summary
 
 
 def test_progress_bar_draws_members_done_and_rate():

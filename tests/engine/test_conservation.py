@@ -70,10 +70,11 @@ def test_a_member_lost_after_scoring_becomes_an_internal_error(monkeypatch):
     assert "internal error" in result.errors.item(0, "message")
 
 
-def test_repeated_identical_rows_are_accounted_for_by_member_id():
-    # the second A1 row collapses into the first: it has no row of its own, but
-    # its MemberID is answered, so it is not reported as lost
+def test_a_repeated_identical_row_has_an_error_naming_the_first():
+    # the second A1 row collapses into the first: it is scored once, and the
+    # repeat has an error of its own naming the row it repeats
     repeated = pl.concat([MEMBERSHIPS, MEMBERSHIPS.head(1)])
     result = _score(repeated)
-    assert result.errors.is_empty()
+    assert result.errors.select("MemberID", "input_index", "field", "duplicate_of").rows() == [
+        ("A1", MEMBERSHIPS.height, "MemberID", 0)]
     assert result.rows.get_column("Member_Id").n_unique() == 3

@@ -57,7 +57,7 @@ def test_members_columns_and_types_follow_the_contract():
     assert members.schema["age"] == pl.Int16 and members.schema["orec"] == pl.Int8
     assert members.schema["warnings"] == pl.List(pl.Utf8)
     assert dict(errors.schema) == ERRORS_SCHEMA
-    assert errors.columns == ["MemberID", "input_index", "field", "message"]
+    assert errors.columns == ["MemberID", "input_index", "field", "message", "duplicate_of"]
 
 
 def test_empty_input_gives_empty_frames_with_the_contract_schema():
@@ -95,7 +95,7 @@ def test_missing_required_column_is_a_member_error_not_an_exception():
     assert errors["field"].to_list() == ["OREC", "OREC"]
 
 
-def test_every_input_row_is_a_member_an_error_or_a_collapsed_duplicate():
+def test_every_input_row_is_a_member_or_an_error_of_its_own():
     rows = [
         member(MemberID="ok1"), member(MemberID="bad", Gender="Q"), member(MemberID="dup"),
         member(MemberID="dup"), member(MemberID="conflict", OREC="0"),
@@ -104,9 +104,11 @@ def test_every_input_row_is_a_member_an_error_or_a_collapsed_duplicate():
     ]
     members, errors = run(rows)
     assert members["MemberID"].to_list() == ["ok1", "dup", "ok2"]
-    assert errors["MemberID"].to_list() == ["bad", "conflict", None, None]
-    accounted = set(members["input_index"]) | set(errors["input_index"])
-    assert accounted == {0, 1, 2, 4, 6, 7, 8}  # 3 collapsed into 2; 5 is in 4's error
+    assert errors["MemberID"].to_list() == ["bad", "dup", "conflict", "conflict", None, None]
+    # each row once: a member or its own error (the repeat 3 names 2; 4 and 5 both conflict)
+    assert sorted([*members["input_index"], *errors["input_index"]]) == list(range(9))
+    assert errors["duplicate_of"].to_list() == [None, 2, None, None, None, None]
+    assert "memberships[2]" in errors.filter(pl.col("input_index") == 3)["message"].item()
     assert members.filter(pl.col("MemberID") == "dup")["warnings"].item().to_list() == [
         "1 identical duplicate membership row(s) ignored"]
 

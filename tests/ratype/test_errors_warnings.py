@@ -137,7 +137,7 @@ def test_hospice_is_echoed_and_changes_nothing():
         k: v for k, v in plain.items() if k not in ignore}
 
 
-def test_duplicate_member_id_with_conflicting_fields_is_one_error():
+def test_duplicate_member_id_with_conflicting_fields_is_one_error_per_row():
     members, errors = run([
         member(MemberID="A", OREC="0"),
         member(MemberID="B"),
@@ -145,11 +145,11 @@ def test_duplicate_member_id_with_conflicting_fields_is_one_error():
         member(MemberID="A", OREC="1"),
     ])
     assert members["MemberID"].to_list() == ["B"]
-    assert errors.height == 1
-    error = errors.row(0, named=True)
-    assert (error["MemberID"], error["input_index"], error["field"]) == ("A", 0, "MemberID")
-    assert "3 different sets of values" in error["message"]
-    assert "Gender, OREC" in error["message"]
+    assert errors.select("MemberID", "input_index", "field").rows() == [
+        ("A", 0, "MemberID"), ("A", 2, "MemberID"), ("A", 3, "MemberID")]
+    for message in errors["message"]:
+        assert "3 different sets of values" in message
+        assert "Gender, OREC" in message
 
 
 def test_several_problems_give_one_error_naming_the_first_field_and_listing_all():
@@ -199,10 +199,12 @@ def test_i1_is_scored_as_i7_with_warning():
     assert i7["warnings"] == []
 
 
-def test_identical_duplicate_rows_collapse_with_warning():
+def test_identical_duplicate_rows_collapse_with_warning_and_each_repeat_names_the_first():
     members, errors = run([member(MemberID="A"), member(MemberID="B"), member(MemberID="A"),
                            member(MemberID="A")])
-    assert errors.is_empty()
+    assert errors.select("input_index", "field", "duplicate_of").rows() == [
+        (2, "MemberID", 0), (3, "MemberID", 0)]
+    assert all(m.startswith("identical duplicate of memberships[0]") for m in errors["message"])
     assert members["MemberID"].to_list() == ["A", "B"]
     assert members["input_index"].to_list() == [0, 1]
     assert members["warnings"].to_list() == [
