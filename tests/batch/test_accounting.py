@@ -136,7 +136,7 @@ def test_py2026_on_2024_dates_warns_naming_the_years_and_strict_exits_3(tmp_path
     err = capsys.readouterr().err  # warnings print even with --quiet
     assert "warning: [outside_collection_year]" in err
     assert "are dated 2024; PY2026 scores diagnoses from 2025" in err, err
-    summary = json.loads((tmp_path / "scores.summary.json").read_text())
+    summary = json.loads((tmp_path / "scores.run.json").read_text())
     codes = [w["code"] for w in summary["warnings"]]
     assert codes == ["outside_collection_year", "no_diagnosis_used"]
     assert summary["warnings"][0]["count"] == 3  # the member_rejected one is not counted
@@ -168,7 +168,7 @@ def test_bad_dates_over_five_percent_warn_and_the_summary_counts_them(
     err = capsys.readouterr().err
     assert f"20 diagnosis rows: used {20 - bad_rows}, invalid_dates {bad_rows}\n" in err, err
     assert ("warning: [invalid_dates] 10% of diagnoses (2 of 20)" in err) is warns
-    summary = json.loads((tmp_path / "scores.summary.json").read_text())
+    summary = json.loads((tmp_path / "scores.run.json").read_text())
     assert summary["diagnoses_summary"]["invalid_dates"] == bad_rows
     assert sum(summary["diagnoses_summary"].values()) == 20
 
@@ -199,7 +199,7 @@ def test_identical_duplicate_rows_are_named_and_member_rejected_is_counted(tmp_p
     assert repeat.startswith("identical duplicate of line 3 of members.csv"), repeat
     scored = pl.read_csv(out, infer_schema=False)
     assert scored["Member_Id"].unique().sort().to_list() == ["M00912", "M00913"]
-    summary = json.loads((tmp_path / "scores.summary.json").read_text())
+    summary = json.loads((tmp_path / "scores.run.json").read_text())
     assert (summary["member_count"], summary["members_scored"]) == (4, 2)
     assert (summary["members_rejected"], summary["duplicate_rows"]) == (1, 1)
     assert summary["diagnoses_summary"]["member_rejected"] == 1
@@ -225,7 +225,7 @@ def test_json_request_repeat_names_its_array_position(tmp_path):
 def test_cli_summary_and_job_record_give_the_same_counts(tmp_path, capsys):
     members, dx = write(tmp_path / "in")
     assert run_score(members, tmp_path / "cli" / "scores.csv", diagnoses=dx, year=2026) == 2
-    cli = json.loads((tmp_path / "cli" / "scores.summary.json").read_text())
+    cli = json.loads((tmp_path / "cli" / "scores.run.json").read_text())
     service = JobService(settings(tmp_path))
     with TestClient(make_app(service)) as client:
         accepted = submit_files(client, members, dx, year="2026")

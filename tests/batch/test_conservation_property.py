@@ -130,7 +130,7 @@ def test_cli_accounts_for_every_row_and_diagnosis_like_the_api(
     )
     out = directory / "scores.parquet"
     code = run_score(members, out, diagnoses=dx, year=batch["payment_year"])
-    summary = json.loads((directory / "scores.summary.json").read_text())
+    summary = json.loads((directory / "scores.run.json").read_text())
     errors = pl.read_csv(directory / "scores.errors.csv", infer_schema=False)
     assert code == (2 if errors.height else 0)
 
