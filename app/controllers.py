@@ -103,7 +103,7 @@ class RiskScoreController(Controller):
         cache: NamedDependency[MemberCache],
         score_batch: NamedDependency[ScoreBatch],
         settings: NamedDependency[Settings],
-        rates: NamedDependency[Any],
+        rate_table: NamedDependency[Any],
         detail: FromQuery[bool] = False,
         summary: FromQuery[bool] = False,
     ) -> RiskScoreResponse:
@@ -119,7 +119,7 @@ class RiskScoreController(Controller):
             store=store,
             cache=cache,
             score_batch=score_batch,
-            rates=rates,
+            rates=rate_table,
             summary=summary,
             thresholds=settings.warning_thresholds,
         )

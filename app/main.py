@@ -163,7 +163,9 @@ def create_app(
             "cache": Provide(_provide_cache, sync_to_thread=False),
             "settings": Provide(_provide_settings, sync_to_thread=False),
             "score_batch": Provide(_provide_score_batch, sync_to_thread=False),
-            "rates": Provide(_provide_rates, sync_to_thread=False),
+            # not "rates": Litestar reports a form field named like a dependency (the jobs
+            # form's `rates` upload) that fails validation as a 500, not a 400
+            "rate_table": Provide(_provide_rates, sync_to_thread=False),
         },
         lifespan=[*([process_signals] if serving else []), reference_data, *job_lifespans],
         guards=[require_api_key],

@@ -55,6 +55,20 @@ def test_non_utf8_multipart_text_field_is_400_naming_it(app_client) -> None:
     assert_request_id(response, "fuzz-1")
 
 
+@pytest.mark.parametrize("field", ["rates", "diagnoses"])
+def test_text_where_a_file_is_expected_is_400_naming_the_field(app_client, field) -> None:
+    # `rates` was a 500: Litestar reports a form field named like a dependency as a server
+    # error when it fails validation (found by tests/api/test_fuzz.py)
+    response = app_client.post(
+        "/v1/jobs",
+        files={"memberships": ("m.csv", b"MemberID,DOB,Gender,RAType\n", "text/csv")},
+        data={"payment_year": "2025", field: "null"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == field
+    assert_request_id(response)
+
+
 def test_deep_json_is_400_before_the_decoder_recurses(app_client) -> None:
     response = app_client.post(
         "/v1/risk-scores", content=nested(970), headers={"Content-Type": "application/json"}
