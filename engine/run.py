@@ -268,6 +268,7 @@ def _score_chunk(
 ) -> BatchResult:
     """`score_batch` on frames already shaped by `with_string_columns`."""
     finance_errors = pl.DataFrame(schema=MEMBER_ERROR_SCHEMA)
+    conflicts = finance_errors
     if pricing is not None:
         priced, finance_errors = finance_inputs(memberships, payment_year, pricing.rates)
         conflicts = conflicting_rows(memberships)
@@ -279,6 +280,8 @@ def _score_chunk(
             )
         memberships = memberships.select("input_index", *MEMBERSHIP_FIELDS)
     members, ratype_errors = normalize(memberships, payment_year)
+    if conflicts.height:
+        ratype_errors = _finance_conflicts_on_every_row(ratype_errors, conflicts)
     if finance_errors.height:  # one error per member: a membership error comes first
         finance_errors = finance_errors.join(
             ratype_errors.select("input_index"), on="input_index", how="anti"
@@ -312,6 +315,21 @@ def _score_chunk(
         reference=reference_info(tables, payment_year),
         member_count=memberships.height,
     )
+
+
+def _finance_conflicts_on_every_row(
+    ratype_errors: pl.DataFrame, conflicts: pl.DataFrame
+) -> pl.DataFrame:
+    """Rows equal in the membership fields but not in the finance ones are no repeats:
+    `ratype.normalize` named the later ones identical duplicates; they get the finance
+    conflict instead (one error per row, like rows whose membership fields conflict)."""
+    conflict = conflicts.select("MemberID", pl.col("message").alias("_conflict"))
+    relabeled = ratype_errors.join(conflict, on="MemberID", how="left", maintain_order="left")
+    is_repeat = pl.col("duplicate_of").is_not_null() & pl.col("_conflict").is_not_null()
+    return relabeled.with_columns(
+        pl.when(is_repeat).then(pl.col("_conflict")).otherwise(pl.col("message")).alias("message"),
+        pl.when(is_repeat).then(None).otherwise(pl.col("duplicate_of")).alias("duplicate_of"),
+    ).drop("_conflict")
 
 
 def _rejected_members_diagnoses(

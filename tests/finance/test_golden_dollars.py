@@ -204,17 +204,19 @@ def test_a_rate_row_without_source_names_the_file_not_its_path(make_client, tmp_
     assert row["Rate_Source"] == "plan-rates.csv"
 
 
-def test_rows_of_one_member_with_different_finance_values_are_one_error(client) -> None:
+def test_rows_of_one_member_with_different_finance_values_are_one_error_per_row(client) -> None:
     request = copy.deepcopy(SEED_REQUEST)
     twin = {**request["memberships"][0], "Monthly_Rate": "900.00"}
     request["memberships"][0]["Monthly_Rate"] = "1000.00"
     request["memberships"].append(twin)
     body = post(client, request)
-    assert [(e["MemberID"], e["field"]) for e in body["errors"]] == [("M00912", "MemberID")]
-    assert "different Monthly_Rate" in body["errors"][0]["message"]
+    assert [(e["MemberID"], e["field"]) for e in body["errors"]] == [("M00912", "MemberID")] * 2
+    assert all("different Monthly_Rate" in e["message"] for e in body["errors"])
     assert {r["Member_Id"] for r in body["results"]} == {"M00913"}
-    # the same values twice are still one member
+    # the same values twice are still one member, the repeat named in errors (issue 12)
     request["memberships"][-1]["Monthly_Rate"] = "1000.00"
     body = post(client, request)
-    assert body["errors"] == []
+    assert [e["message"].split(" (")[0] for e in body["errors"]] == [
+        "identical duplicate of memberships[0]"
+    ]
     assert active_rows(body)["M00912"]["Monthly_Rate"] == 1000.0
