@@ -1205,6 +1205,7 @@ def _roster_summary(
         members_received=summary.member_count,
         errors=pl.concat(rejected, how="vertical_relaxed") if rejected else None,
         diagnoses_summary=summary.diagnoses_summary,
+        warnings=summary.warnings,
         member_warnings=frame.get_column("Warnings"),
         reference=summary.reference,
     )

@@ -401,6 +401,7 @@ def request_summary(response: RiskScoreResponse) -> RosterSummary:
         members_received=response.member_count,
         errors=errors,
         diagnoses_summary=response.diagnoses_summary,
+        warnings=msgspec.to_builtins(response.warnings),
         reference=msgspec.to_builtins(response.reference),
     )
 

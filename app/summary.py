@@ -566,14 +566,26 @@ def read_errors(path: Path) -> pl.DataFrame:
 def summary_of_file(
     scores: Path, errors: Path | None = None, **context: Any
 ) -> RosterSummary:
-    """`raf summary`: the summary of a scores file; the errors file beside it
-    (`<stem>.errors.csv`) counts the rejected members when present."""
+    """`raf summary`: the summary of a scores file. Beside it, the errors file
+    (`<stem>.errors.csv`) counts the rejected members, and the run summary `raf score`
+    writes (`<stem>.run.json`) gives the members received, the diagnoses by reason,
+    the data-quality warnings and the reference: with both, the summary equals the
+    run's own (`raf score --summary`)."""
     rows, found = read_scores(scores)
     if errors is None:
         beside = scores.with_name(f"{scores.stem}.errors.csv")
         errors = beside if beside.is_file() else None
     if errors is not None:
         found["errors"] = read_errors(errors)
+    run_file = scores.with_name(f"{scores.stem}.run.json")
+    if run_file.is_file():
+        run = msgspec.json.decode(run_file.read_bytes())
+        found.update(
+            members_received=run.get("member_count"),
+            diagnoses_summary=run.get("diagnoses_summary"),
+            warnings=run.get("warnings") or (),
+            reference=run.get("reference"),
+        )
     payment_year = context.get("payment_year")
     if payment_year is None and "Payment_Year" in rows.collect_schema().names():
         years = rows.select(pl.col("Payment_Year").unique()).collect().get_column("Payment_Year")
