@@ -134,10 +134,13 @@ class Lifecycle:
         def handler(signum: int, frame: Any) -> None:
             first = not self.draining.is_set()
             self.draining.set()
-            if first:
-                log.warning(
-                    "draining", signal=signal.Signals(signum).name, drain_seconds=drain_seconds
-                )
+            if first:  # logged off the handler: it may have interrupted a write to stdout
+                threading.Thread(
+                    target=log.warning,
+                    args=("draining",),
+                    kwargs={"signal": signal.Signals(signum).name, "drain_seconds": drain_seconds},
+                    daemon=True,
+                ).start()
             if first and drain_seconds > 0 and signum == signal.SIGTERM:
                 timer = threading.Timer(drain_seconds, previous, (signum, None))
                 timer.daemon = True
