@@ -319,14 +319,19 @@ class JobStore:
         self.db_path = self.data_dir / "jobs.sqlite3"
         self.clock = clock
         self._secret: bytes | None = None
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-            for name, declaration in _ADDED_COLUMNS.items():
-                if name not in present:
-                    conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
-            conn.executescript(_INDEXES)
+        # One store at a time sets the schema up: `raf serve --workers N` opens N at once,
+        # and raced, the switch to WAL fails ("database is locked") and two stores that
+        # both saw a column missing both add it ("duplicate column name").
+        with open(self.data_dir / "schema.lock", "a+") as schema_lock:
+            fcntl.flock(schema_lock, fcntl.LOCK_EX)
+            with self._connect() as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+                for name, declaration in _ADDED_COLUMNS.items():
+                    if name not in present:
+                        conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
+                conn.executescript(_INDEXES)
 
     def now(self) -> str:
         return _stamp(self.clock())
