@@ -1,4 +1,4 @@
-"""API-key guard (`../shared/spec/api.md` errors table: 401).
+"""API-key guard (`docs/api.md` errors table: 401).
 
 When `RAF_API_KEYS` is set, every route under `PROTECTED_PREFIXES` (`/v1/`, and
 the jobs module's Health-Trixss-shaped `/api/`) needs header `ApiKey: <key>`
@@ -53,14 +53,18 @@ def key_is_valid(presented: str, configured: tuple[str, ...]) -> bool:
     return matched
 
 
+def is_protected(path: str, settings: Any) -> bool:
+    """Whether the guard asks this path for a key once keys are configured (also what the
+    OpenAPI document marks with the security scheme, `app.openapi`)."""
+    return path.startswith(PROTECTED_PREFIXES) or (
+        path == METRICS_PATH and not settings.metrics_public
+    )
+
+
 def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Litestar guard; a no-op when no keys are configured."""
     settings = connection.app.state.settings
-    path = connection.url.path
-    protected = path.startswith(PROTECTED_PREFIXES) or (
-        path == METRICS_PATH and not settings.metrics_public
-    )
-    if not settings.api_keys or not protected:
+    if not settings.api_keys or not is_protected(connection.url.path, settings):
         return
     presented = presented_key(connection)
     if presented is None:

@@ -1,6 +1,6 @@
 """Per-member result cache (bounded, least recently used out first, entries expire, thread-safe).
 
-`../shared/spec/api.md` "cache": hits and misses are counted per member and
+`docs/api.md` "cache": hits and misses are counted per member and
 `cache_status` is "Cache hit" only when every member came from the cache.
 
 Key = `app.service.member_key`: (payment_year, release_id, the member's eight

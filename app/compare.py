@@ -11,11 +11,12 @@ Members of only one run are listed (`In` = `a_only` / `b_only`) with a null delt
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import polars as pl
 from msgspec import Struct
 
+from app.fielddoc import doc
 from app.summary import Stats, _decimal_float, member_facts
 from engine.rows import scaled_to_float
 
@@ -28,24 +29,28 @@ COMPARE_SCHEMA_DOC = (
 
 
 class HccChange(Struct):
-    hcc: str
-    members: int
+    """An HCC gained or lost between the two runs, and by how many members."""
+
+    hcc: Annotated[str, doc("The HCC.", "HCC37")]
+    members: Annotated[int, doc("Members who gained (or lost) it.", 12)]
 
 
 class CompareSummary(Struct, omit_defaults=True):
-    members_both: int
-    members_a_only: int
-    members_b_only: int
-    up: int
-    down: int
-    unchanged: int
-    delta: Stats | None = None
-    mean_active_a: float | None = None
-    mean_active_b: float | None = None
-    hccs_gained: list[HccChange] | None = None
-    hccs_lost: list[HccChange] | None = None
-    payment_year_a: int | None = None
-    payment_year_b: int | None = None
+    """Run A against run B, by MemberID (`raf compare`, `GET /v1/jobs/{a}/compare/{b}`)."""
+
+    members_both: Annotated[int, doc("Members scored in both.", 950)]
+    members_a_only: Annotated[int, doc("Members only in A.", 30)]
+    members_b_only: Annotated[int, doc("Members only in B.", 20)]
+    up: Annotated[int, doc("Members in both whose active score rose.", 400)]
+    down: Annotated[int, doc("Members in both whose active score fell.", 350)]
+    unchanged: Annotated[int, doc("Members in both with the same active score.", 200)]
+    delta: Annotated[Stats | None, doc("Active B - active A over the members in both.")] = None
+    mean_active_a: Annotated[float | None, doc("Mean active score in A.", 1.012)] = None
+    mean_active_b: Annotated[float | None, doc("Mean active score in B.", 1.034)] = None
+    hccs_gained: Annotated[list[HccChange] | None, doc("HCCs gained, most members first.")] = None
+    hccs_lost: Annotated[list[HccChange] | None, doc("HCCs lost, most members first.")] = None
+    payment_year_a: Annotated[int | None, doc("Payment year of A.", 2025)] = None
+    payment_year_b: Annotated[int | None, doc("Payment year of B.", 2026)] = None
 
 
 def _hcc_sets(rows: pl.LazyFrame, models: list[str] | None) -> pl.LazyFrame:

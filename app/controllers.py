@@ -1,6 +1,6 @@
 """HTTP routes: `POST /v1/risk-scores`, `GET /v1/reference`, `GET /health`.
 
-Contract: `../shared/spec/api.md`. The request body is decoded straight from
+Contract: `docs/api.md`. The request body is decoded straight from
 bytes by `StrictRequestDTO` (msgspec, strict types) so every 400 names the
 field path; responses are `app.wire` Structs that Litestar encodes with msgspec.
 The reference store, the member cache, the settings and the scoring function
@@ -10,24 +10,26 @@ are injected (`app.main` dependencies), which is also how tests swap them.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import structlog
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.dto import MsgspecDTO
+from litestar.enums import RequestEncodingType
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, QueryParameter
 from litestar.typing import FieldDefinition
 
 from app import metrics
 from app.cache import MemberCache
 from app.errors import PayloadTooLarge, request_error_from_msgspec
+from app.openapi import example, failure_responses
 from app.service import ScoreBatch, score_request
 from app.settings import Settings
 from app.wire import (
-    FailureResponse,
     HealthResponse,
     ParameterValue,
     PaymentYearReference,
@@ -43,15 +45,41 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("app.requests")
 
-FAILURE_RESPONSES = {
-    400: ResponseSpec(FailureResponse, description="Body not JSON / not an object, a missing or "
-                      "mistyped field (path in the message), or an unsupported payment_year"),
-    401: ResponseSpec(FailureResponse, description="API keys are configured and the key is "
-                      "missing or wrong"),
-    413: ResponseSpec(FailureResponse, description="Body or member count over the configured "
-                      "limit (limit in the message)"),
-    500: ResponseSpec(FailureResponse, description="Unexpected error; quote the request id"),
+SCORE_RESPONSES: dict[int, ResponseSpec] = {
+    200: ResponseSpec(
+        RiskScoreResponse,
+        description="Every member scored (`success`) or some listed in `errors` (`partial`)",
+        examples=[Example(summary="The seed request's six rows", value=example("seed_response"))],
+        generate_examples=False,
+    ),
+    **failure_responses(
+        400,
+        413,
+        _400="Body not JSON or not an object, a missing or mistyped field (its path in the "
+        "message), a `payment_year` not served, or a query parameter that is not a boolean",
+        _413="Body over RAF_MAX_BODY_BYTES or more members than RAF_MAX_MEMBERS (the limit is "
+        "in the message; use POST /v1/jobs)",
+    ),
 }
+ScoreRequestBody = Annotated[
+    RiskScoreRequest,
+    Body(
+        media_type=RequestEncodingType.JSON,
+        description="Members and their diagnoses for one payment year (the seed's request).",
+        examples=[Example(summary="The seed request", value=example("seed_request"))],
+    ),
+]
+Detail = Annotated[bool, QueryParameter(
+    name="detail",
+    description="Add the audit trail to each raw row: HCCs with the codes behind them, "
+    "hierarchy drops, interactions, and every diagnosis not used with its reason.",
+    examples=[Example(value=True)],
+)]
+Summary = Annotated[bool, QueryParameter(
+    name="summary",
+    description="Add the roster `summary` (members, average scores and payments).",
+    examples=[Example(value=True)],
+)]
 
 
 class StrictRequestDTO(MsgspecDTO[RiskScoreRequest]):
@@ -94,18 +122,18 @@ class RiskScoreController(Controller):
         "`RAF_RATES` table) get `Enrollment_Months`, `Monthly_Rate`, `Rate_Source`, "
         "`MA_Payment_Monthly` and `MA_Payment` on the active row (`MA_Payment_Detail` with "
         "`?detail=true`). `?summary=true` adds the roster `summary`.",
-        responses=FAILURE_RESPONSES,
+        responses=SCORE_RESPONSES,
     )
     def score(
         self,
-        data: JSONBody[RiskScoreRequest],
+        data: ScoreRequestBody,
         store: NamedDependency[Any],
         cache: NamedDependency[MemberCache],
         score_batch: NamedDependency[ScoreBatch],
         settings: NamedDependency[Settings],
         rate_table: NamedDependency[Any],
-        detail: FromQuery[bool] = False,
-        summary: FromQuery[bool] = False,
+        detail: Detail = False,
+        summary: Summary = False,
     ) -> RiskScoreResponse:
         if len(data.memberships) > settings.max_members:
             raise PayloadTooLarge(
@@ -146,7 +174,9 @@ class ReferenceController(Controller):
 
     @get(
         summary="Supported payment years and their parameters",
-        responses=FAILURE_RESPONSES,
+        description="Per payment year: the models scored, blend weights, normalization factors "
+        "and the coding adjustment, each value with its source and status, and the SHA-256 of "
+        "every reference file of the year.",
         sync_to_thread=False,  # years are loaded by the lifespan: no I/O here
     )
     def reference(self, store: NamedDependency[Any]) -> ReferenceResponse:
@@ -193,6 +223,13 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-@get("/health", tags=["health"], summary="Liveness", sync_to_thread=False)
+@get(
+    "/health",
+    tags=["health"],
+    summary="Liveness",
+    description="Answers while the process serves; lists the payment years served. Never "
+    "needs an API key.",
+    sync_to_thread=False,
+)
 def health(store: NamedDependency[Any]) -> HealthResponse:
     return HealthResponse(status="ok", payment_years=list(store.supported_years))

@@ -1,4 +1,4 @@
-"""Errors of the HTTP contract (`../shared/spec/api.md` "Errors") and their handlers.
+"""Errors of the HTTP contract (`docs/api.md` "Errors") and their handlers.
 
 | case | status | raised by |
 |---|---|---|

@@ -13,16 +13,38 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from typing import Any
+from dataclasses import dataclass as openapi_dataclass
+from typing import Annotated, Any
 
 import msgspec
 import polars as pl
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Schema
+from litestar.params import PathParameter
 
 from app import summary as roster
-from app.jobs import _JOB_DEPENDENCIES, JobRecord, JobService, completed_job
+from app.compare import CompareSummary
+from app.jobs import _JOB_DEPENDENCIES, JobId, JobRecord, JobService, completed_job
+from app.openapi import failure_responses
+
+OtherJobId = Annotated[str, PathParameter(description="The job to compare with (B).")]
+NOT_READY = failure_responses(404, 409, _409="The job (or the other job) has not completed")
+
+
+@openapi_dataclass
+class HtmlReportOperation(Operation):
+    """The report is an HTML page."""
+
+    def __post_init__(self) -> None:
+        self.responses = {
+            **(self.responses or {}),
+            "200": OpenAPIResponse(
+                description="A self-contained HTML page (no script or style from outside)",
+                content={"text/html": OpenAPIMediaType(schema=Schema(type="string"))},
+            ),
+        }
 
 SUMMARY_FILE = "summary.json"
 
@@ -61,9 +83,11 @@ class JobFinanceController(Controller):
         summary="Roster summary of a completed job (counts, score statistics, dollars)",
         sync_to_thread=True,
         response_description="`RosterSummary` (see `raf summary`)",
+        responses={200: ResponseSpec(roster.RosterSummary, description="The roster summary",
+                                     generate_examples=False), **NOT_READY},
     )
     def summary(
-        self, jobs: NamedDependency[JobService], owner: NamedDependency[str], job_id: FromPath[str]
+        self, jobs: NamedDependency[JobService], owner: NamedDependency[str], job_id: JobId
     ) -> Response[Any]:
         job = completed_job(jobs, owner, job_id, "summary")
         return Response(job_summary(jobs, job), media_type="application/json")
@@ -72,9 +96,11 @@ class JobFinanceController(Controller):
         "/{job_id:str}/report",
         summary="Self-contained HTML report of a completed job (renders offline)",
         sync_to_thread=True,
+        operation_class=HtmlReportOperation,
+        responses=NOT_READY,
     )
     def report(
-        self, jobs: NamedDependency[JobService], owner: NamedDependency[str], job_id: FromPath[str]
+        self, jobs: NamedDependency[JobService], owner: NamedDependency[str], job_id: JobId
     ) -> Response[Any]:
         from app.report import render_report
 
@@ -89,13 +115,15 @@ class JobFinanceController(Controller):
         "/{job_id:str}/compare/{other_id:str}",
         summary="Year over year: this job (A) against another completed job (B), by MemberID",
         sync_to_thread=True,
+        responses={200: ResponseSpec(CompareSummary, description="A against B",
+                                     generate_examples=False), **NOT_READY},
     )
     def compare(
         self,
         jobs: NamedDependency[JobService],
         owner: NamedDependency[str],
-        job_id: FromPath[str],
-        other_id: FromPath[str],
+        job_id: JobId,
+        other_id: OtherJobId,
     ) -> Response[Any]:
         from app.compare import compare_rows, compare_summary
 

@@ -80,6 +80,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from dataclasses import dataclass as openapi_dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -90,14 +91,25 @@ from litestar import Controller, Litestar, Request, Response, delete, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import (
+    Example,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
+from litestar.params import Body, PathParameter, QueryParameter
 from litestar.response import File
 
 from app import batch
 from app.auth import key_fingerprint, tenant_of
 from app.errors import BadRequest, Conflict, NotFound, traceback_without_values
 from app.json_depth import check_json_depth
-from app.wire import DataWarning, ErrorItem
+from app.openapi import example, failure_responses
+from app.wire import DX_SUMMARY_DOC, DataWarning, ErrorItem, RiskScoreResponse, doc
 
 log = structlog.get_logger("app.jobs")
 
@@ -1301,60 +1313,134 @@ def provide_owner(state: State, request: Request[Any, Any, Any]) -> str:
 # --------------------------------------------------------------------------- HTTP shapes
 
 
+_JOB_ID = doc("The job's id.", "3f1d9a7c0b2e4c58a9d1e6f7a8b9c0d1")
+_JOB_STATUS = doc(
+    "`queued` (waiting for the runner), `running`, `completed` (result and errors ready) or "
+    "`failed` (see `reason`).", "queued", enum=["queued", "running", "completed", "failed"])
+_STATUS_URL = doc("Poll this for the job's status.", "/v1/jobs/3f1d9a7c0b2e4c58a9d1e6f7a8b9c0d1")
+_RESULT_URL = doc(
+    "The scored rows once completed (`?format=csv|json|parquet`).",
+    "/v1/jobs/3f1d9a7c0b2e4c58a9d1e6f7a8b9c0d1/result")
+_ERRORS_URL = doc(
+    "The rejected members once completed, with their input line numbers.",
+    "/v1/jobs/3f1d9a7c0b2e4c58a9d1e6f7a8b9c0d1/errors")
+_DETAIL_URL = doc(
+    "Submitted with `?detail=true`: the audit trail once completed.",
+    "/v1/jobs/3f1d9a7c0b2e4c58a9d1e6f7a8b9c0d1/detail")
+_WHEN = "UTC, ISO 8601."
+_STAMP = "2025-02-22T18:36:00.540933+00:00"
+
+
 class JobAccepted(msgspec.Struct, omit_defaults=True):
-    job_id: str
-    status: JobStatus
-    status_url: str
-    result_url: str
-    errors_url: str
-    detail_url: str | None = None
+    """`POST /v1/jobs` 202: the job is recorded and queued."""
+
+    job_id: Annotated[str, _JOB_ID]
+    status: Annotated[JobStatus, _JOB_STATUS]
+    status_url: Annotated[str, _STATUS_URL]
+    result_url: Annotated[str, _RESULT_URL]
+    errors_url: Annotated[str, _ERRORS_URL]
+    detail_url: Annotated[str | None, _DETAIL_URL] = None
 
 
 class JobProgress(msgspec.Struct):
-    members_done: int
-    members_total: int | None
+    """How far a job is."""
+
+    members_done: Annotated[int, doc("Members scored so far.", 50000)]
+    members_total: Annotated[int | None, doc(
+        "Members in the roster (null until the runner has counted them).", 120000)]
 
 
 class JobView(msgspec.Struct, omit_defaults=True):
     """`GET /v1/jobs/{job_id}`: status plus what is known at that status."""
 
-    job_id: str
-    status: JobStatus
-    payment_year: int
-    created_at: str
-    status_url: str
-    result_url: str
-    errors_url: str
-    detail_url: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    expires_at: str | None = None  # when its files and record are deleted (retention)
-    attempts: int = 0
-    progress: JobProgress | None = None
-    member_count: int | None = None
-    members_scored: int | None = None
-    members_rejected: int | None = None
-    duplicate_rows: int | None = None
-    count: int | None = None
-    errors_count: int | None = None
-    diagnoses_summary: dict[str, int] | None = None
-    warnings: list[DataWarning] | None = None
-    reference: dict[str, Any] | None = None
-    reason: str | None = None
+    job_id: Annotated[str, _JOB_ID]
+    status: Annotated[JobStatus, _JOB_STATUS]
+    payment_year: Annotated[int, doc("The payment year scored.", 2025)]
+    created_at: Annotated[str, doc(f"When the job was submitted; {_WHEN}", _STAMP)]
+    status_url: Annotated[str, _STATUS_URL]
+    result_url: Annotated[str, _RESULT_URL]
+    errors_url: Annotated[str, _ERRORS_URL]
+    detail_url: Annotated[str | None, _DETAIL_URL] = None
+    started_at: Annotated[str | None, doc(f"When the current attempt started; {_WHEN}",
+                                          _STAMP)] = None
+    finished_at: Annotated[str | None, doc(f"When it completed or failed; {_WHEN}", _STAMP)] = None
+    expires_at: Annotated[str | None, doc(
+        f"When its files and record are deleted (RAF_JOB_RETENTION_HOURS); {_WHEN}",
+        _STAMP)] = None
+    attempts: Annotated[int, doc(
+        "Runs started (a job interrupted by a restart is run again, up to "
+        "RAF_JOB_MAX_ATTEMPTS); omitted while 0.", 1)] = 0
+    progress: Annotated[JobProgress | None, doc("Running or completed: members done.")] = None
+    member_count: Annotated[int | None, doc("Completed: membership rows read.", 120000)] = None
+    members_scored: Annotated[int | None, doc("Completed: members scored.", 119990)] = None
+    members_rejected: Annotated[int | None, doc(
+        "Completed: members rejected (in the errors file).", 10)] = None
+    duplicate_rows: Annotated[int | None, doc(
+        "Completed: identical repeats of a membership row (scored once).", 0)] = None
+    count: Annotated[int | None, doc("Completed: rows in the result.", 359970)] = None
+    errors_count: Annotated[int | None, doc("Completed: rows in the errors file.", 10)] = None
+    diagnoses_summary: Annotated[dict[str, int] | None, doc(
+        "Completed: " + DX_SUMMARY_DOC)] = None
+    warnings: Annotated[list[DataWarning] | None, doc(
+        "Completed: data-quality warnings about the roster.")] = None
+    reference: Annotated[dict[str, Any] | None, doc(
+        "Completed: `payment_year`, `release_id` and `sha256` of the reference data used.",
+        {"payment_year": 2025, "release_id": "PY2025.1+46d6dadd6971",
+         "sha256": "46d6dadd69713bdfab3c805819fea1c5eaf954dae03611dc36357cb0e3992ff7"})] = None
+    reason: Annotated[str | None, doc("Failed: why.", "interrupted by server restart")] = None
 
 
 class JobList(msgspec.Struct):
     """`GET /v1/jobs`: the caller's jobs, newest first; pass `next_cursor` as `cursor` for
     the next page (null on the last)."""
 
-    jobs: list[JobView]
-    next_cursor: str | None = None
+    jobs: Annotated[list[JobView], doc("This page of jobs, newest first.")]
+    next_cursor: Annotated[str | None, doc(
+        "Pass as `cursor` for the next page; null on the last.",
+        "MjAyNS0wMi0yMlQxODozNjowMHwzZjFk")] = None
 
 
 class JobDeleted(msgspec.Struct):
-    job_id: str
-    deleted: bool
-    previous_status: JobStatus
+    """`DELETE /v1/jobs/{job_id}`: the job is gone."""
+
+    job_id: Annotated[str, _JOB_ID]
+    deleted: Annotated[bool, doc("Always true.", True)]
+    previous_status: Annotated[JobStatus, doc(
+        "Its status when it was cancelled.", "running",
+        enum=["queued", "running", "completed", "failed"])]
+
+
+class TrixssAccepted(msgspec.Struct):
+    """`POST /api/risk-assessment` 202 (the shape of the dict the route sends)."""
+
+    id: Annotated[str, doc("The orchestration instance id (= the job id).", "3f1d9a7c0b2e4c58")]
+    instanceId: Annotated[str, doc("Same as `id`.", "3f1d9a7c0b2e4c58")]
+    statusQueryGetUri: Annotated[str, doc(
+        "Absolute URL to poll (also in `Location`).",
+        "http://127.0.0.1:8000/api/orchestrators/3f1d9a7c0b2e4c58")]
+
+
+class TrixssProgress(msgspec.Struct):
+    """`customStatus` of an orchestration."""
+
+    members_done: Annotated[int, doc("Members scored so far.", 0)]
+    members_total: Annotated[int | None, doc("Members in the request (null until counted).", 2)]
+
+
+class TrixssStatus(msgspec.Struct):
+    """`GET /api/orchestrators/{instance_id}` (the shape of the dict the route sends)."""
+
+    name: Annotated[str, doc("Always `risk-assessment`.", "risk-assessment")]
+    instanceId: Annotated[str, doc("The instance id.", "3f1d9a7c0b2e4c58")]
+    runtimeStatus: Annotated[str, doc(
+        "`Pending`, `Running`, `Completed` or `Failed`.", "Completed",
+        enum=["Pending", "Running", "Completed", "Failed"])]
+    createdTime: Annotated[str, doc(f"When it was submitted; {_WHEN}", _STAMP)]
+    lastUpdatedTime: Annotated[str | None, doc(f"Last status change; {_WHEN}", _STAMP)]
+    customStatus: Annotated[TrixssProgress, doc("Progress.")]
+    output: Annotated[RiskScoreResponse | str | None, doc(
+        "Completed: the POST /v1/risk-scores response for the request; Failed: the reason; "
+        "otherwise null.")]
 
 
 def job_urls(job_id: str, detail: bool = False) -> dict[str, Any]:
@@ -1402,12 +1488,20 @@ def job_view(job: JobRecord, expires_at: str | None = None) -> JobView:
 class JobForm(msgspec.Struct):
     """`POST /v1/jobs` multipart form."""
 
-    payment_year: str
-    memberships: UploadFile | None = None
-    diagnoses: UploadFile | None = None
-    rates: UploadFile | None = None  # county rate table CSV (engine.finance.RateTable)
-    mmr: UploadFile | None = None  # CMS's MMR detail file instead of memberships
-    cms: UploadFile | None = None  # CMS's scores (an MMR, or a .csv) to reconcile against
+    payment_year: Annotated[str, doc("Payment year, as text (a form field).", "2025")]
+    memberships: Annotated[UploadFile | None, doc(
+        "The roster: CSV or Parquet with the membership fields of POST /v1/risk-scores as "
+        "columns, or that route's JSON request (then omit `diagnoses`). The type is taken from "
+        "the file name's extension or the part's Content-Type. Omit it when sending `mmr`.")] = None
+    diagnoses: Annotated[UploadFile | None, doc(
+        "CSV or Parquet with columns MemberID, FromDOS, ThruDOS, DxCode.")] = None
+    rates: Annotated[UploadFile | None, doc(  # county rate table CSV (engine.finance.RateTable)
+        "County rate table CSV: payment_year, county, monthly_rate, source.")] = None
+    mmr: Annotated[UploadFile | None, doc(
+        "CMS's MMR detail file, instead of `memberships`.")] = None
+    cms: Annotated[UploadFile | None, doc(
+        "CMS's scores to reconcile against: an MMR, or a MemberID,RiskScore .csv "
+        "(GET /v1/jobs/{job_id}/reconciliation).")] = None
 
 
 # --------------------------------------------------------------------------- submission
@@ -1604,6 +1698,60 @@ DOWNLOAD_FORMATS: dict[str, tuple[Callable[[Path, Path], None] | None, str]] = {
 DownloadFormat = Literal["csv", "json", "parquet"]
 
 
+@openapi_dataclass
+class DownloadOperation(Operation):
+    """OpenAPI of the downloads: the file in each `?format=` media type."""
+
+    def __post_init__(self) -> None:
+        self.responses = {
+            **(self.responses or {}),
+            "200": OpenAPIResponse(
+                description="The file (`Content-Disposition: attachment`) in the media type of "
+                "`?format=`: CSV (default; list columns joined with `; `), a JSON array of row "
+                "objects, or Parquet.",
+                content={
+                    media_type: OpenAPIMediaType(
+                        schema=Schema(type="array", items=Schema(type="object"))
+                        if media_type == "application/json"
+                        else Schema(type="string", content_media_type=media_type)
+                    )
+                    for _, media_type in DOWNLOAD_FORMATS.values()
+                },
+            ),
+        }
+
+
+@openapi_dataclass
+class TrixssSubmitOperation(Operation):
+    """The route reads the raw body (stored as the job's input): document it as the
+    POST /v1/risk-scores request it is."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="The POST /v1/risk-scores request, scored asynchronously.",
+            content={"application/json": OpenAPIMediaType(
+                schema=Reference(ref="#/components/schemas/RiskScoreRequest"),
+                examples={"seed": Example(summary="The seed request",
+                                          value=example("seed_request"))},
+            )},
+        )
+
+
+Format = Annotated[DownloadFormat, QueryParameter(
+    name="format", description="`csv` (default), `json` or `parquet`.")]
+JobId = Annotated[str, PathParameter(description="The job id from POST /v1/jobs.")]
+InstanceId = Annotated[str, PathParameter(
+    description="The instance id from POST /api/risk-assessment.")]
+Detail = Annotated[bool, QueryParameter(
+    name="detail", description="Also write the audit trail (GET /v1/jobs/{job_id}/detail).")]
+DOWNLOAD_RESPONSES = failure_responses(
+    400, 404, 409, _400="`format` is not csv, json or parquet",
+    _404="No such job for this key, or (detail) the job was not submitted with ?detail=true",
+    _409="The job is queued, running or failed; the message says which",
+)
+
+
 def _twin(parquet: Path, fmt: str) -> Path:
     """The stored Parquet output in another format, made once (streaming) and kept beside it."""
     writer, _ = DOWNLOAD_FORMATS[fmt]
@@ -1678,9 +1826,12 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
 class JobReconciliation(msgspec.Struct):
     """`GET /v1/jobs/{job_id}/reconciliation` as JSON: the summary and one row per member."""
 
-    job_id: str
-    summary: dict[str, Any]
-    members: list[dict[str, Any]]
+    job_id: Annotated[str, _JOB_ID]
+    summary: Annotated[dict[str, Any], doc(
+        "Counts exact, within 0.0005 and off by more; mean difference; dollar effect "
+        "(docs/mmr.md).")]
+    members: Annotated[list[dict[str, Any]], doc(
+        "Per member: our active score, CMS's, `Difference`, `Match` and a likely cause.")]
 
 
 def job_reconciliation(
@@ -1729,13 +1880,21 @@ class JobsController(Controller):
         "reconcile against: an MMR, or a MemberID,RiskScore .csv; GET .../reconciliation). "
         "`?detail=true` also writes the audit trail (GET .../detail). The files' encoding, "
         "header, delimiter and first rows are checked before the job is accepted.",
+        responses={
+            202: ResponseSpec(JobAccepted, description="Recorded and queued; `Location` is the "
+                              "status URL", generate_examples=False),
+            **failure_responses(
+                400, 413, _400="A form field is missing or wrong: payment year not served, file "
+                "type not CSV/Parquet/JSON, a required column missing (the field is named)",
+                _413="Upload over RAF_JOB_MAX_UPLOAD_BYTES"),
+        },
     )
     async def submit(
         self,
         jobs: NamedDependency[JobService],
         owner: NamedDependency[str],
         data: Annotated[JobForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        detail: FromQuery[bool] = False,
+        detail: Detail = False,
     ) -> Response[JobAccepted]:
         from litestar.concurrency import sync_to_thread
 
@@ -1756,14 +1915,17 @@ class JobsController(Controller):
         "/",
         summary="The caller's jobs, newest first (cursor-paginated, filter by status)",
         sync_to_thread=True,
+        responses=failure_responses(400, _400="`limit` not 1-500, or `cursor` not a cursor"),
     )
     def list_jobs(
         self,
         jobs: NamedDependency[JobService],
         owner: NamedDependency[str],
-        status: FromQuery[JobStatus | None] = None,
-        limit: FromQuery[int] = 50,
-        cursor: FromQuery[str | None] = None,
+        status: Annotated[JobStatus | None, QueryParameter(
+            description="Only jobs with this status.")] = None,
+        limit: Annotated[int, QueryParameter(description="Jobs per page, 1-500.")] = 50,
+        cursor: Annotated[str | None, QueryParameter(
+            description="`next_cursor` of the previous page.")] = None,
     ) -> JobList:
         if not 1 <= limit <= 500:
             raise BadRequest(
@@ -1783,9 +1945,10 @@ class JobsController(Controller):
         "/{job_id:str}",
         summary="Job status: queued, running (with progress), completed, failed",
         sync_to_thread=True,
+        responses=failure_responses(404),
     )
     def status(
-        self, jobs: NamedDependency[JobService], owner: NamedDependency[str], job_id: FromPath[str]
+        self, jobs: NamedDependency[JobService], owner: NamedDependency[str], job_id: JobId
     ) -> JobView:
         job = owned_job(jobs, owner, job_id)
         return job_view(job, jobs.store.expires_at(job, jobs.settings.retention_hours))
@@ -1797,9 +1960,10 @@ class JobsController(Controller):
         description="A running job's worker is stopped within seconds and its folder removed; "
         "the job is then 404.",
         sync_to_thread=True,
+        responses=failure_responses(404),
     )
     def cancel(
-        self, jobs: NamedDependency[JobService], owner: NamedDependency[str], job_id: FromPath[str]
+        self, jobs: NamedDependency[JobService], owner: NamedDependency[str], job_id: JobId
     ) -> JobDeleted:
         previous = jobs.delete(job_id, owner)
         if previous is None:
@@ -1810,13 +1974,15 @@ class JobsController(Controller):
         "/{job_id:str}/result",
         summary="Scored rows of a completed job (csv, json or parquet)",
         sync_to_thread=True,
+        operation_class=DownloadOperation,
+        responses=DOWNLOAD_RESPONSES,
     )
     def result(
         self,
         jobs: NamedDependency[JobService],
         owner: NamedDependency[str],
-        job_id: FromPath[str],
-        format: FromQuery[DownloadFormat] = "csv",
+        job_id: JobId,
+        format: Format = "csv",
     ) -> File:
         return download_part(jobs, owner, job_id, "result", format)
 
@@ -1824,13 +1990,15 @@ class JobsController(Controller):
         "/{job_id:str}/errors",
         summary="Rejected members of a completed job (with input line numbers)",
         sync_to_thread=True,
+        operation_class=DownloadOperation,
+        responses=DOWNLOAD_RESPONSES,
     )
     def errors(
         self,
         jobs: NamedDependency[JobService],
         owner: NamedDependency[str],
-        job_id: FromPath[str],
-        format: FromQuery[DownloadFormat] = "csv",
+        job_id: JobId,
+        format: Format = "csv",
     ) -> File:
         return download_part(jobs, owner, job_id, "errors", format)
 
@@ -1838,13 +2006,15 @@ class JobsController(Controller):
         "/{job_id:str}/detail",
         summary="Audit trail of a completed job submitted with ?detail=true",
         sync_to_thread=True,
+        operation_class=DownloadOperation,
+        responses=DOWNLOAD_RESPONSES,
     )
     def detail(
         self,
         jobs: NamedDependency[JobService],
         owner: NamedDependency[str],
-        job_id: FromPath[str],
-        format: FromQuery[DownloadFormat] = "csv",
+        job_id: JobId,
+        format: Format = "csv",
     ) -> File:
         return download_part(jobs, owner, job_id, "detail", format)
 
@@ -1855,13 +2025,17 @@ class JobsController(Controller):
         "summary (exact, within 0.0005, off by more; mean difference). `format=json` (default) "
         "gives the summary and the rows; `csv` and `parquet` give the rows (docs/mmr.md).",
         sync_to_thread=True,
+        responses=failure_responses(
+            400, 404, 409, _400="`format` is not csv, json or parquet",
+            _404="No such job for this key, or it was submitted without a `cms` part",
+            _409="The job is queued, running or failed"),
     )
     def reconciliation(
         self,
         jobs: NamedDependency[JobService],
         owner: NamedDependency[str],
-        job_id: FromPath[str],
-        format: FromQuery[DownloadFormat] = "json",
+        job_id: JobId,
+        format: Format = "json",
     ) -> File | JobReconciliation:
         return job_reconciliation(jobs, owner, job_id, format)
 
@@ -1890,6 +2064,14 @@ class TrixssJobsController(Controller):
         status_code=202,
         request_max_body_size=MAX_UPLOAD_BYTES,
         summary="Submit a JSON risk-score request asynchronously (Health Trixss shape)",
+        operation_class=TrixssSubmitOperation,
+        responses={
+            202: ResponseSpec(TrixssAccepted, description="Accepted; poll `statusQueryGetUri`",
+                              generate_examples=False),
+            **failure_responses(400, 413, _400="Body not a JSON object, `payment_year` missing "
+                                "or not served, or a request field wrong (named)",
+                                _413="Body over RAF_JOB_MAX_UPLOAD_BYTES"),
+        },
     )
     async def submit(
         self,
@@ -1926,12 +2108,19 @@ class TrixssJobsController(Controller):
         "/orchestrators/{instance_id:str}",
         sync_to_thread=True,
         summary="Orchestration status; `output` carries the risk-score response once Completed",
+        responses={
+            200: ResponseSpec(TrixssStatus, description="Completed (output: the response) or "
+                              "Failed (output: the reason)", generate_examples=False),
+            202: ResponseSpec(TrixssStatus, description="Pending or Running (output: null)",
+                              generate_examples=False),
+            **failure_responses(404, _404="No such instance for this key"),
+        },
     )
     def orchestration(
         self,
         jobs: NamedDependency[JobService],
         owner: NamedDependency[str],
-        instance_id: FromPath[str],
+        instance_id: InstanceId,
     ) -> Response[Any]:
         job = jobs.store.get(instance_id, owner)
         if job is None:

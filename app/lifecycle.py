@@ -41,7 +41,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import structlog
@@ -52,6 +52,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.fielddoc import doc
 from app.wire import FailureResponse
 
 log = structlog.get_logger("app.lifecycle")
@@ -211,10 +212,18 @@ class CutOffMiddleware(ASGIMiddleware):
 
 
 class ReadyResponse(msgspec.Struct, omit_defaults=True):
-    status: ReadyStatus
-    reference_loaded: bool
-    job_runner: JobRunnerState
-    reason: str | None = None
+    """`GET /ready`: whether this process takes traffic."""
+
+    status: Annotated[ReadyStatus, doc(
+        "`ready` (200), or `starting`, `draining`, `failed` (503).", "ready",
+        enum=["starting", "ready", "draining", "failed"])]
+    reference_loaded: Annotated[bool, doc("Every payment year's tables are loaded.", True)]
+    job_runner: Annotated[JobRunnerState, doc(
+        "`off` (jobs not mounted), `starting`, `up` or `stopped`.", "up",
+        enum=["off", "starting", "up", "stopped"])]
+    reason: Annotated[str | None, doc(
+        "Why not ready (e.g. the reference data failed to load).",
+        "draining after SIGTERM")] = None
 
 
 @get(

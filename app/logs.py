@@ -1,6 +1,6 @@
 """Structured JSON logs (structlog) and the request-id middleware.
 
-`../shared/spec/api.md`: structured JSON logs with request id, member count,
+`docs/api.md`: structured JSON logs with request id, member count,
 row count, cache hits, duration; no member data (IDs, DOBs, codes) at INFO.
 So the events here carry counts, paths, status codes and timings only; the
 request id (the client's `X-Request-ID` when it is a short token, else a new

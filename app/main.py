@@ -11,7 +11,8 @@
 * dependencies: `store`, `cache`, `settings`, `score_batch` (engine.run), read
   from `app.state` so tests can pass fakes to `create_app`;
 * exception handlers: the contract's error table (`app.errors`);
-* OpenAPI at `/schema` (Swagger UI at `/schema/swagger`, also `/schema/redoc`);
+* OpenAPI at `/schema/openapi.json`, Swagger UI at `/schema` and `/schema/swagger`,
+  ReDoc at `/schema/redoc`, all from vendored assets (`app.openapi`);
 * structlog JSON logs with a request id (`app.logs`).
 Batch jobs (`app.jobs`: `/v1/jobs`, and `/api/...` in the seed provider's
 asynchronous shape) are mounted with their runner's lifespan unless
@@ -27,8 +28,6 @@ from typing import Any
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from app.auth import require_api_key
 from app.cache import MemberCache
@@ -37,6 +36,7 @@ from app.errors import exception_handlers
 from app.lifecycle import CutOffMiddleware, Lifecycle, ready, slowed_for_tests
 from app.logs import RequestIdMiddleware, configure_logging
 from app.metrics import MetricsMiddleware, count_unrouted, metrics, worker_exited
+from app.openapi import docs_assets_routers, openapi_config
 from app.service import ScoreBatch
 from app.settings import Settings
 
@@ -146,7 +146,13 @@ def create_app(
         job_lifespans.append(job_runner_state)
     return Litestar(
         route_handlers=[
-            RiskScoreController, ReferenceController, health, ready, metrics, *job_handlers
+            RiskScoreController,
+            ReferenceController,
+            health,
+            ready,
+            metrics,
+            *job_handlers,
+            *docs_assets_routers(),
         ],
         state=State(
             {
@@ -173,14 +179,7 @@ def create_app(
         before_send=[count_unrouted],
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="raf-service",
-            version="1",
-            description="CMS-HCC V24/V28 and ESRD V24 risk scores, drop-in for the seed's "
-            "RAF calculator API (see docs/ARCHITECTURE.md and the HTTP contract).",
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin(), RedocRenderPlugin()],
-        ),
+        openapi_config=openapi_config(),
         logging_config=None,  # app.logs configures structlog + stdlib JSON logging
         debug=False,
     )

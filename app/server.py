@@ -16,6 +16,9 @@ Shutdown (`docs/operations.md`): on SIGTERM each worker drains
 (`RAF_SHUTDOWN_DRAIN_SECONDS`), stops accepting, lets in-flight requests finish
 for up to `RAF_SHUTDOWN_GRACE_SECONDS`, stops the job runner (running jobs go
 back to the queue) and exits; `raf serve` then exits 0.
+
+At start-up it prints where it listens and where its docs are (uvicorn's own
+start-up lines are below our `warning` level).
 """
 
 from __future__ import annotations
@@ -57,6 +60,28 @@ def _signal_already_handled(signum: int, frame: FrameType | None) -> None:
     SIGTERM (143) or a KeyboardInterrupt traceback after Ctrl+C."""
 
 
+def served_urls(host: str, port: int) -> dict[str, str]:
+    """The service's base URL and its docs pages (`app.openapi`)."""
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    return {
+        "url": base,
+        "docs": f"{base}/schema",
+        "redoc": f"{base}/schema/redoc",
+        "openapi": f"{base}/schema/openapi.json",
+    }
+
+
+def announce(host: str, port: int) -> str:
+    urls = served_urls(host, port)
+    line = (
+        f"raf serve: listening on {urls['url']} (docs: {urls['docs']}, ReDoc: {urls['redoc']}, "
+        f"OpenAPI: {urls['openapi']})"
+    )
+    print(line, file=sys.stderr, flush=True)
+    return line
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()  # fail here, once, rather than in every worker
@@ -72,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         signum: signal.signal(signum, _signal_already_handled)
         for signum in (signal.SIGTERM, signal.SIGINT)
     }
+    announce(args.host, args.port)
     try:
         uvicorn.run(
             "app.main:create_served_app",

@@ -1,6 +1,6 @@
 """POST /v1/risk-scores behind the controller: cache lookups, one engine call, the response.
 
-Flow (`../shared/spec/api.md`):
+Flow (`docs/api.md`):
 
 1. the payment year must be one the reference store supports (else 400);
 2. each member gets a cache key (`app.cache`); hits are answered from the cache;

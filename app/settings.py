@@ -2,7 +2,7 @@
 
 | variable | default | meaning |
 |---|---|---|
-| `RAF_API_KEYS` | empty (auth off) | comma-separated keys; when set, `/v1/*` needs header `ApiKey: <key>` or `Authorization: Bearer <key>` (`../shared/spec/api.md` errors table, 401) |
+| `RAF_API_KEYS` | empty (auth off) | comma-separated keys; when set, `/v1/*` needs header `ApiKey: <key>` or `Authorization: Bearer <key>` (`docs/api.md` errors table, 401) |
 | `RAF_MAX_BODY_BYTES` | 52428800 (50 MiB) | larger request bodies get 413 with the limit in the message |
 | `RAF_MAX_MEMBERS` | 50000 | more memberships in one request get 413 (use the batch jobs) |
 | `RAF_CACHE_SIZE` | 20000 | members kept in the per-member result cache (0 disables it); about 6 KB each (three rows), so the default holds ~120 MB |

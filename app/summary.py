@@ -31,12 +31,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import polars as pl
 from msgspec import Struct
 
+from app.fielddoc import doc
 from ratype.normalizer import DUPLICATE_ROW_PREFIX
 
 SEGMENT_FAMILIES: Mapping[str, str] = {
@@ -68,101 +69,134 @@ HISTOGRAM_BINS = 30  # 0.0-3.0, then one bin for 3.0 and above
 # --------------------------------------------------------------------------- wire shape
 
 
+_SCORE6 = "rounded to 6 decimals"
+
+
 class Stats(Struct, omit_defaults=True):
-    count: int
-    mean: float | None = None
-    median: float | None = None
-    p10: float | None = None
-    p90: float | None = None
-    min: float | None = None
-    max: float | None = None
+    """Distribution of one score over the members that have it."""
+
+    count: Annotated[int, doc("Members with this score.", 1000)]
+    mean: Annotated[float | None, doc(f"Mean, {_SCORE6}.", 1.021345)] = None
+    median: Annotated[float | None, doc(f"Median (linear interpolation), {_SCORE6}.",
+                                        0.874)] = None
+    p10: Annotated[float | None, doc(f"10th percentile, {_SCORE6}.", 0.41)] = None
+    p90: Annotated[float | None, doc(f"90th percentile, {_SCORE6}.", 1.9)] = None
+    min: Annotated[float | None, doc("Smallest.", 0.261)] = None
+    max: Annotated[float | None, doc("Largest.", 6.412)] = None
 
 
 class ScoreStats(Struct, omit_defaults=True):
-    active: Stats
-    raw_v28: Stats | None = None
-    raw_v24: Stats | None = None
-    raw_esrd_v24: Stats | None = None
+    """Statistics of the active score and of each raw model's `RAF_Total`."""
+
+    active: Annotated[Stats, doc("Active (paid) scores.")]
+    raw_v28: Annotated[Stats | None, doc("Raw V28 totals (years with V28).")] = None
+    raw_v24: Annotated[Stats | None, doc("Raw V24 totals (PY2024/PY2025).")] = None
+    raw_esrd_v24: Annotated[Stats | None, doc("Raw ESRD V24 totals (ESRD members).")] = None
 
 
 class SegmentSummary(Struct, omit_defaults=True):
-    segment: str
-    family: str
-    members: int
-    member_months: int
-    scores: ScoreStats
-    members_priced: int = 0
-    payment_cents: int | None = None
-    payment: float | None = None
+    """One segment's members."""
+
+    segment: Annotated[str, doc("The segment (CMS's variable prefix).", "CNA")]
+    family: Annotated[str, doc(
+        "community, institutional, new_enrollee, esrd_dialysis, esrd_graft or esrd_transplant.",
+        "community")]
+    members: Annotated[int, doc("Members scored in it.", 800)]
+    member_months: Annotated[int, doc("Their enrollment months (12 when not sent).", 9600)]
+    scores: Annotated[ScoreStats, doc("Their score statistics.")]
+    members_priced: Annotated[int, doc("Of them, members with a rate.", 800)] = 0
+    payment_cents: Annotated[int | None, doc("Their MA payment, in cents.", 812345678)] = None
+    payment: Annotated[float | None, doc("Their MA payment, in dollars.", 8123456.78)] = None
 
 
 class Transition(Struct):
-    segment: str
-    members: int
-    mean_raw_v24: float
-    mean_raw_v28: float
-    effect: float
+    """V24 to V28 effect (years scored with both): mean raw V28 minus mean raw V24."""
+
+    segment: Annotated[str, doc("The segment, or `all`.", "CNA")]
+    members: Annotated[int, doc("Members with both raw rows.", 800)]
+    mean_raw_v24: Annotated[float, doc("Mean raw V24 total.", 1.0125)]
+    mean_raw_v28: Annotated[float, doc("Mean raw V28 total.", 0.9871)]
+    effect: Annotated[float, doc("mean_raw_v28 - mean_raw_v24.", -0.0254)]
 
 
 class Payment(Struct):
     """Dollars of the members with a rate (`Monthly_Rate` or a county rate)."""
 
-    members_priced: int
-    members_unpriced: int
-    member_months: int
-    total_cents: int
-    total: float
-    pmpm_cents: int | None
-    pmpm: float | None
+    members_priced: Annotated[int, doc("Members with a rate.", 990)]
+    members_unpriced: Annotated[int, doc("Members scored without a rate.", 10)]
+    member_months: Annotated[int, doc("Enrollment months of the priced members.", 11880)]
+    total_cents: Annotated[int, doc("Total MA payment, in cents.", 1212345678)]
+    total: Annotated[float, doc("Total MA payment, in dollars.", 12123456.78)]
+    pmpm_cents: Annotated[int | None, doc(
+        "Per member per month: total / member_months, in cents.", 102048)]
+    pmpm: Annotated[float | None, doc("Per member per month, in dollars.", 1020.48)]
 
 
 class Rejected(Struct):
-    members: int
-    by_field: dict[str, int]
+    """Members not scored."""
+
+    members: Annotated[int, doc("Members rejected.", 3)]
+    by_field: Annotated[dict[str, int], doc("Rejections per field at fault.", {"DOB": 2})]
 
 
 class DiagnosesSummary(Struct):
-    received: int
-    used: int
-    dropped: int
-    dropped_by_reason: dict[str, int]
+    """The diagnoses received and what happened to them."""
+
+    received: Annotated[int, doc("Diagnosis rows received.", 8000)]
+    used: Annotated[int, doc("Rows that produced a payment HCC.", 5100)]
+    dropped: Annotated[int, doc("Rows not used.", 2900)]
+    dropped_by_reason: Annotated[dict[str, int], doc(
+        "Rows not used, by reason (the API's `diagnoses_summary` reasons).",
+        {"no_hcc": 2500, "outside_collection_year": 400})]
 
 
 class WarningCount(Struct):
-    code: str
-    message: str
-    count: int
+    """A kind of warning and how many members got it."""
+
+    code: Annotated[str, doc("Machine-readable kind.", "member_warning")]
+    message: Annotated[str, doc(
+        "What it says.",
+        "NEMCAID=Y ignored: NEMCAID is used only for new-enrollee RATypes E, ED, E1, E2, not CP")]
+    count: Annotated[int, doc("Members with it.", 4)]
 
 
 class HistogramBin(Struct):
     """Members whose active score is in [lower, upper) (the last bin: lower and above)."""
 
-    lower: float
-    upper: float | None
-    members: int
+    lower: Annotated[float, doc("Lower bound (included).", 0.9)]
+    upper: Annotated[float | None, doc("Upper bound (excluded); null on the last bin.", 1.0)]
+    members: Annotated[int, doc("Members in the bin.", 120)]
 
 
 class RosterSummary(Struct, omit_defaults=True):
     """The roster summary (`app.summary`); money in cents and dollars, scores to 6 decimals."""
 
-    members_scored: int
-    members_rejected: int
-    by_segment_family: dict[str, int]
-    by_ratype: dict[str, int]
-    scores: ScoreStats
-    by_segment: list[SegmentSummary]
-    member_months: int
-    active_mean_member_month_weighted: float | None
-    rejected: Rejected
-    warnings: list[WarningCount]
-    payment_year: int | None = None
-    members_received: int | None = None
-    payment: Payment | None = None
-    transition: list[Transition] | None = None
-    transition_overall: Transition | None = None
-    diagnoses: DiagnosesSummary | None = None
-    reference: dict[str, Any] | None = None
-    active_histogram: list[HistogramBin] | None = None
+    members_scored: Annotated[int, doc("Members scored.", 997)]
+    members_rejected: Annotated[int, doc("Members rejected.", 3)]
+    by_segment_family: Annotated[dict[str, int], doc(
+        "Members per segment family.", {"community": 900, "institutional": 97})]
+    by_ratype: Annotated[dict[str, int], doc("Members per RAType sent.", {"CN": 700, "I": 97})]
+    scores: Annotated[ScoreStats, doc("Score statistics of the whole roster.")]
+    by_segment: Annotated[list[SegmentSummary], doc("Per segment.")]
+    member_months: Annotated[int, doc("Enrollment months (12 per member when not sent).",
+                                      11964)]
+    active_mean_member_month_weighted: Annotated[float | None, doc(
+        "sum(active x months) / sum(months), rounded to 6 decimals.", 1.018432)]
+    rejected: Annotated[Rejected, doc("Members not scored, by field.")]
+    warnings: Annotated[list[WarningCount], doc("Warnings, by kind, with member counts.")]
+    payment_year: Annotated[int | None, doc("The payment year.", 2025)] = None
+    members_received: Annotated[int | None, doc("Membership rows received.", 1000)] = None
+    payment: Annotated[Payment | None, doc("Dollars (members with a rate).")] = None
+    transition: Annotated[list[Transition] | None, doc(
+        "PY2024/PY2025: V24 to V28 effect per segment.")] = None
+    transition_overall: Annotated[Transition | None, doc(
+        "PY2024/PY2025: V24 to V28 effect over all members with both rows.")] = None
+    diagnoses: Annotated[DiagnosesSummary | None, doc("The diagnoses and their fate.")] = None
+    reference: Annotated[dict[str, Any] | None, doc(
+        "The reference data used (`payment_year`, `release_id`, `sha256`).",
+        {"payment_year": 2025, "release_id": "PY2025.1+46d6dadd6971"})] = None
+    active_histogram: Annotated[list[HistogramBin] | None, doc(
+        "Active scores in bins of 0.1 from 0 to 3, then 3 and above.")] = None
 
 
 def encode(summary: RosterSummary) -> bytes:

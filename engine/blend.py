@@ -1,7 +1,7 @@
 """The active (blended) row: normalization, MA coding adjustment, blend weights.
 
-Rule: `../shared/spec/scoring.md` "The active (blended) row", checked against the
-seed (`../shared/seeds/002_b326aa90cf1b7c66.txt`). For each model m of the member
+Rule: `docs/scoring.md` "The active (blended) row", checked against the
+seed (`app/examples/seed_response.json`). For each model m of the member
 and each of the six `RAF_*` buckets and the total, separately:
 
     adjusted[m][c] = round6(raw[m][c] / normalization[m] * (1 - coding_adjustment))
@@ -26,12 +26,12 @@ under 9_000 (in thousandths: 9_000_000), far above any real score.
 
 Which factor: CMS-HCC models use their own factor (`V24`, `V28`); the ESRD
 model (`ESRD_V24`) uses the factor of the member's `normalization_group`
-(`ESRD_V24_dialysis` or `ESRD_V24_graft`, see `ratype.md`), with weight 1
+(`ESRD_V24_dialysis` or `ESRD_V24_graft`, see `docs/scoring.md` "Segments from RAType"), with weight 1
 (ESRD members are not blended). A factor or weight the reference data marks
 missing for the year makes that member a member error naming the parameter,
-never a default (`scoring.md`: "A value that is missing must not be guessed").
+never a default (`docs/scoring.md` "Payment years": a missing value is never guessed).
 The coding adjustment is applied to ESRD scores too, as hccpy and
-pfehlinger/risk_adjustment_model do (`research/cms_parameters.md` 4.3: no CMS
+pfehlinger/risk_adjustment_model do (`reference/PARAMETERS.md` "How the factors are applied": no CMS
 text found either way).
 """
 

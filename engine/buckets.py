@@ -1,8 +1,8 @@
 """Stage 7: the six response buckets, the total and ``ra_variable``.
 
 Buckets come from ``variables.csv``'s ``bucket`` column (rules in
-``../shared/spec/scoring.md`` "Buckets of the response row", after the seed
-provider's SQL views, ``research/ratype_segments.md`` section 6). Each bucket is
+``docs/scoring.md`` "Buckets of the response row", after the seed
+provider's SQL views, ``docs/scoring.md`` "Where the seed's provider departs from CMS"). Each bucket is
 a sum of Int64 thousandths; ``total`` is the sum of the six, so a raw score is an
 exact 3-decimal number (seed: V28 0.261 + 0.348 = 0.609).
 

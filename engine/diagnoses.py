@@ -1,6 +1,6 @@
 """Stage 1: clean diagnosis rows and decide which ones the year counts.
 
-Rules (``../shared/spec/scoring.md`` "Payment years" and stage 1):
+Rules (``docs/scoring.md`` "Payment years" and stage 1):
 
 * codes are trimmed, upper-cased and stripped of dots (CMS's formats key on the
   undotted code, e.g. ``F13229``);

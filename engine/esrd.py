@@ -35,7 +35,7 @@ Sources, read as specification (no code copied):
 
 Member flags (from ``ratype.normalize``, routed by ``ratype/codes.csv``):
 ``fbd``/``pbd`` (full / partial benefit dual; ED/E1/E2 take ``fbd`` from NEMCAID,
-``ratype.md``), ``lti`` (I3 I4 I1 I5..IA), ``graft_duration`` (``4_9``/``10PL``),
+``docs/scoring.md`` "Segments from RAType"), ``lti`` (I3 I4 I1 I5..IA), ``graft_duration`` (``4_9``/``10PL``),
 ``transplant_month`` (G1 1, G2 2), ``ne_origds``. Derived here: ``Aged`` = age
 >= 65 and ``NonAged`` = age < 65 on February 1 (both ports; V21 used DISABL,
 which differs only for OREC 0 under 65), ``NE_Aged`` = age >= 65 or (age 64 and
@@ -92,12 +92,12 @@ Composition checks against the two sources (all agree unless noted):
   continuing-enrollee cells and flags and the 65 cell only for new enrollees.
   We follow the V24 ports (the parity target).
 * Dual status of ED/E1/E2: CMS's input is FBDual; the MMR code does not carry it,
-  so ``ratype`` takes it from NEMCAID (``ratype.md``), an approximation.
+  so ``ratype`` takes it from NEMCAID (``docs/scoring.md`` "Segments from RAType"), an approximation.
 * Peer check: ``tests/parity`` compares every raw bucket with risk-compose's
   ``esrd_v24_2026`` on 2,200 generated PY2026 members (all agree when this was
   written).
 * I1 has no 2023 ESRD mapping in CMS's documents; ``ratype`` routes it as I7
-  (GI, non-dual, 4-9 months) with a warning (``research/ratype_segments.md`` 1.4).
+  (GI, non-dual, 4-9 months) with a warning (``docs/scoring.md`` "Segments from RAType", I1).
 """
 
 from __future__ import annotations

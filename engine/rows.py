@@ -1,7 +1,7 @@
 """Response rows in the seed's field order (raw rows per model, then the active row).
 
-Contract: `docs/ARCHITECTURE.md` "Response rows" and `../shared/spec/api.md`;
-texts and order copied from the seed (`../shared/seeds/002_b326aa90cf1b7c66.txt`):
+Contract: `docs/ARCHITECTURE.md` "Response rows" and `docs/api.md`;
+texts and order copied from the seed (`app/examples/seed_response.json`):
 
 * raw rows: `Model` "HCC Model-Regular", `Clinical_Version` "V28" / "V24",
   `Active_Score` 0, numbers in thousandths (0.609);

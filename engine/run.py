@@ -6,7 +6,7 @@ three answer identically. Stages:
 
     ratype.normalize -> engine.score_raw -> engine.blend.blend -> engine.rows.build_rows
 
-Member conservation (`../shared/spec/api.md`: "Nothing is dropped silently"):
+Member conservation (`docs/api.md`: "Nothing is dropped silently"):
 every input member ends up in `rows` or `errors`. A member that a stage loses
 without saying why (e.g. a model family the raw engine does not implement yet)
 is reported here as a member error rather than vanishing. Identical repeated

@@ -1,7 +1,7 @@
 """RAType normalizer: route every membership row to its model and segment.
 
 Contract: ``docs/ARCHITECTURE.md`` "Members frame (ratype.normalize)"; rules:
-``/work/shared/spec/ratype.md``; evidence: ``research/ratype_segments.md``.
+``docs/scoring.md`` "Segments from RAType" (with the evidence for each rule).
 
 CMS rules used here (SAS text in the hccpy 0.1.9 wheel, ``hccpy/data/``):
 

@@ -3,8 +3,7 @@
 ``codes.csv`` has one row per MMR RA factor type code listed in the seed's
 appendix ("RAF Type Codes", based on the CMS PCUG for the MMR). Each supported
 row says which model family and segment the code routes to
-(``/work/shared/spec/ratype.md``; evidence in
-``research/ratype_segments.md`` §1). Columns:
+(``docs/scoring.md`` "Segments from RAType", with the evidence). Columns:
 
 * ``segment_rule``: the routing rule in words (``community_by_age``, ``INS``,
   ``NE``, ``DI``, ``DNE``, ``graft_community``, ``GI``, ``GNE``,

@@ -537,8 +537,8 @@ def variable_table(
 ) -> pl.DataFrame:
     """variables.csv: every coefficient variable with its response bucket and kind.
 
-    Buckets per /work/shared/spec/scoring.md "Buckets of the response row" (HT's
-    SQL views, research/ratype_segments.md section 6). A variable matching no
+    Buckets per docs/scoring.md "Buckets of the response row" (after the seed
+    provider's SQL views). A variable matching no
     rule fails the build: that is the silent-key-mismatch guard.
     """
     inter = interactions.select(
@@ -985,8 +985,7 @@ def compare_mappings(ours: pl.DataFrame, theirs: pl.DataFrame, name: str) -> dic
 
 # --------------------------------------------------------------------------- parameters
 
-# Values cited by /work/shared/spec/scoring.md and research/cms_parameters.md
-# (CMS Rate Announcements, corroborated by >= 2 public implementations; the CMS
+# Values and their evidence: reference/PARAMETERS.md (CMS Rate Announcements, corroborated by >= 2 public implementations; the CMS
 # PDFs themselves were not read). PY2025 ESRD factors were not found: missing,
 # value empty, never guessed.
 RA = "CMS CY{y} Rate Announcement via spec/research/cms_parameters.md"

@@ -1,4 +1,4 @@
-"""`?detail=true`: the audit trail on raw rows (`../shared/spec/api.md` extensions)."""
+"""`?detail=true`: the audit trail on raw rows (`docs/api.md` extensions)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One test per row of the error table in `../shared/spec/api.md` "Errors"."""
+"""One test per row of the error table in `docs/api.md` "Errors"."""
 
 from __future__ import annotations
 

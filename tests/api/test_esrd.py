@@ -1,5 +1,5 @@
 """ESRD members through the API: weight 1, their group's factor, and no default factor
-(`../shared/spec/scoring.md`: PY2025 ESRD factors are not published -> member error)."""
+(`docs/scoring.md`: PY2025 ESRD factors are not published -> member error)."""
 
 from __future__ import annotations
 

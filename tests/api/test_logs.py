@@ -1,5 +1,5 @@
 """Structured JSON logs: request id, counts, cache hits, duration; no member data at INFO
-(`../shared/spec/api.md` "Errors", last paragraph)."""
+(`docs/api.md` "Errors", last paragraph)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Property: any batch, with bad members mixed in, answers 200 and accounts for every member
-(`../shared/spec/api.md`: "Nothing is dropped silently")."""
+(`docs/api.md`: "Nothing is dropped silently")."""
 
 from __future__ import annotations
 

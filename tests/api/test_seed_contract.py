@@ -1,5 +1,5 @@
 """The seed's request returns the seed's six rows, field for field
-(`../shared/seeds/002_b326aa90cf1b7c66.txt`; timestamp aside)."""
+(`app/examples/seed_response.json`, from the provider's API guide; timestamp aside)."""
 
 from __future__ import annotations
 

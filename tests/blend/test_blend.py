@@ -1,6 +1,6 @@
 """engine.blend against the seed's active rows and an exact Fraction reference.
 
-Seed: ../shared/seeds/002_b326aa90cf1b7c66.txt; rule: ../shared/spec/scoring.md
+Seed: app/examples/seed_response.json; rule: docs/scoring.md
 "The active (blended) row".
 """
 

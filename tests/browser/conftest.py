@@ -13,6 +13,8 @@ Fixtures (reuse them for any page the service renders):
   127.0.0.1 is aborted and recorded. `OfflinePage.requests` lists every URL the
   page asked for, `.blocked` those that would have left the machine,
   `.assert_offline()` fails naming them, `.screenshot(name)` keeps a PNG.
+  A request the browser refused itself under the page's Content-Security-Policy
+  never reaches the network; it is listed in `.refused_by_policy`, not failed.
 
 Screenshots go to `$RAF_TEST_ARTIFACTS` or `tests/artifacts/` (gitignored).
 
@@ -24,6 +26,7 @@ they never skip, so CI cannot pass without running the browser.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -189,6 +192,7 @@ class OfflinePage:
     requests: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    refused_by_policy: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
     def goto(self, url: str, **kwargs: Any) -> Any:
@@ -201,8 +205,10 @@ class OfflinePage:
         return target
 
     def assert_offline(self) -> None:
-        """No request was for anything but 127.0.0.1 (or inline data)."""
-        outside = [url for url in self.requests if not request_is_local(url)]
+        """No request was for anything but 127.0.0.1 (or inline data), except those the
+        browser refused before sending (`refused_by_policy`)."""
+        refused = set(self.refused_by_policy)
+        outside = [url for url in self.requests if not request_is_local(url) and url not in refused]
         assert not self.blocked and not outside, (
             f"requests that would have left the machine: {sorted(set(self.blocked + outside))}"
         )
@@ -223,7 +229,11 @@ def offline_page(browser_context: Any, request: pytest.FixtureRequest) -> Iterat
 
     page.route("**/*", route)
     page.on("request", lambda req: offline.requests.append(req.url))
-    page.on("requestfailed", lambda req: offline.failed.append(req.url))
+    def failed(req: Any) -> None:
+        # Chromium reports "csp" for a request it refused under Content-Security-Policy.
+        (offline.refused_by_policy if req.failure == "csp" else offline.failed).append(req.url)
+
+    page.on("requestfailed", failed)
     page.on(
         "console",
         lambda message: offline.console_errors.append(message.text)
@@ -234,10 +244,9 @@ def offline_page(browser_context: Any, request: pytest.FixtureRequest) -> Iterat
         yield offline
     finally:
         if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-            try:
+            # the test's own failure is the one to report, not a failed screenshot
+            with contextlib.suppress(Exception):
                 offline.screenshot(offline.name + ".failed")
-            except Exception:  # noqa: BLE001 - the test's own failure is the one to report
-                pass
         page.close()
 
 

@@ -1,4 +1,4 @@
-"""Nothing is dropped silently (`../shared/spec/api.md`): `engine.run`'s two nets.
+"""Nothing is dropped silently (`docs/api.md`): `engine.run`'s two nets.
 
 `_unscored_members` reports a member that passed the normalizer but got no raw
 row; `_account_for_every_member` reports an input row that ended in neither

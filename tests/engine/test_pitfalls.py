@@ -1,4 +1,4 @@
-"""One test per item of ../shared/spec/pitfalls.md that concerns CMS-HCC raw scoring.
+"""One test per item of docs/scoring.md "Pitfalls" that concerns CMS-HCC raw scoring.
 
 Expected values are read from the real reference tables (never typed from
 memory); codes and their CCs are the PY2025 mappings'. Items 8 (age on Feb 1)

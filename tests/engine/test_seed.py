@@ -1,4 +1,4 @@
-"""The seed's two members (seeds/002_b326aa90cf1b7c66.txt), PY2025, real reference data."""
+"""The seed's two members (app/examples/seed_request.json), PY2025, real reference data."""
 
 from __future__ import annotations
 

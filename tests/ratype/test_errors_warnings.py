@@ -1,4 +1,4 @@
-"""Every member error and every warning, one test each (spec: ratype.md, api.md "Errors")."""
+"""Every member error and every warning, one test each (docs/scoring.md "Segments from RAType", docs/api.md "Errors")."""
 
 from __future__ import annotations
 

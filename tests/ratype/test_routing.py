@@ -1,8 +1,7 @@
-"""Every supported RAType x aged/disabled x OREC 0-3 lands where ratype.md says.
+"""Every supported RAType x aged/disabled x OREC 0-3 lands where docs/scoring.md says.
 
-The expectations below are written by hand from /work/shared/spec/ratype.md
-(tables "CMS-HCC codes", "ESRD codes", "Standardized fields") and
-research/ratype_segments.md; they are deliberately not read from codes.csv, so
+The expectations below are written by hand from docs/scoring.md
+"Segments from RAType" (its CMS-HCC and ESRD tables and the rules below them); they are deliberately not read from codes.csv, so
 a wrong row in codes.csv fails here. The parametrization is over the union of
 the codes in codes.csv and the codes below: a code missing from either fails.
 """

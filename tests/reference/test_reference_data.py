@@ -1,8 +1,8 @@
 """Spot facts and consistency of the pinned reference data (reference/data/).
 
 Every expected number here is quoted from a CMS source or the seed
-(/work/shared/seeds/002_*): V28 CPD_M35_44 0.261 and HCC137 0.348, V24 0.282 and
-HCC55 0.275, CNA_F85_89 0.624 / 0.641; normalization from spec/scoring.md.
+(its six rows: app/examples/seed_response.json): V28 CPD_M35_44 0.261 and HCC137 0.348, V24 0.282 and
+HCC55 0.275, CNA_F85_89 0.624 / 0.641; normalization from docs/scoring.md.
 """
 
 from __future__ import annotations
