@@ -374,9 +374,28 @@ class _JsonRequest(msgspec.Struct):
 
 
 def _records_frame(records: list[dict[str, Any]], fields: tuple[str, ...]) -> pl.DataFrame:
-    """Build a string frame from JSON records; non-string scalars (OREC: 0) become their text."""
-    frame = pl.DataFrame(records, schema={name: pl.String for name in fields}, strict=False)
+    """Build a string frame from JSON records; non-string scalars (OREC: 0) become their text.
+
+    A field holding an object or an array cannot be cast to text by polars (ComputeError:
+    a 500 found by fuzzing `POST /api/risk-assessment`); only then are the records rebuilt
+    with such values as their JSON text, so that member is judged like any other bad value
+    (a member error naming the field) instead of failing the whole roster."""
+    schema = {name: pl.String for name in fields}
+    try:
+        frame = pl.DataFrame(records, schema=schema, strict=False)
+    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, TypeError, ValueError):
+        frame = pl.DataFrame(
+            [{name: _scalar_or_json(record.get(name)) for name in fields} for record in records],
+            schema=schema,
+            strict=False,
+        )
     return frame.with_row_index("input_index")
+
+
+def _scalar_or_json(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return msgspec.json.encode(value).decode()
+    return value
 
 
 def _read_json_request(path: Path) -> RosterSource:

@@ -1923,7 +1923,7 @@ class JobsController(Controller):
         owner: NamedDependency[str],
         status: Annotated[JobStatus | None, QueryParameter(
             description="Only jobs with this status.")] = None,
-        limit: Annotated[int, QueryParameter(description="Jobs per page, 1-500.")] = 50,
+        limit: Annotated[int, QueryParameter(description="Jobs per page, 1-500.", ge=1, le=500)] = 50,
         cursor: Annotated[str | None, QueryParameter(
             description="`next_cursor` of the previous page.")] = None,
     ) -> JobList:
