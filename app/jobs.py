@@ -1118,7 +1118,21 @@ class JobRunner:
             claimed = self.store.claim_next()
             if claimed is None:
                 return
-            self._launch(*claimed)
+            try:
+                self._launch(*claimed)
+            except Exception as exc:  # noqa: BLE001  (the claimed job must not stay "running")
+                job_id, attempt = claimed
+                reason = "its worker could not be started"
+                log.error(
+                    "job_worker_died",
+                    job_id=job_id,
+                    attempt=attempt,
+                    reason=reason,
+                    exception_type=type(exc).__qualname__,
+                    traceback=traceback_without_values(exc),
+                )
+                self.store.worker_died(job_id, attempt, self.settings.max_attempts, reason)
+                return  # try again on the next pass, not in a tight loop
 
     def _launch(self, job_id: str, attempt_number: int) -> None:
         """Start the worker of one claimed attempt. Called on the dispatcher thread, which is
