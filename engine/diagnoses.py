@@ -13,13 +13,18 @@ Rules (``docs/scoring.md`` "Payment years" and stage 1):
   with ``unknown_member``. This covers both IDs absent from the roster and
   members rejected by ``ratype.normalize`` (the engine only sees scorable
   members, so it cannot tell them apart; the member's own error says why);
+* a code is valid only on the dates of service of its ICD-10-CM fiscal years
+  (1 Oct - 30 Sep): a row whose ThruDOS falls outside its code's validity
+  (``YearTables.dated_codes``, from ``reference/data/icd10cm/codes.csv``) is
+  ignored with ``invalid_on_service_date`` (``G35A``, new on 2025-10-01, on a
+  2024 date; ``C8600`` before 2024-10-01; ``C860`` after 2024-09-30);
 * exact repeats (same member, cleaned code, FromDOS, ThruDOS) change nothing:
   the first occurrence (lowest diagnosis ``input_index``) is screened, later
   ones are reported with ``duplicate`` so the summary still adds up to the
   number of diagnosis rows received.
 
 Reason precedence for one row: ``duplicate``, ``unknown_member``,
-``invalid_dates``, ``outside_collection_year``.
+``invalid_dates``, ``outside_collection_year``, ``invalid_on_service_date``.
 """
 
 from __future__ import annotations
@@ -28,8 +33,16 @@ from functools import lru_cache
 
 import polars as pl
 
+from engine.memo import derived
+
 #: Screening reasons, in precedence order (module docstring).
-REASONS = ("duplicate", "unknown_member", "invalid_dates", "outside_collection_year")
+REASONS = (
+    "duplicate",
+    "unknown_member",
+    "invalid_dates",
+    "outside_collection_year",
+    "invalid_on_service_date",
+)
 
 DROPPED_COLUMNS = ["dx_index", "input_index", "MemberID", "DxCode", "FromDOS", "ThruDOS", "reason"]
 
@@ -89,7 +102,10 @@ def _prepared_exprs() -> tuple[tuple[pl.Expr, ...], tuple[pl.Expr, ...]]:
 
 
 def screen_query(
-    diagnoses: pl.DataFrame, members: pl.DataFrame | pl.LazyFrame, collection_year: int
+    diagnoses: pl.DataFrame,
+    members: pl.DataFrame | pl.LazyFrame,
+    collection_year: int,
+    dated_codes: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
     """Every diagnosis row, in ``dx_index`` order, with its screening reason (lazy).
 
@@ -98,15 +114,48 @@ def screen_query(
     MemberIDs are distinct, as ``ratype.normalize`` leaves them). Columns: ``dx_index,
     MemberID, DxCode, FromDOS, ThruDOS, code``, the member columns and
     ``screen_reason`` (Int8 index into ``REASONS``; null = the row counts).
+    ``dated_codes``: ``code, valid_from, valid_to`` (``YearTables.dated_codes``).
     """
     dx = _prepared(diagnoses)
     member_ids = members.lazy().with_columns(pl.col("MemberID").cast(pl.Utf8))
+    reason = _screen_reason(collection_year)
+    if dated_codes is not None and dated_codes.height:
+        outside_validity = _outside_validity(dated_codes)
+        reason = (
+            pl.when(reason.is_null() & outside_validity)
+            .then(pl.lit(REASONS.index("invalid_on_service_date"), pl.Int8))
+            .otherwise(reason)
+            .alias("screen_reason")
+        )
     return (
         dx.sort("dx_index")
         .join(member_ids, on="MemberID", how="left", maintain_order="left")
-        .with_columns(_screen_reason(collection_year))
+        .with_columns(reason)
         .drop("_from_trimmed", "_thru_trimmed", "from_date", "thru_date")
     )
+
+
+def _outside_validity(dated_codes: pl.DataFrame) -> pl.Expr:
+    """True when the row's code is one of ``dated_codes`` and its ThruDOS is outside the
+    code's ``[valid_from, valid_to]``. A lookup of the few hundred dated codes
+    (``replace_strict``) rather than a join: most rows' codes are not among them."""
+
+    def build() -> pl.Expr:
+        codes = dated_codes.get_column("code")
+        open_from, open_to = pl.date(1900, 1, 1), pl.date(9999, 12, 31)
+        valid_from = pl.col("code").replace_strict(
+            codes, dated_codes.get_column("valid_from"), default=None, return_dtype=pl.Date
+        )
+        valid_to = pl.col("code").replace_strict(
+            codes, dated_codes.get_column("valid_to"), default=None, return_dtype=pl.Date
+        )
+        listed = pl.col("code").is_in(codes.implode())
+        return listed & (
+            (pl.col("thru_date") < valid_from.fill_null(open_from))
+            | (pl.col("thru_date") > valid_to.fill_null(open_to))
+        )
+
+    return derived(dated_codes, "outside_validity", build)
 
 
 @lru_cache(maxsize=8)

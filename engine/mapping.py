@@ -179,13 +179,13 @@ def distinct_ccs(candidates: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def recognize_valid_codes(ignored: pl.DataFrame, icd10_codes: pl.DataFrame | None) -> pl.DataFrame:
-    """Turn ``unknown_code`` into ``no_hcc`` for codes the year's ICD-10 list knows.
+    """Turn ``unknown_code`` into ``no_hcc`` for codes the ICD-10-CM code lists know.
 
     The year's mappings list only codes that map to a payment HCC, so without a
-    full ICD-10 code list a valid code with no HCC (``I10``) is indistinguishable
-    from a typo (``S62X5``) and both are ``unknown_code``. When the reference
-    offers ``YearTables.icd10_codes`` (a frame with an ``icd10`` column; not in
-    the contract yet), known codes are reported as ``no_hcc`` instead.
+    full code list a valid code with no HCC (``I10``) is indistinguishable from a
+    typo (``S62X5``). ``YearTables.icd10_codes`` (``icd10``: every billable code of
+    ``reference/data/icd10cm/codes.csv``) tells them apart; a code valid on some
+    date but not on this row's is already ``invalid_on_service_date`` (stage 1).
     """
     if icd10_codes is None:
         return ignored

