@@ -37,6 +37,7 @@ class CachedMember(msgspec.Struct, frozen=True, gc=False):
     rows: tuple[ResultRow, ...]
     error: ErrorItem | None
     dx_counts: tuple[tuple[str, int], ...]  # (reason, count) for this member's diagnoses
+    warnings: tuple[tuple[str, str], ...] = ()  # (code, message) counted in `warnings`
 
 
 MemberKey = Hashable  # app.service.member_key: JSON bytes of the member's inputs

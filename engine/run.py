@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from engine import score_raw
-from engine.blend import MEMBER_ERROR_SCHEMA, BlendParameters, blend
+from engine.blend import MEMBER_ERROR_SCHEMA, MEMBER_WARNING_SCHEMA, BlendParameters, blend
 from engine.finance import (
     FINANCE_FIELDS,
     RateTable,
@@ -73,7 +73,10 @@ class BatchResult:
     `dx_counts` is the per-member breakdown behind `dx_summary`: columns
     `MemberID` (as in the diagnoses), `reason` (`used` or a drop reason),
     `count`. The API cache uses it to answer a cached member's share of the
-    summary.
+    summary. `member_warnings` (`MemberID, input_index, code, message`) are the
+    warnings of scored members that change what they get (e.g. raw rows only,
+    active row left out for a missing parameter); the same text is on the
+    member's `Warnings`. `warnings` counts them: `[{code, message, count}]`.
     """
 
     rows: pl.DataFrame
@@ -83,6 +86,23 @@ class BatchResult:
     trail: dict[str, pl.DataFrame] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)
     member_count: int = 0
+    member_warnings: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=MEMBER_WARNING_SCHEMA)
+    )
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        return count_warnings(self.member_warnings)
+
+
+def count_warnings(member_warnings: pl.DataFrame) -> list[dict[str, Any]]:
+    """`[{code, message, count}]`: members per distinct warning, in first-seen order."""
+    if member_warnings.is_empty():
+        return []
+    counted = member_warnings.group_by("code", "message", maintain_order=True).agg(
+        count=pl.col("input_index").n_unique()
+    )
+    return counted.to_dicts()
 
 
 def with_string_columns(frame: pl.DataFrame, fields: tuple[str, ...]) -> pl.DataFrame:
@@ -247,6 +267,7 @@ def _concat_results(
         )
     dx_counts = pl.concat([r.dx_counts for r in results])
     return BatchResult(
+        member_warnings=by_index([r.member_warnings for r in results]),
         rows=by_index([r.rows for r in results]),
         errors=by_index([r.errors for r in results]),
         dx_summary=summarize_dx_counts(dx_counts),
@@ -290,7 +311,12 @@ def _score_chunk(
     raw = score_raw(members, diagnoses, tables, detail=detail)
     blended = blend(raw.rows, members, params)
     trail = dict(raw.trail or {}) if detail else {}
-    rows = build_rows(members, raw.rows, blended.active, params, trail or None)
+    raw_rows = raw.rows
+    if not blended.errors.is_empty():  # members the blend rejected show no rows at all
+        raw_rows = raw_rows.join(blended.errors.select("input_index"), on="input_index", how="anti")
+    if not blended.warnings.is_empty():  # scored raw only: the reason is on their rows
+        members = _with_warnings(members, blended.warnings)
+    rows = build_rows(members, raw_rows, blended.active, params, trail or None)
     if pricing is not None:
         rows, lines = apply_payments(
             rows, blended.active, priced, params, members, trail if detail else None
@@ -314,6 +340,7 @@ def _score_chunk(
         trail=trail,
         reference=reference_info(tables, payment_year),
         member_count=memberships.height,
+        member_warnings=blended.warnings,
     )
 
 
@@ -379,6 +406,16 @@ def _rejected_members_diagnoses(
             .sort("dx_index")
         )
     return replace(raw, dropped_dx=relabeled)
+
+
+def _with_warnings(members: pl.DataFrame, warnings: pl.DataFrame) -> pl.DataFrame:
+    """`members` with each warning's message appended to the member's `warnings` list."""
+    extra = warnings.group_by("input_index").agg(pl.col("message").alias("_extra"))
+    joined = members.join(extra, on="input_index", how="left", maintain_order="left")
+    base = pl.col("warnings") if "warnings" in members.columns else pl.lit([], pl.List(pl.String))
+    return joined.with_columns(
+        pl.concat_list(base.fill_null([]), pl.col("_extra").fill_null([])).alias("warnings")
+    ).drop("_extra")
 
 
 def _member_errors(*parts: pl.DataFrame) -> pl.DataFrame:
@@ -495,9 +532,19 @@ def summarize_dx_counts(dx_counts: pl.DataFrame) -> dict[str, int]:
 
 
 def reference_info(tables: Any, payment_year: int) -> dict[str, Any]:
-    """`{"payment_year", "release_id", "sha256"}` of the year's reference data."""
+    """`{"payment_year", "release_id", "sha256", "parameter_caveats"}` of the year's
+    reference data: `parameter_caveats` lists every parameter whose status is not
+    `cms`/`corroborated` (single-source, missing, operator), so a PY2027 answer says
+    which of its factors rest on one source and an overridden one says so."""
+    parameters = getattr(tables, "parameters", None)
+    caveats = getattr(parameters, "caveats", None) or []
     return {
         "payment_year": payment_year,
         "release_id": getattr(tables, "release_id", None),
         "sha256": getattr(tables, "sha256", None),
+        "parameter_caveats": [
+            {"parameter": c.parameter, "model": c.model, "value": c.value,
+             "status": c.status, "source": c.source}
+            for c in caveats
+        ],
     }

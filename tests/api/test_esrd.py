@@ -1,5 +1,6 @@
 """ESRD members through the API: weight 1, their group's factor, and no default factor
-(`docs/scoring.md`: PY2025 ESRD factors are not published -> member error)."""
+(`docs/scoring.md`: PY2025 ESRD factors are not published -> raw row only, with a
+warning naming the factor)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,23 @@ ESRD_MEMBERS = [
 ]
 
 
-def test_py2025_esrd_member_is_an_error_naming_the_missing_factor(client, seed_request) -> None:
+def test_py2025_esrd_member_gets_its_raw_row_and_a_warning_naming_the_missing_factor(
+    client, seed_request
+) -> None:
     seed_request["memberships"] += ESRD_MEMBERS
     body = client.post("/v1/risk-scores", json=seed_request).json()
-    assert body["status"] == "partial"
-    messages = {e["MemberID"]: e["message"] for e in body["errors"]}
-    assert messages["E1"].startswith(
+    assert body["status"] == "success" and body["errors"] == []
+    esrd = {r["Member_Id"]: r for r in body["results"] if r["Member_Id"] in ("E1", "E2")}
+    assert [r["Active_Score"] for r in body["results"] if r["Member_Id"] == "E1"] == [0]
+    assert esrd["E1"]["Clinical_Version"] == "ESRD V24"
+    assert esrd["E1"]["Warnings"][0].startswith(
         "normalization_factor ESRD_V24_dialysis for PY2025 is not published in our reference data")
-    assert messages["E2"].startswith("normalization_factor ESRD_V24_graft for PY2025")
-    assert {r["Member_Id"] for r in body["results"]} == {"M00912", "M00913"}  # others scored
+    assert esrd["E2"]["Warnings"][0].startswith("normalization_factor ESRD_V24_graft for PY2025")
+    warnings = {w["message"].split(" for ")[0]: w for w in body["warnings"]}
+    assert warnings["normalization_factor ESRD_V24_dialysis"]["count"] == 1
+    assert warnings["normalization_factor ESRD_V24_graft"]["code"] == "active_row_missing_parameter"
+    caveats = {c["model"]: c["status"] for c in body["reference"]["parameter_caveats"]}
+    assert caveats == {"ESRD_V24_dialysis": "missing", "ESRD_V24_graft": "missing"}
 
 
 def test_py2024_esrd_members_get_one_raw_row_and_an_unblended_active_row(client) -> None:

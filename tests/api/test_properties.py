@@ -51,7 +51,7 @@ def module_client():
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    payment_year=st.sampled_from([2024, 2025, 2026]),
+    payment_year=st.sampled_from([2024, 2025, 2026, 2027]),
     memberships=st.lists(membership, max_size=15),
     diagnoses=st.lists(diagnosis, max_size=25),
     detail=st.booleans(),
@@ -78,6 +78,10 @@ def test_every_member_is_in_results_or_errors(
     rows_per_member = Counter(row["Member_Id"] for row in body["results"])
     for member_id, rows in rows_per_member.items():
         member_rows = [r for r in body["results"] if r["Member_Id"] == member_id]
+        if any("active row is left out" in w for w in member_rows[0].get("Warnings") or ()):
+            # a parameter of the member's model is not published (PY2025 ESRD): raw only
+            assert [r["Active_Score"] for r in member_rows] == [0]
+            continue
         assert [r["Active_Score"] for r in member_rows][-1] == 1
         assert sum(r["Active_Score"] for r in member_rows) == 1
         if member_rows[0]["Clinical_Version"] == "V28":

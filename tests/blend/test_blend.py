@@ -131,21 +131,19 @@ def test_esrd_graft_member_uses_the_graft_factor() -> None:
     assert result.active["total"].item() == 941_000  # 1.028 / 1.028 * 0.941
 
 
-def test_esrd_member_without_published_factor_is_a_member_error() -> None:
+def test_esrd_member_without_published_factor_gets_a_warning_not_an_active_row() -> None:
     raw = raw_frame([(0, "V28", {"demographic": 624}), (0, "V24", {"demographic": 641}),
                      (1, "ESRD_V24", {"demographic": 900})])
     result = blend(raw, members_frame({0: "cms_hcc", 1: "dialysis"}), PY2025)
     assert result.active["input_index"].to_list() == [0]
-    errors = result.errors.to_dicts()
-    assert errors == [
-        {
-            "MemberID": "M1",
-            "input_index": 1,
-            "field": "payment_year",
-            "message": "normalization_factor ESRD_V24_dialysis for PY2025 is not published "
-            "in our reference data; this member cannot be scored for that year",
-        }
-    ]
+    assert result.errors.is_empty()
+    warnings = result.warnings.to_dicts()
+    assert len(warnings) == 1
+    assert warnings[0]["input_index"] == 1 and warnings[0]["code"] == "active_row_missing_parameter"
+    assert warnings[0]["message"].startswith(
+        "normalization_factor ESRD_V24_dialysis for PY2025 is not published in our reference "
+        "data (never guessed): the raw row is scored, the active row is left out"
+    )
 
 
 def test_py2024_weights_are_reversed() -> None:

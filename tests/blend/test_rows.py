@@ -92,12 +92,13 @@ def test_esrd_member_rows_use_the_esrd_text_table() -> None:
     assert rows["RA_Variable"][1] == f"{esrd.clinical_version} ( DI_F65_69 )"
 
 
-def test_member_rejected_by_the_blend_gets_no_rows() -> None:
+def test_member_without_a_published_factor_gets_its_raw_row_only() -> None:
     raw = with_ra_variable(raw_frame([(0, "ESRD_V24", {"demographic": 500}),
                                       (1, "V28", {"demographic": 1}), (1, "V24", {"demographic": 1})]),
                            {(0, "ESRD_V24"): "DI_F65_69", (1, "V28"): "a", (1, "V24"): "b"})
     rows = rows_for(raw, {0: "dialysis", 1: "cms_hcc"}, PY2025)  # no PY2025 ESRD factor
-    assert rows["input_index"].unique().to_list() == [1]
+    assert rows.filter(pl.col("input_index") == 0)["Active_Score"].to_list() == [0]
+    assert rows.filter(pl.col("input_index") == 1)["Active_Score"].to_list() == [0, 0, 1]
 
 
 def test_weight_percent_has_four_decimals() -> None:

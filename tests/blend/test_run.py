@@ -71,10 +71,13 @@ def test_every_member_is_in_rows_or_errors(store) -> None:
     assert not scored & set(result.errors.filter(pl.col("duplicate_of").is_null())["MemberID"])
     assert result.errors.filter(pl.col("duplicate_of").is_not_null())["MemberID"].to_list() == [
         "A2"]  # the identical repeat names the row it repeats
-    assert {"B", "C", "D", "E"} <= rejected  # PY2025 ESRD: no published factor (or no model yet)
+    assert {"B", "C"} <= rejected
     assert result.rows.filter(pl.col("Member_Id") == "A2").height == 3  # identical repeat: once
-    esrd_messages = result.errors.filter(pl.col("MemberID").is_in(["D", "E"]))["message"].to_list()
-    assert all("PY2025" in message for message in esrd_messages)
+    # PY2025 ESRD: no published factor -> the raw row only, and a warning naming it
+    esrd = result.rows.filter(pl.col("Member_Id").is_in(["D", "E"]))
+    assert esrd["Active_Score"].to_list() == [0, 0]
+    assert all("PY2025" in w[0] for w in esrd["Warnings"].to_list())
+    assert sum(w["count"] for w in result.warnings) == 2
 
 
 def test_unsupported_year_raises(store) -> None:

@@ -112,8 +112,11 @@ class _WithCodeList:
 def test_valid_code_without_hcc_is_no_hcc_when_a_code_list_is_known(tables_2025):
     members = make_members([{"MemberID": "A", "segment": "CNA", "age": 70, "sex": "F"}])
     dx = make_diagnoses(dx_in("A", "I10", "S62X5"))
+    # the bundled ICD-10-CM lists (reference/data/icd10cm/codes.csv) know I10
     plain = score_raw(members, dx, tables_2025)
-    assert plain.dx_summary["unknown_code"] == 2 and plain.dx_summary["no_hcc"] == 0
+    assert plain.dx_summary["unknown_code"] == 1 and plain.dx_summary["no_hcc"] == 1
+    empty = score_raw(members, dx, _WithCodeList(tables_2025, []))
+    assert empty.dx_summary["unknown_code"] == 2 and empty.dx_summary["no_hcc"] == 0
     listed = score_raw(members, dx, _WithCodeList(tables_2025, ["I10", "F13229"]))
     assert listed.dx_summary["unknown_code"] == 1 and listed.dx_summary["no_hcc"] == 1
     assert listed.dropped_dx.sort("dx_index")["reason"].to_list() == ["no_hcc", "unknown_code"]

@@ -52,11 +52,12 @@ def test_esrd_rows_on_the_wire_py2026():
     assert set(errors) == {"C1"} and errors["C1"]["field"] == "RAType"
 
 
-def test_esrd_members_are_errors_on_the_wire_py2025():
+def test_esrd_members_get_raw_rows_and_warnings_on_the_wire_py2025():
     body = _post(2025)
-    assert body["results"] == []
-    errors = {e["MemberID"]: e["message"] for e in body["errors"]}
-    assert set(errors) == {"D1", "G1", "C1"}
+    assert [r["Active_Score"] for r in body["results"]] == [0, 0]
+    assert {e["MemberID"] for e in body["errors"]} == {"C1"}
+    warnings = {r["Member_Id"]: r["Warnings"] for r in body["results"]}
     # transplant takes the dialysis factor (E2118P1M: DF_DG multiplies transplant scores)
     for member in ("D1", "G1"):
-        assert errors[member].startswith("normalization_factor ESRD_V24_dialysis for PY2025")
+        assert warnings[member][0].startswith("normalization_factor ESRD_V24_dialysis for PY2025")
+    assert body["warnings"][0]["count"] == 2

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import polars as pl
 import pytest
 
 from tests.esrd.conftest import Member, active_value, rows_of, score
@@ -247,22 +248,30 @@ def test_no_errors_for_scored_years(scored):
     assert result.errors.height == 0, result.errors
 
 
-def test_py2025_missing_esrd_factors_are_member_errors(store):
-    """parameters.csv marks PY2025's ESRD factors missing: no rows, one error per member."""
+@pytest.mark.parametrize("case", CASES, ids=[c.member.member_id for c in CASES])
+def test_py2025_raw_row_equals_the_py2024_and_py2026_logic(store, case):
+    """PY2025's ESRD factors are missing: the raw ESRD V24 row is still scored, with the
+    same hand-read CMS coefficients as PY2024/PY2026 (test_raw_row) and the same
+    RA_Variable; the active row is left out and the member carries a warning."""
     result = score(store, [c.member for c in CASES], 2025)
-    assert result.rows.height == 0
-    errors = {r["MemberID"]: r for r in result.errors.iter_rows(named=True)}
-    assert set(errors) == {c.member.member_id for c in CASES}
-    for case in CASES:
-        error = errors[case.member.member_id]
-        assert error["field"] == "payment_year"
-        assert error["message"].startswith(
-            f"normalization_factor ESRD_V24_{case.group} for PY2025 is not published"
-        ), error["message"]
+    assert result.errors.height == 0, result.errors
+    rows = result.rows.filter(pl.col("Member_Id") == case.member.member_id).to_dicts()
+    assert [r["Active_Score"] for r in rows] == [0]
+    raw = rows[0]
+    assert {f: raw[f] for f in BUCKET_FIELDS.values()} == _expected_raw(case)
+    assert raw["RA_Variable"] == case.ra_variable and raw["Model"] == case.model
+    (warning,) = [w for w in raw["Warnings"] if "is not published" in w]
+    assert warning.startswith(
+        f"normalization_factor ESRD_V24_{case.group} for PY2025 is not published"
+    )
+    assert "active row is left out" in warning
+    codes = {(w["code"], w["count"]) for w in result.warnings if "ESRD_V24_" + case.group in w["message"]}
+    assert codes == {("active_row_missing_parameter", sum(c.group == case.group for c in CASES))}
 
 
-def test_py2025_cms_hcc_members_still_score_next_to_esrd_errors(store):
+def test_py2025_cms_hcc_members_still_score_next_to_esrd_members(store):
     members = [CASES[0].member, Member("CN", "CN", "F", 70)]
     result = score(store, members, 2025)
-    assert set(result.rows["Member_Id"]) == {"CN"}
-    assert result.errors["MemberID"].to_list() == ["D1"]
+    assert set(result.rows["Member_Id"]) == {"CN", "D1"}
+    assert result.errors.is_empty()
+    assert result.rows.filter(pl.col("Active_Score") == 1)["Member_Id"].to_list() == ["CN"]

