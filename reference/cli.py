@@ -1,6 +1,7 @@
-"""``raf reference [--verify]``: payment years, models, release ids and file hashes
-of the bundled reference data; ``--verify`` recomputes every sha256 against
-``reference/data/manifest.json`` and exits 1 on any mismatch."""
+"""``raf reference [--verify]``: payment years, models, release ids, each parameter
+with its value, status and source, and the file hashes of the bundled reference
+data (with ``RAF_PARAMETER_OVERRIDES`` applied); ``--verify`` recomputes every
+sha256 against ``reference/data/manifest.json`` and exits 1 on any mismatch."""
 
 from __future__ import annotations
 
@@ -13,9 +14,17 @@ def run(args: argparse.Namespace) -> int:
     store = ReferenceStore(getattr(args, "data_dir", None))
     manifest = store.manifest
     for year in store.supported_years:
+        tables = store.year(year)
         info = manifest["payment_years"][str(year)]
-        print(f"PY{year}  release {info['release_id']}  models {', '.join(info['models'])}")
-        print(f"        sha256 {info['sha256']}")
+        print(f"PY{year}  release {tables.release_id}  models {', '.join(tables.models_of_year)}")
+        print(f"        sha256 {tables.sha256}")
+        if info.get("mapping"):
+            print(f"        mapping {info['mapping']}")
+        for row in tables.parameters.rows:
+            value = row.value if row.value is not None else "(missing)"
+            print(f"        {row.parameter} {row.model} = {value}  [{row.status}]  {row.source}")
+        for warning in tables.warnings:
+            print(f"        WARNING {warning}")
     print()
     print("files:")
     for entry in manifest["files"]:

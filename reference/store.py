@@ -499,6 +499,8 @@ def apply_overrides(
         value = _decimal_text(row["value"] or "", where)
         forced = (row.get("force") or "").strip().lower() in ("yes", "true", "1")
         name = f"PY{year} {parameter} {model}"
+        if any(a[:3] == (year, parameter, model) for a in accepted):
+            raise ParameterOverrideError(f"{where}: {name} is overridden twice")
         if current["status"] in PUBLISHED_STATUSES:
             if not forced:
                 raise ParameterOverrideError(

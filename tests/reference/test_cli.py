@@ -12,8 +12,11 @@ from reference.cli import run
 def test_lists_years_and_verifies(capsys):
     assert run(argparse.Namespace(verify=True)) == 0
     out = capsys.readouterr().out
-    for year in (2024, 2025, 2026):
+    for year in (2024, 2025, 2026, 2027):
         assert f"PY{year}  release PY{year}." in out
+    assert "normalization_factor ESRD_V24_dialysis = 1.072  [single-source]" in out
+    assert "normalization_factor V28 = 1.079  [corroborated]" in out
+    assert "normalization_factor ESRD_V24_graft = (missing)  [missing]" in out
     assert "verify: all" in out
 
 
@@ -29,5 +32,5 @@ def test_verify_fails_on_changed_file(tmp_path, capsys):
 def test_without_verify_does_not_check(tmp_path):
     copy = tmp_path / "data"
     shutil.copytree(ReferenceStore().data_dir, copy)
-    (copy / "parameters.csv").write_text("tampered\n")
+    (copy / "crosscheck.json").write_text("tampered\n")
     assert run(argparse.Namespace(verify=False, data_dir=copy)) == 0
