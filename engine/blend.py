@@ -58,8 +58,16 @@ MICRO_PER_MILLI = 1_000
 BUCKETS: tuple[str, ...] = (*RAW_BUCKETS, "total")
 """The six `RAF_*` buckets and the total, as Int64 columns of the raw rows."""
 
-ESRD_MODEL = "ESRD_V24"
-CMS_HCC_MODELS = ("V28", "V24")
+
+
+def bundled_identities() -> dict[str, Any]:
+    """label -> ``reference.store.ModelIdentity`` of every bundled model (model.json):
+    the default of `BlendParameters.identities` when a caller builds parameters by hand."""
+    from reference.store import ReferenceStore
+
+    store = ReferenceStore.default()
+    ids = {m for year in store.supported_years for m in store.year(year).models_of_year}
+    return {store.identity(m).label: store.identity(m) for m in sorted(ids)}
 
 MEMBER_ERROR_SCHEMA = {
     "MemberID": pl.String,
@@ -111,6 +119,29 @@ class BlendParameters:
     factor_e6: Mapping[str, int | None]
     coding_e6: int | None
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: label -> model identity (``reference.store.ModelIdentity``: family, texts,
+    #: normalization keys); empty = the bundled models' model.json files.
+    identities: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_identities(self) -> Mapping[str, Any]:
+        return self.identities or derived(self, "bundled_identities", bundled_identities)
+
+    @property
+    def unblended_models(self) -> tuple[str, ...]:
+        """Labels of the models scored alone with weight 1 (family other than CMS-HCC: ESRD)."""
+        return tuple(
+            label for label, identity in self.model_identities.items()
+            if identity.family != "CMS-HCC" and label not in self.models
+        )
+
+    @property
+    def esrd_model(self) -> str | None:
+        """The one unblended (ESRD) model's label, if any."""
+        unblended = self.unblended_models
+        if len(unblended) > 1:
+            raise ValueError(f"more than one unblended model: {unblended}")
+        return unblended[0] if unblended else None
 
     @classmethod
     def from_decimals(
@@ -120,6 +151,7 @@ class BlendParameters:
         weights: Mapping[str, Any],
         factors: Mapping[str, Any],
         coding_adjustment: Any,
+        identities: Mapping[str, Any] | None = None,
     ) -> BlendParameters:
         """Build from decimal values (str/Decimal/float; None = not published)."""
 
@@ -137,6 +169,7 @@ class BlendParameters:
             coding_e6=None
             if coding_adjustment in (None, "")
             else to_millionths(coding_adjustment, "coding_adjustment"),
+            identities=dict(identities or {}),
         )
 
     @classmethod
@@ -165,7 +198,8 @@ class BlendParameters:
     def model_weights(self) -> pl.DataFrame:
         """One row per model: `model`, `weight_e6` (ESRD weight is 1, not blended)."""
         weights = {m: self.weight_e6.get(m) for m in self.models}
-        weights[ESRD_MODEL] = PARAMETER_SCALE
+        for label in self.unblended_models:
+            weights[label] = PARAMETER_SCALE
         return pl.DataFrame(
             {"model": list(weights), "weight_e6": list(weights.values())},
             schema={"model": pl.String, "weight_e6": pl.Int64},
@@ -173,7 +207,11 @@ class BlendParameters:
 
     def normalization_factors(self) -> pl.DataFrame:
         """One row per normalization key the engine can ask for: `normalization_key`, `factor_e6`."""
-        keys = [*self.models, f"{ESRD_MODEL}_dialysis", f"{ESRD_MODEL}_graft"]
+        keys = [*self.models] + [
+            key
+            for label in self.unblended_models
+            for key in self.model_identities[label].normalization_keys.values()
+        ]
         return pl.DataFrame(
             {"normalization_key": keys, "factor_e6": [self.factor_e6.get(k) for k in keys]},
             schema={"normalization_key": pl.String, "factor_e6": pl.Int64},
@@ -251,16 +289,19 @@ def blend(raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters
     lookups = _parameter_lookups(params)
     keyed = raw_rows.lazy()
     normalization_key = pl.col("model")
-    if raw_rows.get_column("model").eq(ESRD_MODEL).any():
+    esrd_model = params.esrd_model
+    if esrd_model is not None and raw_rows.get_column("model").eq(esrd_model).any():
         # only ESRD rows read the member's normalization_group: no join without them
         keyed = keyed.join(
             members.lazy().select("input_index", "normalization_group"),
             on="input_index",
             how="left",
         )
+        by_group = dict(params.model_identities[esrd_model].normalization_keys)
         normalization_key = (
-            pl.when(pl.col("model") == ESRD_MODEL)
-            .then(pl.lit(f"{ESRD_MODEL}_") + pl.col("normalization_group"))
+            pl.when(pl.col("model") == esrd_model)
+            .then(pl.col("normalization_group").replace_strict(by_group, default=None,
+                                                               return_dtype=pl.String))
             .otherwise(pl.col("model"))
         )
     keyed = keyed.with_columns(normalization_key.alias("normalization_key")).with_columns(
@@ -320,7 +361,7 @@ def _parameter_lookups(params: BlendParameters) -> _ParameterLookups:
 def _build_parameter_lookups(params: BlendParameters) -> _ParameterLookups:
     """`replace_strict` maps over the year's few parameters: cheaper than joining
     one-row-per-parameter frames (a join costs ~0.3 ms even on a one-member batch)."""
-    models = [*params.models, ESRD_MODEL]
+    models = [*params.models, *params.unblended_models]
     factors = params.normalization_factors()
     weights = params.model_weights()
     return _ParameterLookups(

@@ -501,7 +501,11 @@ def score_raw(
 ) -> RawResult:
     """Raw CMS-HCC rows for every scorable member and every model of the year."""
     _check_members(members)
-    model_specs = specs_for_year(list(tables.models_of_year))
+    models = getattr(tables, "models", {}) or {}
+    model_specs = specs_for_year(
+        list(tables.models_of_year),
+        {m: getattr(t, "identity", None) for m, t in models.items()},
+    )
     by_label = {spec.label: spec for spec in model_specs}
     scored_members = member_models(members, model_specs)
 

@@ -28,25 +28,27 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from engine.blend import ESRD_MODEL, BlendParameters
+from engine.blend import BlendParameters
 from engine.memo import derived
 
 
 @dataclass(frozen=True)
 class ModelText:
-    """How one model is named on the response rows."""
+    """How one model is named on the response rows (from its model.json)."""
 
     model: str  # `Model` on the raw row, e.g. "HCC Model-Regular"
     clinical_version: str  # `Clinical_Version` on the raw row, e.g. "V28"
     ra_variable_order: int  # position of "<version> ( ... )" in the active RA_Variable
 
 
-MODEL_TEXTS: Mapping[str, ModelText] = {
-    "V28": ModelText("HCC Model-Regular", "V28", ra_variable_order=1),
-    "V24": ModelText("HCC Model-Regular", "V24", ra_variable_order=0),
-    # `model` is replaced per segment by ESRD_SEGMENT_MODELS (this one is the fallback).
-    ESRD_MODEL: ModelText("ESRD Model-Dialysis", "ESRD V24", ra_variable_order=0),
-}
+def model_texts(params: BlendParameters) -> dict[str, ModelText]:
+    """label -> `ModelText` of the models `params` knows (``BlendParameters.model_identities``:
+    ``reference/data/models/<id>/model.json``)."""
+    return {
+        label: ModelText(i.model_text, i.clinical_version, i.ra_variable_order)
+        for label, i in params.model_identities.items()
+    }
+
 
 ESRD_SEGMENT_MODELS: Mapping[str, str] = {
     "DI": "ESRD Model-Dialysis",  # D1 D2 I3 I4 (CMS SCORE_DIAL)
@@ -152,6 +154,8 @@ class _ModelTextLookups:
     active_model: pl.Expr  # by `model_set`: `Model` of the active row
     active_clinical_version: pl.Expr  # by `model_set`
     esrd_weight_prefix: str  # "100.0000% of " before an ESRD segment's model text
+    esrd_model: str | None  # the ESRD model's label ("ESRD_V24")
+    esrd_clinical_version: str  # its Clinical_Version ("ESRD V24")
 
 
 #: `model_set`: a member's models in RA_Variable order, joined with this.
@@ -163,12 +167,14 @@ def _model_texts(params: BlendParameters) -> _ModelTextLookups:
 
 
 def _build_model_texts(params: BlendParameters) -> _ModelTextLookups:
-    models = [*params.models, ESRD_MODEL]
+    text_of = model_texts(params)
+    esrd_model = params.esrd_model
+    models = [*params.models, *params.unblended_models]
     weights = params.model_weights().select(
         "model", prefix=weight_percent(pl.col("weight_e6")) + pl.lit(" of ")
     )
     prefix = dict(zip(weights.get_column("model"), weights.get_column("prefix"), strict=True))
-    ra_rank = {m: MODEL_TEXTS[m].ra_variable_order * len(models) + i for i, m in enumerate(models)}
+    ra_rank = {m: text_of[m].ra_variable_order * len(models) + i for i, m in enumerate(models)}
     # every non-empty set of models, keyed in RA_Variable order, texts in model order
     model_sets = [
         [m for i, m in enumerate(models) if mask >> i & 1] for mask in range(1, 2 ** len(models))
@@ -179,7 +185,7 @@ def _build_model_texts(params: BlendParameters) -> _ModelTextLookups:
 
     def active_model(model_set: list[str]) -> str | None:
         parts = [
-            f"{prefix[m]}{MODEL_TEXTS[m].model} {MODEL_TEXTS[m].clinical_version}"
+            f"{prefix[m]}{text_of[m].model} {text_of[m].clinical_version}"
             for m in model_set
             if prefix[m] is not None  # an unpublished weight: no part (the blend rejects it)
         ]
@@ -191,17 +197,19 @@ def _build_model_texts(params: BlendParameters) -> _ModelTextLookups:
     return _ModelTextLookups(
         model_order=by("model", {m: i for i, m in enumerate(models)}, pl.Int64),
         ra_variable_order=by("model", ra_rank, pl.Int64),
-        model_text=by("model", {m: MODEL_TEXTS[m].model for m in models}, pl.String),
+        model_text=by("model", {m: text_of[m].model for m in models}, pl.String),
         clinical_version=by(
-            "model", {m: MODEL_TEXTS[m].clinical_version for m in models}, pl.String
+            "model", {m: text_of[m].clinical_version for m in models}, pl.String
         ),
         active_model=by("model_set", {key(s): active_model(s) for s in model_sets}, pl.String),
         active_clinical_version=by(
             "model_set",
-            {key(s): " / ".join(MODEL_TEXTS[m].clinical_version for m in s) for s in model_sets},
+            {key(s): " / ".join(text_of[m].clinical_version for m in s) for s in model_sets},
             pl.String,
         ),
-        esrd_weight_prefix=prefix[ESRD_MODEL],
+        esrd_weight_prefix=prefix[esrd_model] if esrd_model else "",
+        esrd_model=esrd_model,
+        esrd_clinical_version=text_of[esrd_model].clinical_version if esrd_model else "",
     )
 
 
@@ -221,7 +229,12 @@ def build_rows(
     """
     texts = _model_texts(params)
     raw = raw_rows.lazy()
-    esrd = "segment" in members.columns and raw_rows.get_column("model").eq(ESRD_MODEL).any()
+    esrd_model = texts.esrd_model
+    esrd = (
+        esrd_model is not None
+        and "segment" in members.columns
+        and raw_rows.get_column("model").eq(esrd_model).any()
+    )
     model_text = texts.model_text
     if esrd:  # ESRD rows name the ESRD sub-model of the member's segment
         raw = raw.join(
@@ -235,7 +248,7 @@ def build_rows(
             dict(ESRD_SEGMENT_MODELS), default=None, return_dtype=pl.String
         )
         model_text = (
-            pl.when(pl.col("model") == ESRD_MODEL)
+            pl.when(pl.col("model") == esrd_model)
             .then(pl.coalesce(segment_text, model_text))
             .otherwise(model_text)
         )
@@ -275,11 +288,11 @@ def build_rows(
     active_model = texts.active_model
     if esrd:  # an ESRD member's only model: its weight and its segment's model text
         active_model = (
-            pl.when(pl.col("model_set") == ESRD_MODEL)
+            pl.when(pl.col("model_set") == esrd_model)
             .then(
                 pl.lit(texts.esrd_weight_prefix)
                 + pl.col("model_text")
-                + pl.lit(" " + MODEL_TEXTS[ESRD_MODEL].clinical_version)
+                + pl.lit(" " + texts.esrd_clinical_version)
             )
             .otherwise(active_model)
         )

@@ -33,7 +33,7 @@ graft duration, transplant month, NonAged) carried by ``raw.member_models``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -66,8 +66,10 @@ class CcPatch:
 @dataclass(frozen=True)
 class ModelSpec:
     model_id: str
-    label: str  # the `model` column of raw rows: "V28", "V24", "ESRD_V24"
-    family: str  # members.model_family this model scores
+    #: the `model` column of raw rows ("V28", "V24", "ESRD_V24") and the members'
+    #: model_family it scores; `specs_for_year` takes both from the model's model.json
+    label: str
+    family: str
     segments: Mapping[str, frozenset[str]]
     #: variable name -> boolean polars expression over member columns, per family.
     flag_variables: Mapping[str, Mapping[str, pl.Expr]] = field(default_factory=dict)
@@ -241,6 +243,28 @@ MODEL_SPECS: dict[str, ModelSpec] = {
 }
 
 
-def specs_for_year(models_of_year: list[str]) -> list[ModelSpec]:
-    """Specs of the year's models that this engine implements, in the year's order."""
-    return [MODEL_SPECS[m] for m in models_of_year if m in MODEL_SPECS]
+#: (model_id, label, family) -> the spec bound to that identity (one object per identity,
+#: so the per-spec caches of engine.raw stay warm).
+_BOUND: dict[tuple[str, str, str], ModelSpec] = {}
+
+
+def specs_for_year(models_of_year: list[str], identities: Mapping | None = None) -> list[ModelSpec]:
+    """Specs of the year's models that this engine implements, in the year's order.
+
+    ``identities`` (model_id -> ``reference.store.ModelIdentity``, from model.json)
+    name each model's raw-row label and member family; without them the specs'
+    own (the bundled model.json values) stand.
+    """
+    out = []
+    for model_id in models_of_year:
+        spec = MODEL_SPECS.get(model_id)
+        if spec is None:
+            continue
+        identity = (identities or {}).get(model_id)
+        if identity is not None and (identity.label, identity.family) != (spec.label, spec.family):
+            key = (model_id, identity.label, identity.family)
+            if key not in _BOUND:
+                _BOUND[key] = replace(spec, label=identity.label, family=identity.family)
+            spec = _BOUND[key]
+        out.append(spec)
+    return out

@@ -28,4 +28,5 @@ def blend_parameters_of(tables: YearTables, payment_year: int) -> BlendParameter
         {label: factor.value for label, factor in params.blend_weights.items()},
         {key: factor.value for key, factor in params.normalization.items()},
         params.coding_adjustment.value,
+        {model.label: model.identity for model in tables.models.values()},
     )

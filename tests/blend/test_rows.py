@@ -7,7 +7,7 @@ import polars as pl
 from engine.blend import BUCKETS, BlendParameters, blend
 from engine.rows import (
     MEMBER_FIELDS,
-    MODEL_TEXTS,
+    model_texts,
     ROW_FIELDS,
     build_rows,
     scaled_to_float,
@@ -86,7 +86,7 @@ def test_esrd_member_rows_use_the_esrd_text_table() -> None:
     raw = with_ra_variable(raw_frame([(0, "ESRD_V24", {"demographic": 500})]),
                            {(0, "ESRD_V24"): "DI_F65_69"})
     rows = rows_for(raw, {0: "dialysis"}, PY2024)
-    esrd = MODEL_TEXTS["ESRD_V24"]
+    esrd = model_texts(PY2024)["ESRD_V24"]
     assert rows["Model"].to_list() == [esrd.model, f"100.0000% of {esrd.model} {esrd.clinical_version}"]
     assert rows["Clinical_Version"].to_list() == [esrd.clinical_version] * 2
     assert rows["RA_Variable"][1] == f"{esrd.clinical_version} ( DI_F65_69 )"

