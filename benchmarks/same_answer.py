@@ -102,8 +102,10 @@ def check(directory: Path) -> int:
                 for column in frame.columns:
                     left, right = frame.get_column(column), expected.get_column(column)
                     if left.len() != right.len() or not left.equals(right, check_names=True):
-                        mismatch = (left != right) | (left.is_null() != right.is_null())
-                        where = mismatch.arg_true().head(1).to_list() if left.len() == right.len() else []
+                        where = []
+                        if left.len() == right.len():  # frames of other heights: no row to show
+                            mismatch = (left != right) | (left.is_null() != right.is_null())
+                            where = mismatch.arg_true().head(1).to_list()
                         print(
                             f"{label}.{name}: column {column} differs "
                             f"(heights {left.len()} vs {right.len()}; first row {where})"
