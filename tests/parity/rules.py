@@ -243,7 +243,8 @@ def _rc_heart_check(ctx: Ctx) -> bool:
     theirs, ours = _hccs(ctx.theirs) - {223} - dated, _hccs(ctx.ours)
     hier = cms_hierarchy("V28")
     children = set().union(set(), *(hier.get(h, frozenset()) for h in dated))
-    return theirs <= ours and (ours - theirs) <= {227} | children
+    # (a dated CC we still have, from another valid code, is no difference at all)
+    return theirs <= ours and (ours - theirs) <= {227} | children | dated
 
 
 def _hi_ne_orec_applies(ctx: Ctx) -> bool:
