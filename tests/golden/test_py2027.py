@@ -40,16 +40,9 @@ import pytest
 
 from engine.run import score_batch
 from reference import ReferenceStore
+from tests.golden.test_hand_checked import BUCKETS
 
-FIELDS = (
-    "RAF_Demographic",
-    "RAF_Demographic_Interaction_With_Medicaid_Or_OREC",
-    "RAF_Disease",
-    "RAF_Disease_Count",
-    "RAF_Disease_Interaction_With_Disease",
-    "RAF_Disease_Interaction_With_Disability_Or_NonAged",
-    "RAF_Total",
-)
+FIELDS = (*BUCKETS, "RAF_Total")
 FACTOR = {"cms_hcc": Decimal("1.079"), "dialysis": Decimal("1.072"), "graft": Decimal("1.119")}
 CODING = Decimal("0.059")
 
