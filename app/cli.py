@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from reference.store import ParameterOverrideError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
@@ -169,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         # Point stdout at devnull so the interpreter's final flush stays quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except ParameterOverrideError as exc:  # RAF_PARAMETER_OVERRIDES refused: say why, exit 1
+        print(f"raf: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -34,3 +34,25 @@ def test_without_verify_does_not_check(tmp_path):
     shutil.copytree(ReferenceStore().data_dir, copy)
     (copy / "crosscheck.json").write_text("tampered\n")
     assert run(argparse.Namespace(verify=False, data_dir=copy)) == 0
+
+
+def test_refused_overrides_file_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    from app.cli import main
+
+    path = tmp_path / "overrides.csv"
+    path.write_text("payment_year,parameter,model,value,source,status\n"
+                    "2025,normalization_factor,V28,1.05,my figure,\n")
+    monkeypatch.setenv("RAF_PARAMETER_OVERRIDES", str(path))
+    assert main(["reference"]) == 1
+    err = capsys.readouterr().err
+    assert "line 2: PY2025 normalization_factor V28 is corroborated" in err
+
+
+def test_operator_override_is_listed_with_its_status(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "overrides.csv"
+    path.write_text("payment_year,parameter,model,value,source,status\n"
+                    "2025,normalization_factor,ESRD_V24_dialysis,1.044,CMS CY2025 RA copy,\n")
+    monkeypatch.setenv("RAF_PARAMETER_OVERRIDES", str(path))
+    assert run(argparse.Namespace(verify=False)) == 0
+    out = capsys.readouterr().out
+    assert "normalization_factor ESRD_V24_dialysis = 1.044  [operator]  operator: CMS CY2025 RA copy" in out
