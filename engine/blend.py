@@ -218,6 +218,23 @@ class BlendParameters:
         )
 
 
+def normalization_key_of(params: BlendParameters) -> pl.Expr:
+    """The parameters.csv normalization `model` of a raw row: its `model` label, or for the
+    ESRD model the key of the member's `normalization_group` (model.json
+    `normalization_keys`: dialysis -> ESRD_V24_dialysis). Needs `model` and, for ESRD
+    rows, `normalization_group`."""
+    esrd_model = params.esrd_model
+    if esrd_model is None:
+        return pl.col("model")
+    by_group = dict(params.model_identities[esrd_model].normalization_keys)
+    return (
+        pl.when(pl.col("model") == esrd_model)
+        .then(pl.col("normalization_group").replace_strict(by_group, default=None,
+                                                           return_dtype=pl.String))
+        .otherwise(pl.col("model"))
+    )
+
+
 def round_half_away_from_zero(numerator: pl.Expr, denominator: pl.Expr | int) -> pl.Expr:
     """Integer quotient rounded half away from zero; `denominator` must be > 0.
 
@@ -297,13 +314,7 @@ def blend(raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters
             on="input_index",
             how="left",
         )
-        by_group = dict(params.model_identities[esrd_model].normalization_keys)
-        normalization_key = (
-            pl.when(pl.col("model") == esrd_model)
-            .then(pl.col("normalization_group").replace_strict(by_group, default=None,
-                                                               return_dtype=pl.String))
-            .otherwise(pl.col("model"))
-        )
+        normalization_key = normalization_key_of(params)
     keyed = keyed.with_columns(normalization_key.alias("normalization_key")).with_columns(
         model_order=lookups.model_order,
         factor_e6=lookups.factor_e6,

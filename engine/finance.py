@@ -50,10 +50,10 @@ import polars as pl
 
 from engine.blend import (
     BUCKETS,
-    ESRD_MODEL,
     PARAMETER_SCALE,
     BlendParameters,
     adjusted_micro,
+    normalization_key_of,
     round_half_away_from_zero,
 )
 from engine.rows import BUCKET_FIELDS, scaled_to_float
@@ -526,11 +526,7 @@ def _payment_lines(
             .join(priced.select(pl.col("input_index").cast(pl.UInt32), "rate_cents",
                                 "Enrollment_Months"), on="input_index", how="inner")
             .join(group, on="input_index", how="left")
-            .with_columns(
-                normalization_key=pl.when(pl.col("model") == ESRD_MODEL)
-                .then(pl.lit(f"{ESRD_MODEL}_") + pl.col("normalization_group"))
-                .otherwise(pl.col("model"))
-            )
+            .with_columns(normalization_key=normalization_key_of(params))
             .join(weights, on="model", how="left")
             .join(factors, on="normalization_key", how="left")
             .with_columns(
