@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -891,7 +892,7 @@ class BatchSummary:
     """What a run did; the CLI prints it (and writes it beside the output), a job stores it.
 
     Every membership row is counted once: `member_count` (rows received) =
-    `members_scored` (members with an active row) + `members_rejected` (rows in
+    `members_scored` (members with rows: an active row, or raw rows only) + `members_rejected` (rows in
     errors) + `duplicate_rows` (rows identical to an earlier row, in errors naming
     it). `diagnoses_summary` adds up to the diagnosis rows received. `warnings` are
     the data-quality warnings (`app.quality`) as `{code, message, count}` dicts.
@@ -1058,7 +1059,8 @@ def _write_chunk(
         )
     summary.chunks += 1
     summary.member_count += int(result.member_count)
-    summary.members_scored += rows.filter(pl.col("Active_Score") == 1).height
+    # members with rows: an active row, or raw rows only (a factor not published)
+    summary.members_scored += rows.get_column("input_index").n_unique()
     summary.duplicate_rows += int(repeats.sum())
     summary.members_rejected += chunk_errors.filter(~repeats)["input_index"].n_unique()
     summary.row_count += rows.height
@@ -1156,6 +1158,7 @@ def score_roster(
         total = plan.member_total
         if progress:
             progress(0, total)
+        member_warnings: Counter[tuple[str, str]] = Counter()
         with chunked_frames(source, plan, staging_dir) as chunks:
             for members, diagnoses in chunks:
                 result = score_batch(
@@ -1164,6 +1167,8 @@ def score_roster(
                 rejected = _write_chunk(
                     result, members, source, summary, results, errors, detail, facts
                 )
+                for warning in getattr(result, "warnings", None) or []:  # e.g. raw rows only
+                    member_warnings[(warning["code"], warning["message"])] += warning["count"]
                 if (result.dx_summary or {}).get("outside_collection_year"):
                     add_counts(summary.thru_years, thru_year_counts(diagnoses, collection_year))
                 if kept_errors is not None:
@@ -1181,6 +1186,9 @@ def score_roster(
                 thresholds=thresholds,
                 thru_years=lambda: summary.thru_years,
             )
+        ] + [
+            {"code": code, "message": message, "count": count}
+            for (code, message), count in member_warnings.items()
         ]
         envelope = {
             "status": summary.status,
