@@ -41,3 +41,18 @@ def test_py2027_response_names_single_source_values(client) -> None:
     again = client.post("/v1/risk-scores", json=request).json()
     assert again["cache_status"] == "Cache hit"
     assert again["reference"] == body["reference"]
+
+
+def test_every_file_the_reference_listing_cites_is_in_the_repository(client) -> None:
+    """`/v1/reference` sources name repository files (e.g. `reference/PARAMETERS.md`), never a
+    notes file that exists only beside the developers' checkout."""
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    listing = client.get("/v1/reference").text
+    assert "research/" not in listing and "shared/" not in listing
+    cited = set(re.findall(r"(?:docs|reference|app|engine|ratype)/[\w./-]+\.(?:md|csv|json|toml)",
+                           listing))
+    assert cited, "the listing cites no repository file at all"
+    assert not [path for path in cited if not (repo / path).exists()], cited
