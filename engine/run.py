@@ -511,6 +511,9 @@ def dx_counts_of(raw: Any, diagnoses: pl.DataFrame) -> pl.DataFrame:
             dropped_counts.group_by("MemberID").agg(dropped=pl.col("count").sum()),
             on="MemberID",
             how="left",
+            # diagnoses without a MemberID are one group on both sides: unmatched, they
+            # would count as `used` as well as `unknown_member`
+            nulls_equal=True,
         )
         .select("MemberID", reason=pl.lit("used"),
                 count=pl.col("received") - pl.col("dropped").fill_null(0))
