@@ -53,6 +53,12 @@ def _reconcile(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _spark_score(args: argparse.Namespace) -> int:
+    from app.spark import run
+
+    return run(args)
+
+
 def _add_reconcile(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rec = sub.add_parser(
         "reconcile", help="compare our scores with the risk scores CMS paid on (MMR or CSV)"
@@ -157,6 +163,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--title", help="report title")
     report.set_defaults(func=_report)
     _add_reconcile(sub)
+
+    spark = sub.add_parser(
+        "spark-score",
+        help="score a roster on Apache Spark (needs raf-service[spark]; for spark-submit)",
+    )
+    spark.add_argument("--payment-year", type=int, required=True)
+    spark.add_argument("--members", required=True, help="CSV/Parquet path or URI, or table:NAME")
+    spark.add_argument("--diagnoses", help="CSV/Parquet path or URI, or table:NAME")
+    spark.add_argument("--out", required=True, help="output path or URI (a dataset), or table:NAME")
+    spark.add_argument("--errors", help="errors output (default: <out>_errors)")
+    spark.add_argument("--format", default="parquet", help="output format: parquet, csv, delta, orc")
+    spark.add_argument("--input-format", default="auto", help="auto (.csv/.txt CSV, else Parquet), csv, parquet")
+    spark.add_argument("--mode", default="errorifexists", choices=["errorifexists", "overwrite"])
+    spark.add_argument("--detail", action="store_true", help="also write <out>_detail")
+    spark.add_argument("--partitions", type=int, help="Spark partitions (default: by --members-per-partition)")
+    spark.add_argument("--members-per-partition", type=int, help="default app.spark.MEMBERS_PER_PARTITION")
+    spark.add_argument("--master", help="Spark master when not run by spark-submit, e.g. local[2]")
+    spark.add_argument("--quiet", action="store_true")
+    spark.set_defaults(func=_spark_score)
     return parser
 
 
