@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     spark.add_argument("--partitions", type=int, help="Spark partitions (default: by --members-per-partition)")
     spark.add_argument("--members-per-partition", type=int, help="default app.spark.MEMBERS_PER_PARTITION")
     spark.add_argument("--master", help="Spark master when not run by spark-submit, e.g. local[2]")
+    spark.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE",
+        help="Spark setting for a session this command starts (e.g. spark.driver.memory=4g)",
+    )
     spark.add_argument("--quiet", action="store_true")
     spark.set_defaults(func=_spark_score)
     return parser

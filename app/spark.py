@@ -32,13 +32,14 @@ other coefficients.
 
 Output columns and types are `score_batch`'s (`BatchResult.rows`: `input_index`
 then the response fields; `BatchResult.errors`), mapped to Spark types
-(`spark_type`), so `rows` can be written straight to Parquet or Delta.
+(`ScoredLayout.spark_schema`), so `rows` can be written straight to Parquet or Delta.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import resource
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -93,7 +94,9 @@ class SparkScores:
     """What `score_dataframes` returns; unpacks as `rows, errors`.
 
     `rows` and `errors` are views of one persisted scored table (computed once,
-    when the conservation check ran); `unpersist()` frees it. Neither is ordered:
+    when the conservation check ran); `unpersist()` frees it. `partition_stats`:
+    the largest bucket's membership rows, the engine's seconds in all buckets and
+    in the slowest one, the largest Python worker peak RSS. Neither frame is ordered:
     sort by `input_index` (a member's rows are raw V28, raw V24, active, in
     that order within an `input_index` when sorted by `Active_Score`,
     `Clinical_Version`) or by `Member_Id`.
@@ -123,36 +126,9 @@ class SparkScores:
 # --------------------------------------------------------------------------- types
 
 
-def spark_type(dtype: pl.DataType) -> Any:
-    """The Spark type a polars column is written as (unsigned ints widen: Spark has none)."""
-    from pyspark.sql import types as T
-
-    simple = {
-        pl.String: T.StringType(),
-        pl.Boolean: T.BooleanType(),
-        pl.Int8: T.ByteType(),
-        pl.Int16: T.ShortType(),
-        pl.Int32: T.IntegerType(),
-        pl.Int64: T.LongType(),
-        pl.UInt8: T.ShortType(),
-        pl.UInt16: T.IntegerType(),
-        pl.UInt32: T.LongType(),
-        pl.Float32: T.FloatType(),
-        pl.Float64: T.DoubleType(),
-        pl.Date: T.DateType(),
-    }
-    for polars_type, spark in simple.items():
-        if dtype == polars_type:
-            return spark
-    if isinstance(dtype, pl.List):
-        return T.ArrayType(spark_type(dtype.inner))
-    if isinstance(dtype, pl.Struct):
-        return T.StructType([T.StructField(f.name, spark_type(f.dtype)) for f in dtype.fields])
-    raise TypeError(f"no Spark type for polars {dtype}")
-
-
 def _polars_type(dtype: pl.DataType) -> pl.DataType:
-    """The polars type whose values fit `spark_type(dtype)` (unsigned ints widened)."""
+    """`dtype` with unsigned ints widened to the signed type that holds them (Spark has
+    no unsigned types); the rest maps one to one (`spark_schema`)."""
     widened = {pl.UInt8: pl.Int16, pl.UInt16: pl.Int32, pl.UInt32: pl.Int64}
     for unsigned, signed in widened.items():
         if dtype == unsigned:
@@ -199,11 +175,11 @@ class ScoredLayout:
         }
 
     def spark_schema(self) -> Any:
-        from pyspark.sql import types as T
+        """The Spark schema of `polars_schema`: String -> string, Int16 -> short, Int8 ->
+        byte, List -> array, Struct -> struct, ... (pyspark's own Arrow mapping)."""
+        from pyspark.sql.pandas.types import from_arrow_schema
 
-        return T.StructType(
-            [T.StructField(name, spark_type(dtype)) for name, dtype in self.polars_schema.items()]
-        )
+        return from_arrow_schema(pl.DataFrame(schema=self.polars_schema).to_arrow().schema)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -334,7 +310,13 @@ class _BucketScorer:
             self.detail,
         )
         seconds = pl.DataFrame(
-            {COUNT_KEY: ["partition_micros"], COUNT_VALUE: [int((time.perf_counter() - started) * 1e6)]}
+            {
+                COUNT_KEY: ["partition_micros", "worker_peak_rss_kb"],
+                COUNT_VALUE: [
+                    int((time.perf_counter() - started) * 1e6),
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                ],
+            }
         )
         schema = self.layout.polars_schema
         table = pl.concat(
@@ -535,6 +517,8 @@ def score_dataframes(
             "max_memberships": most.get("memberships_received", 0),
             "seconds_total": counts.get("partition_micros", 0) / 1e6,
             "seconds_max": most.get("partition_micros", 0) / 1e6,
+            # a Python worker's peak RSS (workers are reused, so: the largest so far)
+            "worker_peak_rss_mb": most.get("worker_peak_rss_kb", 0) / 1024,
         },
         _scored=scored,
     )
@@ -647,6 +631,12 @@ def run(args: Any) -> int:
     builder = SparkSession.builder.appName("raf spark-score")
     if args.master:
         builder = builder.master(args.master)
+    for setting in args.conf or ():
+        key, sep, value = setting.partition("=")
+        if not sep or not key.strip():
+            sys.stderr.write(f"raf spark-score: error: --conf {setting!r} is not KEY=VALUE\n")
+            return EXIT_FATAL
+        builder = builder.config(key.strip(), value)
     spark = builder.getOrCreate()
     out = args.out.rstrip("/")
     errors_target = args.errors or _sibling(out, "errors")
@@ -678,6 +668,15 @@ def run(args: Any) -> int:
         return EXIT_FATAL
     except PySparkException as exc:  # unreadable input, existing output, a failed task
         sys.stderr.write(f"raf spark-score: error: {exc}\n")
+        return EXIT_FATAL
+    except Exception as exc:  # a bug, not bad input: say so, keep the traceback  # noqa: BLE001
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write(
+            f"raf spark-score: error: internal error ({type(exc).__name__}: {exc}); "
+            "please report it with the traceback\n"
+        )
         return EXIT_FATAL
     finally:
         if owned:
