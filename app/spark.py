@@ -43,6 +43,7 @@ import resource
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -55,6 +56,7 @@ from app.batch import (
     REQUIRED_DIAGNOSIS_FIELDS,
     REQUIRED_MEMBER_FIELDS,
 )
+from engine.finance import FINANCE_FIELDS
 from engine.run import DIAGNOSIS_FIELDS, DX_SUMMARY_KEYS, MEMBERSHIP_FIELDS, score_batch
 
 if TYPE_CHECKING:  # pyspark is an optional extra: imported where it is used
@@ -150,13 +152,16 @@ class ScoredLayout:
     error_schema: dict[str, pl.DataType]
 
     @classmethod
-    def of(cls, payment_year: int, store: Any, detail: bool) -> ScoredLayout:
+    def of(
+        cls, payment_year: int, store: Any, detail: bool, finance: bool = False
+    ) -> ScoredLayout:
         empty = score_batch(
             pl.DataFrame(schema={f: pl.String for f in MEMBERSHIP_FIELDS}),
             pl.DataFrame(schema={f: pl.String for f in DIAGNOSIS_FIELDS}),
             payment_year,
             store,
             detail=detail,
+            finance=finance,
         )
         return cls(
             {name: _polars_type(dtype) for name, dtype in empty.rows.schema.items()},
@@ -186,18 +191,23 @@ class ScoredLayout:
 
 
 def _input_frame(
-    frame: DataFrame, fields: tuple[str, ...], required: tuple[str, ...], role: str
+    frame: DataFrame,
+    fields: tuple[str, ...],
+    required: tuple[str, ...],
+    role: str,
+    optional: tuple[str, ...] = (),
 ) -> tuple[DataFrame, int]:
     """(the known columns as strings, missing optional ones null, plus `input_index`; rows).
 
     Column names match case- and space-insensitively, as `raf score` reads files;
     a required column missing is a `SparkInputError` naming it. An `input_index`
     column the caller brings is kept (it must be unique: it is what errors cite);
-    otherwise it is the row position (`_with_row_index`).
+    otherwise it is the row position (`_with_row_index`). `optional` columns
+    (the finance fields) are kept only when present.
     """
     from pyspark.sql import functions as F
 
-    by_key = {name.lower(): name for name in fields}
+    by_key = {name.lower(): name for name in (*fields, *optional)}
     columns: dict[str, str] = {}
     for name in frame.columns:
         canonical = by_key.get(name.strip().lower())
@@ -225,6 +235,7 @@ def _input_frame(
             .alias(name)
             for name in fields
         ],
+        *[F.col(f"`{columns[name]}`").cast("string").alias(name) for name in optional if name in columns],
     ), count
 
 
@@ -285,11 +296,15 @@ class _BucketScorer:
     reference; the store itself is never shipped (`worker_store`).
     """
 
-    def __init__(self, payment_year: int, detail: bool, layout: ScoredLayout, reference: Any):
+    def __init__(
+        self, payment_year: int, detail: bool, layout: ScoredLayout, reference: Any,
+        finance: bool = False,
+    ):
         self.payment_year = payment_year
         self.detail = detail
         self.layout = layout
         self.reference = reference  # Broadcast of {"release_id", "sha256"}
+        self.finance = finance
 
     def __call__(self, memberships: Any, diagnoses: Any) -> Any:
         from pyspark.sql.pandas.types import to_arrow_schema
@@ -307,7 +322,7 @@ class _BucketScorer:
             )
         scored = score_bucket(
             pl.from_arrow(memberships), pl.from_arrow(diagnoses), self.payment_year, store,
-            self.detail,
+            self.detail, finance=self.finance,
         )
         seconds = pl.DataFrame(
             {
@@ -322,6 +337,11 @@ class _BucketScorer:
         table = pl.concat(
             [*scored, seconds.with_columns(pl.lit("count").alias(KIND))], how="diagonal_relaxed"
         )
+        unexpected = [name for name in table.columns if name not in schema]
+        if unexpected:  # never drop what the engine answered: the layout is out of date
+            raise RuntimeError(
+                f"the engine returned columns the Spark layout does not have: {unexpected}"
+            )
         table = table.select(
             pl.col(name).cast(dtype) if name in table.columns else pl.lit(None, dtype).alias(name)
             for name, dtype in schema.items()
@@ -335,33 +355,28 @@ def score_bucket(
     payment_year: int,
     store: Any,
     detail: bool = False,
+    *,
+    finance: bool = False,
 ) -> list[pl.DataFrame]:
     """Score one bucket: [rows, errors, counts], each with its `KIND` column.
 
     The bucket's rows arrive in no particular order with global `input_index`es;
-    they are scored in input order under local indexes 0..n-1 (so `score_batch`
-    chunks a bucket as it would a batch of that size), and the global indexes
-    are put back on the results. The counts are what `check_conservation` adds
-    up: membership rows received and accounted for (by their own index or, for
-    an identical repeat, their MemberID, as the engine accounts), distinct
-    MemberIDs in and out, diagnosis rows received and per summary reason.
+    they are scored in input order under those indexes (so an error, or the
+    message of an identical repeat, cites the row as `score_batch` on the whole
+    roster would; `score_batch` chunks by row position, not index value). The
+    counts are what `check_conservation` adds up: membership rows received and
+    accounted for (by their own index or, for a repeat, their MemberID, as the
+    engine accounts), distinct MemberIDs in and out, diagnosis rows received and
+    per summary reason.
     """
     memberships = memberships.sort("input_index")
     diagnoses = diagnoses.sort("input_index")
-    member_index = memberships.get_column("input_index").cast(pl.Int64)
     dx_index = diagnoses.get_column("input_index")
     result = score_batch(
-        memberships.with_row_index("_local").drop("input_index").rename({"_local": "input_index"}),
-        diagnoses.with_row_index("_local").drop("input_index").rename({"_local": "input_index"}),
-        payment_year,
-        store,
-        detail=detail,
+        memberships, diagnoses, payment_year, store, detail=detail, finance=finance
     )
-    to_global = pl.col("input_index").map_batches(
-        lambda local: member_index.gather(local), return_dtype=pl.Int64
-    )
-    rows = result.rows.with_columns(to_global)
-    errors = result.errors.with_columns(to_global)
+    rows = result.rows
+    errors = result.errors
 
     out_ids = pl.concat(
         [rows.get_column("Member_Id"), errors.get_column("MemberID")]
@@ -455,13 +470,23 @@ def score_dataframes(
 
     store = worker_store()
     tables = store.year(payment_year)  # unknown year: fails here, on the driver
-    layout = ScoredLayout.of(payment_year, store, detail)
+    # plan finance (Enrollment_*, County, Monthly_Rate) when the memberships carry a
+    # finance column: decided once here, so every bucket returns the same columns
+    present = {name.strip().lower() for name in memberships.columns}
+    finance = any(name.lower() in present for name in FINANCE_FIELDS)
+    layout = ScoredLayout.of(payment_year, store, detail, finance)
     members, member_count = _input_frame(
-        memberships, MEMBERSHIP_FIELDS, REQUIRED_MEMBER_FIELDS, "memberships"
+        memberships, MEMBERSHIP_FIELDS, REQUIRED_MEMBER_FIELDS, "memberships",
+        optional=FINANCE_FIELDS if finance else (),
     )
     dx, diagnosis_count = _input_frame(
         diagnoses, DIAGNOSIS_FIELDS, REQUIRED_DIAGNOSIS_FIELDS, "diagnoses"
     )
+    if max(member_count, diagnosis_count) >= 2**32:  # the engine's input_index is UInt32
+        raise SparkInputError(
+            f"{member_count:,} membership and {diagnosis_count:,} diagnosis rows: split the run "
+            "(at most 4,294,967,295 rows of each per call)"
+        )
     if partitions is None:
         if members_per_partition < 1:
             raise ValueError(f"members_per_partition must be at least 1, got {members_per_partition}")
@@ -473,7 +498,7 @@ def score_dataframes(
     reference = spark.sparkContext.broadcast(
         {"release_id": tables.release_id, "sha256": tables.sha256}
     )
-    scorer = _BucketScorer(payment_year, detail, layout, reference)
+    scorer = _BucketScorer(payment_year, detail, layout, reference, finance)
 
     def score(memberships: Any, diagnoses: Any) -> Any:
         # a plain two-argument function: Spark reads the arity to tell (left, right)
@@ -563,11 +588,14 @@ def read_input(spark: Any, spec: str, fmt: str, role: str) -> tuple[DataFrame, i
 
 
 def output_frames(
-    scores: SparkScores, line_offset: int, out_format: str
+    scores: SparkScores, source: Any, out_format: str
 ) -> tuple[DataFrame, DataFrame, DataFrame | None]:
     """(rows, errors, detail) as `raf score` writes them: rows without `input_index` and
     without the nested detail fields (those go to the detail output, keyed by member
-    and model), `Warnings` null when empty (as on the wire), errors with `line`."""
+    and model), `Warnings` null when empty (as on the wire), errors with `line` and an
+    identical repeat's message naming the earlier row's line (`app.batch`'s rewrite,
+    run on the errors in the workers). `source`: `line_offset`, `member_row_name`,
+    `members_label`, as `app.batch.RosterSource` has them."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -583,12 +611,30 @@ def output_frames(
         rows = rows.withColumn("Warnings", F.concat_ws("; ", "Warnings")).withColumn(
             "Warnings", F.when(F.col("Warnings") != "", F.col("Warnings"))
         )
-    errors = scores.errors.select(
-        "MemberID",
-        (F.col("input_index") + F.lit(line_offset)).alias("line"),
-        "field",
-        "message",
-    ).select(*ERROR_COLUMNS)
+    def name_lines(batches: Iterator[Any]) -> Iterator[Any]:
+        from app.batch import _name_repeated_lines
+
+        for batch in batches:
+            frame = pl.from_arrow(batch)
+            repeats = frame.get_column("duplicate_of").is_not_null()
+            if repeats.any():
+                frame = _name_repeated_lines(frame, repeats, source)
+            out = frame.select(
+                "MemberID",
+                (pl.col("input_index") + source.line_offset).alias("line"),
+                "field",
+                "message",
+            )
+            yield from out.to_arrow().cast(errors_arrow).to_batches()
+
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    errors_schema = "MemberID string, line long, field string, message string"
+    errors_arrow = to_arrow_schema(T.StructType.fromDDL(errors_schema))
+    errors = scores.errors
+    if "duplicate_of" not in errors.columns:
+        errors = errors.withColumn("duplicate_of", F.lit(None).cast("long"))
+    errors = errors.mapInArrow(name_lines, errors_schema).select(*ERROR_COLUMNS)
     detail = scores.rows.select(*DETAIL_KEY_COLUMNS, *nested) if nested else None
     return rows, errors, detail
 
@@ -645,10 +691,17 @@ def run(args: Any) -> int:
         if args.detail and fmt == "csv":
             raise SparkInputError("--detail writes nested fields: use --format parquet (or delta, orc)")
         members, line_offset = read_input(spark, args.members, args.input_format, "memberships")
+        source = SimpleNamespace(
+            line_offset=line_offset,
+            member_row_name="line {}" if line_offset == 2 else "row {}",
+            members_label=args.members.removeprefix("table:").rstrip("/"),
+        )
         if args.diagnoses:
             diagnoses, _ = read_input(spark, args.diagnoses, args.input_format, "diagnoses")
         else:
-            diagnoses = spark.createDataFrame([], "MemberID string, DxCode string")
+            diagnoses = spark.createDataFrame(
+                [], ", ".join(f"{name} string" for name in DIAGNOSIS_FIELDS)
+            )
         scores = score_dataframes(
             members,
             diagnoses,
@@ -657,7 +710,7 @@ def run(args: Any) -> int:
             partitions=args.partitions,
             members_per_partition=args.members_per_partition or MEMBERS_PER_PARTITION,
         )
-        rows, errors, detail = output_frames(scores, line_offset, fmt)
+        rows, errors, detail = output_frames(scores, source, fmt)
         _write(rows, out, fmt, args.mode)
         _write(errors, errors_target, fmt, args.mode)
         if detail is not None:

@@ -181,7 +181,9 @@ def score_batch(
     if memberships.height <= CHUNK_MEMBERS:
         return _score_chunk(memberships, diagnoses, payment_year, tables, params, detail, pricing)
 
-    chunk_of = pl.col("input_index").min().over("MemberID") // CHUNK_MEMBERS
+    # by row position, not by the index's value: a caller may bring sparse indexes
+    # (app.spark scores a hash bucket of a larger roster under its global indexes)
+    chunk_of = pl.int_range(pl.len()).min().over("MemberID") // CHUNK_MEMBERS
     member_chunk = memberships.select(chunk_of.cast(pl.UInt32).alias("_chunk")).to_series()
     # the chunk of each diagnosis as a column of its own (no copy of the diagnoses);
     # each chunk's rows are gathered only when that chunk is scored

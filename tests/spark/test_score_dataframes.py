@@ -85,13 +85,16 @@ def test_the_roster_exercises_every_case(roster, inputs, expected_2025):
 
     errors = expected_2025.errors
     messages = errors.get_column("message")
-    assert messages.str.contains("different sets of values").sum() == 12  # conflicting rows
+    # conflicting rows: 12 MemberIDs listed twice with different values, an error per row
+    assert messages.str.contains("different sets of values").sum() == 24
     assert errors.filter(pl.col("field") == "MemberID").height >= 4  # blank and null IDs
     assert errors.filter(pl.col("field") == "Gender").height >= 10
     assert errors.filter(pl.col("field") == "RAType").height >= 10
     assert messages.str.contains("ESRD").sum() > 300  # PY2025 ESRD: no normalization factor
-    warnings = expected_2025.rows.get_column("Warnings").explode().drop_nulls()
-    assert warnings.str.contains("identical duplicate").sum() >= 12
+    # identical repeats: an error each, naming the earlier row by its global index
+    repeats = errors.filter(pl.col("duplicate_of").is_not_null())
+    assert repeats.height == 12
+    assert messages.str.contains(r"identical duplicate of memberships\[\d+\]").sum() == 12
     assert expected_2025.dx_summary["unknown_member"] >= 65
 
 
