@@ -40,8 +40,10 @@ def _expected(frame: pl.DataFrame, layout: spark_scoring.ScoredLayout, schema: d
     return frame.cast({name: dtype for name, dtype in schema.items() if name in frame.columns})
 
 
-def _assert_same_answer(scores, expected, payment_year: int, detail: bool = False) -> None:
-    layout = spark_scoring.ScoredLayout.of(payment_year, ReferenceStore.default(), detail)
+def _assert_same_answer(
+    scores, expected, payment_year: int, detail: bool = False, finance: bool = False
+) -> None:
+    layout = spark_scoring.ScoredLayout.of(payment_year, ReferenceStore.default(), detail, finance)
     rows, errors = scores
     assert rows.schema == spark_scoring.ScoredLayout.spark_schema(layout)[1 : 1 + len(layout.row_schema)]
     got_rows = _collect(rows)
@@ -217,3 +219,20 @@ def test_a_worker_with_other_reference_tables_refuses_to_score(roster):
     members = pa.table({"input_index": pa.array([], pa.int64()), "MemberID": pa.array([], pa.string())})
     with pytest.raises(spark_scoring.ReferenceMismatch, match="PY2025-other"):
         scorer(members, members)
+
+
+def test_finance_fields_pass_through_spark(spark, roster):
+    members, diagnoses = roster
+    members = members.head(500).with_columns(
+        Enrollment_Months=pl.Series([str(1 + i % 12) for i in range(500)]),
+        Monthly_Rate=pl.Series(["1000.00", "1234.56", None, "bad"] * 125),
+    )
+    expected = score_batch(members, diagnoses, 2025, ReferenceStore.default())
+    assert "MA_Payment" in expected.rows.columns
+    scores = spark_scoring.score_dataframes(
+        *spark_frames(spark, members, diagnoses, partitions=2), 2025, partitions=2
+    )
+    try:
+        _assert_same_answer(scores, expected, 2025, finance=True)
+    finally:
+        scores.unpersist()
