@@ -44,7 +44,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import polars as pl
 
@@ -96,7 +96,8 @@ class SparkScores:
     """What `score_dataframes` returns; unpacks as `rows, errors`.
 
     `rows` and `errors` are views of one persisted scored table (computed once,
-    when the conservation check ran); `unpersist()` frees it. `partition_stats`:
+    when the conservation check ran); `unpersist()` (or leaving a `with` block)
+    frees it. `partition_stats`:
     the largest bucket's membership rows, the engine's seconds in all buckets and
     in the slowest one, the largest Python worker peak RSS. Neither frame is ordered:
     sort by `input_index` (a member's rows are raw V28, raw V24, active, in
@@ -123,6 +124,12 @@ class SparkScores:
     def unpersist(self) -> None:
         if self._scored is not None:
             self._scored.unpersist()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.unpersist()
 
 
 # --------------------------------------------------------------------------- types

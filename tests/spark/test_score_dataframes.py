@@ -107,15 +107,12 @@ def test_py2025_through_spark_equals_score_batch(scored_2025, expected_2025):
 
 def test_py2024_esrd_members_scored_through_spark_equal_score_batch(roster, inputs):
     expected = score_batch(*roster, 2024, ReferenceStore.default())
-    scores = spark_scoring.score_dataframes(*inputs, 2024, members_per_partition=6_000)
-    try:
+    with spark_scoring.score_dataframes(*inputs, 2024, members_per_partition=6_000) as scores:
         assert scores.partitions == 4
         assert scores.partition_stats["max_memberships"] < 6_500
         esrd = expected.rows.filter(pl.col("Clinical_Version") == "ESRD V24")
         assert esrd.height > 300
         _assert_same_answer(scores, expected, 2024)
-    finally:
-        scores.unpersist()
 
 
 def test_detail_fields_through_spark_equal_score_batch(spark, roster):
@@ -123,13 +120,10 @@ def test_detail_fields_through_spark_equal_score_batch(spark, roster):
     members = members.head(2_000)
     expected = score_batch(members, diagnoses, 2024, ReferenceStore.default(), detail=True)
     assert "HCCs" in expected.rows.columns
-    scores = spark_scoring.score_dataframes(
+    with spark_scoring.score_dataframes(
         *spark_frames(spark, members, diagnoses, partitions=2), 2024, detail=True, partitions=3
-    )
-    try:
+    ) as scores:
         _assert_same_answer(scores, expected, 2024, detail=True)
-    finally:
-        scores.unpersist()
 
 
 def test_rows_write_straight_to_parquet(scored_2025, tmp_path):
@@ -160,13 +154,10 @@ def test_columns_match_case_insensitively_and_any_type(spark):
     diagnoses = spark.createDataFrame(
         [("M1", "2024-03-01", "2024-03-01", "E119")], "MemberID string, FromDOS string, ThruDOS string, dxcode string"
     )
-    scores = spark_scoring.score_dataframes(members, diagnoses, 2025)
-    try:
+    with spark_scoring.score_dataframes(members, diagnoses, 2025) as scores:
         rows = _collect(scores.rows)
         assert rows.height == 3 and scores.dx_summary["used"] == 1
         assert rows.get_column("OREC_Org").to_list() == ["0", "0", "0"]
-    finally:
-        scores.unpersist()
 
 
 # ------------------------------------------------------------ conservation, reference (no Spark job)
@@ -229,10 +220,7 @@ def test_finance_fields_pass_through_spark(spark, roster):
     )
     expected = score_batch(members, diagnoses, 2025, ReferenceStore.default())
     assert "MA_Payment" in expected.rows.columns
-    scores = spark_scoring.score_dataframes(
+    with spark_scoring.score_dataframes(
         *spark_frames(spark, members, diagnoses, partitions=2), 2025, partitions=2
-    )
-    try:
+    ) as scores:
         _assert_same_answer(scores, expected, 2025, finance=True)
-    finally:
-        scores.unpersist()
