@@ -43,6 +43,7 @@ import polars as pl
 from app.json_depth import check_json_depth
 from app.quality import WarningThresholds, add_counts, diagnosis_warnings, thru_year_counts
 from app.settings import warning_thresholds_from_env
+from app.software import software_dict
 from engine.finance import FINANCE_FIELDS
 
 MEMBER_FIELDS: tuple[str, ...] = (
@@ -936,6 +937,7 @@ class BatchSummary:
             "diagnoses_summary": self.diagnoses_summary,
             "warnings": self.warnings,
             "reference": self.reference,
+            "software": software_dict(),
             "seconds": round(self.seconds, 3),
             **({"inputs": self.inputs} if self.inputs else {}),
         }
@@ -1199,6 +1201,7 @@ def score_roster(
             "warnings": summary.warnings,
             "diagnoses_summary": summary.diagnoses_summary,
             "reference": summary.reference,
+            "software": software_dict(),
             "timestamp": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
         }
         if facts is not None:

@@ -25,6 +25,7 @@ from litestar.typing import FieldDefinition
 
 from app import metrics
 from app.cache import MemberCache
+from app.software import software
 from app.errors import PayloadTooLarge, request_error_from_msgspec
 from app.openapi import example, failure_responses
 from app.service import ScoreBatch, score_request
@@ -219,7 +220,8 @@ def reference_response(store: Any) -> ReferenceResponse:
             )
         )
     return ReferenceResponse(
-        supported_payment_years=list(store.supported_years), payment_years=years
+        supported_payment_years=list(store.supported_years), payment_years=years,
+        software=software(),
     )
 
 

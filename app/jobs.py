@@ -1401,6 +1401,9 @@ class JobView(msgspec.Struct, omit_defaults=True):
         "Completed: `payment_year`, `release_id` and `sha256` of the reference data used.",
         {"payment_year": 2025, "release_id": "PY2025.1+46d6dadd6971",
          "sha256": "46d6dadd69713bdfab3c805819fea1c5eaf954dae03611dc36357cb0e3992ff7"})] = None
+    software: Annotated[dict[str, str] | None, doc(
+        "Completed: `version` and `commit` of the software that computed the result.",
+        {"version": "0.1.0", "commit": "unknown"})] = None
     reason: Annotated[str | None, doc("Failed: why.", "interrupted by server restart")] = None
 
 
@@ -1494,6 +1497,7 @@ def job_view(job: JobRecord, expires_at: str | None = None) -> JobView:
         view.errors_count = job.errors_count
         view.diagnoses_summary = summary["diagnoses_summary"]
         view.reference = summary["reference"]
+        view.software = summary.get("software")
     elif job.status == "failed":
         view.reason = job.reason
     return view
@@ -2182,6 +2186,7 @@ def _completed_body(store: JobStore, job: JobRecord, head: dict[str, Any]) -> by
         "warnings": summary.get("warnings", []),
         "diagnoses_summary": summary.get("diagnoses_summary"),
         "reference": summary.get("reference"),
+        "software": summary.get("software"),
     }
     encode = msgspec.json.encode
     return (

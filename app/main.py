@@ -30,6 +30,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from app.auth import require_api_key
+from app.software import software
 from app.cache import MemberCache
 from app.controllers import ReferenceController, RiskScoreController, health
 from app.errors import exception_handlers
@@ -105,6 +106,7 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    software()  # the version and commit every answer names, read once at start-up
     lifecycle = Lifecycle(jobs_enabled=enable_jobs)
 
     @asynccontextmanager

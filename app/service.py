@@ -29,6 +29,7 @@ import polars as pl
 from app.cache import CachedMember, MemberCache, MemberKey
 from app.errors import BadRequest
 from app.quality import WarningThresholds, diagnosis_warnings, thru_year_counts
+from app.software import software
 from app.summary import RosterSummary, summary_of_rows
 from app.wire import (
     CacheCounts,
@@ -264,6 +265,7 @@ def score_request(
         warnings=warnings,
         diagnoses_summary=dx_summary,
         reference=msgspec.convert(reference, ReferenceInfo),
+        software=software(),
         cache=CacheCounts(hits=hits, misses=len(misses)),
     )
     if summary:

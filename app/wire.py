@@ -35,6 +35,7 @@ from msgspec import Struct
 
 from app.fielddoc import doc
 from app.json_depth import check_json_depth
+from app.software import SoftwareInfo
 from app.summary import RosterSummary
 from ratype.tables import code_table
 
@@ -422,6 +423,8 @@ class RiskScoreResponse(Struct, omit_defaults=True):
          "edit_excluded": 0, "unknown_member": 0, "invalid_dates": 0, "duplicate": 0,
          "segment_without_hccs": 0, "model_not_implemented": 0})]
     reference: Annotated[ReferenceInfo, doc("The reference data that produced these scores.")]
+    software: Annotated[SoftwareInfo, doc(
+        "The software that computed the answer: package version and git commit.")]
     cache: Annotated[CacheCounts, doc("Per-member cache hits and misses.")]
     summary: Annotated[RosterSummary | None, doc(
         "`?summary=true`: the roster summary (counts, score distributions, dollars).")] = None
@@ -500,6 +503,8 @@ class ReferenceResponse(Struct):
     supported_payment_years: Annotated[list[int], doc(
         "Payment years served.", [2024, 2025, 2026])]
     payment_years: Annotated[list[PaymentYearReference], doc("Per year, its models and parameters.")]
+    software: Annotated[SoftwareInfo, doc(
+        "The software serving: package version and git commit.")]
 
 
 _REQUEST_DECODER = msgspec.json.Decoder(RiskScoreRequest)
