@@ -25,11 +25,11 @@ from litestar.typing import FieldDefinition
 
 from app import metrics
 from app.cache import MemberCache
-from app.software import software
 from app.errors import PayloadTooLarge, request_error_from_msgspec
 from app.openapi import example, failure_responses
 from app.service import ScoreBatch, score_request
 from app.settings import Settings
+from app.software import software
 from app.wire import (
     HealthResponse,
     ParameterValue,

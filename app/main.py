@@ -30,7 +30,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from app.auth import require_api_key
-from app.software import software
 from app.cache import MemberCache
 from app.controllers import ReferenceController, RiskScoreController, health
 from app.errors import exception_handlers
@@ -40,6 +39,7 @@ from app.metrics import MetricsMiddleware, count_unrouted, metrics, worker_exite
 from app.openapi import docs_assets_routers, openapi_config
 from app.service import ScoreBatch
 from app.settings import Settings
+from app.software import software
 
 
 def _provide_store(state: State) -> Any:
