@@ -198,6 +198,59 @@ class HierarchyDrop(Struct, gc=False):
     Rule: Annotated[str | None, doc(
         "`hierarchy` (CMS's hierarchy table) or `v28_heart_patch` (HCC223 needs one of "
         "HCC221, 222, 224-226).", "hierarchy", enum=["hierarchy", "v28_heart_patch", None])] = None
+    DxCodes: Annotated[list[str] | None, doc(
+        "The member's codes that produced the removed HCC.", ["E1122"])] = None
+
+
+class VariableLine(Struct, gc=False):
+    """One scored variable of a raw row (`?detail=true`): `Bucket` is the `RAF_*` field it
+    adds to, so each bucket is the sum of its lines (demographic cell, flags, HCCs,
+    interactions, counts; an ESRD graft new enrollee's ActAdj division is a line of its own)."""
+
+    Name: Annotated[str, doc(
+        "The variable as CMS names it; the demographic cell segment-prefixed.", "CNA_F75_79")]
+    Label: Annotated[str | None, doc("CMS's label.", "Female 75-79")]
+    Coefficient: Annotated[float, doc("What it adds to its bucket.", 0.465)]
+    Bucket: Annotated[str, doc("The response field it adds to.", "RAF_Demographic")]
+
+
+class BucketValues(Struct, gc=False):
+    """The six `RAF_*` buckets and the total of one model's step of the blend."""
+
+    RAF_Demographic: Annotated[float, doc("Demographic bucket.", 0.624)]
+    RAF_Demographic_Interaction_With_Medicaid_Or_OREC: Annotated[float, doc(
+        "Demographic-interaction bucket.", 0.0)]
+    RAF_Disease: Annotated[float, doc("Disease bucket.", 0.0)]
+    RAF_Disease_Count: Annotated[float, doc("Payment-HCC count bucket.", 0.0)]
+    RAF_Disease_Interaction_With_Disease: Annotated[float, doc(
+        "Disease-interaction bucket.", 0.0)]
+    RAF_Disease_Interaction_With_Disability_Or_NonAged: Annotated[float, doc(
+        "Disability-interaction bucket.", 0.0)]
+    RAF_Total: Annotated[float, doc("Total.", 0.624)]
+
+
+class BlendModel(Struct, gc=False):
+    """One model's step of the active row: `Adjusted` = round6(`Raw` / normalization
+    factor x (1 - coding adjustment)), per bucket."""
+
+    Model: Annotated[str, doc("The model.", "V28")]
+    Normalization_Factor: Annotated[ParameterValue, doc("The normalization factor used.")]
+    Coding_Adjustment: Annotated[ParameterValue, doc("The MA coding adjustment used.")]
+    Weight: Annotated[ParameterValue, doc("The model's blend weight.")]
+    Raw: Annotated[BucketValues, doc("The raw row's buckets.")]
+    Adjusted: Annotated[BucketValues, doc("Normalized, coding-adjusted, rounded to 6 decimals.")]
+    Formula: Annotated[str, doc(
+        "The total's step.", "0.624 / 1.045 × 0.941 → 0.561899")]
+
+
+class BlendDetail(Struct, gc=False):
+    """`?detail=true` on the active row: each model's step, then the weighted sum."""
+
+    Models: Annotated[list[BlendModel], doc("Per model, in the year's order (V28 first).")]
+    Formula: Annotated[str, doc(
+        "The total's blend (every bucket is blended the same way).",
+        "0.67 × 0.561899 + 0.33 × 0.523141 → 0.549109")]
+    Rule: Annotated[str, doc("The arithmetic and its rounding.")]
 
 
 class InteractionDetail(Struct, gc=False):
@@ -315,6 +368,9 @@ class ResultRow(Struct, omit_defaults=True, gc=False):
     MA_Payment_Detail: Annotated[list[PaymentLine] | None, doc(
         "Active row with `?detail=true`: the dollars per bucket and per HCC / interaction "
         "line.")] = None
+    Variables: Annotated[list[VariableLine] | None, doc(
+        "`?detail=true`, raw rows: every scored variable; each bucket is the sum of its "
+        "lines.")] = None
     HCCs: Annotated[list[HccDetail] | None, doc(
         "`?detail=true`, raw rows: the payment HCCs and the codes behind each.")] = None
     Hierarchy_Dropped: Annotated[list[HierarchyDrop] | None, doc(
@@ -324,6 +380,9 @@ class ResultRow(Struct, omit_defaults=True, gc=False):
     Dropped_Diagnoses: Annotated[list[DroppedDiagnosis] | None, doc(
         "`?detail=true`, raw rows: the member's diagnoses that produced no HCC, with the "
         "reason.")] = None
+    Blend: Annotated[BlendDetail | None, doc(
+        "`?detail=true`, active row: normalization factor, coding adjustment and weight per "
+        "model (with source and status), the rounded adjusted buckets and the blend.")] = None
 
 
 class ErrorItem(Struct, omit_defaults=True, gc=False):

@@ -142,6 +142,10 @@ class BlendParameters:
         if len(unblended) > 1:
             raise ValueError(f"more than one unblended model: {unblended}")
         return unblended[0] if unblended else None
+    #: (parameter, key) -> (status, source) from parameters.csv, e.g.
+    #: ("normalization_factor", "V28") -> ("corroborated", "CMS CY2025 Rate Announcement ...");
+    #: the `?detail=true` active row names them (`engine.rows`).
+    provenance: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_decimals(
@@ -304,22 +308,7 @@ def blend(raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters
         return BlendResult(_empty_active(), errors.cast(MEMBER_ERROR_SCHEMA))
 
     lookups = _parameter_lookups(params)
-    keyed = raw_rows.lazy()
-    normalization_key = pl.col("model")
-    esrd_model = params.esrd_model
-    if esrd_model is not None and raw_rows.get_column("model").eq(esrd_model).any():
-        # only ESRD rows read the member's normalization_group: no join without them
-        keyed = keyed.join(
-            members.lazy().select("input_index", "normalization_group"),
-            on="input_index",
-            how="left",
-        )
-        normalization_key = normalization_key_of(params)
-    keyed = keyed.with_columns(normalization_key.alias("normalization_key")).with_columns(
-        model_order=lookups.model_order,
-        factor_e6=lookups.factor_e6,
-        weight_e6=lookups.weight_e6,
-    )
+    keyed = _keyed_rows(raw_rows, members, params, lookups)
     unpublished = pl.col("factor_e6").is_null() | pl.col("weight_e6").is_null()
 
     # Blended for every member in one query; a member with an unpublished factor
@@ -349,6 +338,71 @@ def blend(raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters
         warnings = pl.DataFrame(schema=MEMBER_WARNING_SCHEMA)
     active.drop_in_place("_unpublished")
     return BlendResult(active, pl.DataFrame(schema=MEMBER_ERROR_SCHEMA), warnings)
+
+
+def _keyed_rows(
+    raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters,
+    lookups: _ParameterLookups,
+) -> pl.LazyFrame:
+    """Raw rows with `normalization_key`, `model_order`, `factor_e6` and `weight_e6`."""
+    keyed = raw_rows.lazy()
+    normalization_key = pl.col("model")
+    esrd_model = params.esrd_model
+    if esrd_model is not None and raw_rows.get_column("model").eq(esrd_model).any():
+        # only ESRD rows read the member's normalization_group: no join without them
+        keyed = keyed.join(
+            members.lazy().select("input_index", "normalization_group"),
+            on="input_index",
+            how="left",
+        )
+        normalization_key = normalization_key_of(params)
+    return keyed.with_columns(normalization_key.alias("normalization_key")).with_columns(
+        model_order=lookups.model_order,
+        factor_e6=lookups.factor_e6,
+        weight_e6=lookups.weight_e6,
+    )
+
+
+def blend_trail(
+    raw_rows: pl.DataFrame, members: pl.DataFrame, params: BlendParameters
+) -> pl.DataFrame:
+    """`?detail=true`: the blend's steps, one row per blended member and model.
+
+    `input_index, model, normalization_key, factor_e6, weight_e6, coding_e6`, per
+    bucket `raw_<bucket>` (thousandths) and `adjusted_<bucket>` (millionths, the
+    rounded value the blend weighs), in the year's model order. The same
+    expressions as `blend`, so the trail is the arithmetic the active row came from.
+    """
+    schema: dict[str, Any] = {
+        "input_index": pl.UInt32, "model": pl.String, "normalization_key": pl.String,
+        "factor_e6": pl.Int64, "weight_e6": pl.Int64, "coding_e6": pl.Int64,
+        **{f"raw_{b}": pl.Int64 for b in BUCKETS}, **{f"adjusted_{b}": pl.Int64 for b in BUCKETS},
+    }
+    if params.coding_e6 is None or raw_rows.is_empty():
+        return pl.DataFrame(schema=schema)
+    lookups = _parameter_lookups(params)
+    return (
+        _keyed_rows(raw_rows, members, params, lookups)
+        .filter(pl.col("factor_e6").is_not_null() & pl.col("weight_e6").is_not_null())
+        .sort("input_index", "model_order")
+        .select(
+            pl.col("input_index").cast(pl.UInt32),
+            "model",
+            "normalization_key",
+            "factor_e6",
+            "weight_e6",
+            pl.lit(params.coding_e6, pl.Int64).alias("coding_e6"),
+            *[pl.col(b).cast(pl.Int64).alias(f"raw_{b}") for b in BUCKETS],
+            *[
+                adjusted_micro(pl.col(b), pl.col("factor_e6"), params.coding_e6).alias(
+                    f"adjusted_{b}"
+                )
+                for b in BUCKETS
+            ],
+        )
+        .collect()
+        .cast(schema)
+    )
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ TRAIL_SCHEMAS = {
         "hcc": pl.Int32,
         "dropped_by": pl.Int32,
         "rule": pl.Utf8,
+        "dx_codes": pl.List(pl.Utf8),
     },
     "interactions": {
         "input_index": pl.UInt32,
@@ -647,6 +648,12 @@ def _trail(
             .join(codes, on=["input_index", "model", "hcc"], how="left")
         )
     hccs = _concat_or_empty(hccs_frames, "hccs").sort("input_index", "model", "hcc")
+    # a dropped HCC lists the codes that produced it, as a kept one does
+    drop_parts = [
+        part.join(codes, on=["input_index", "model", "hcc"], how="left")
+        if codes is not None else part.with_columns(pl.lit(None, pl.List(pl.Utf8)).alias("dx_codes"))
+        for part in (p.rename({"cc": "hcc"}) if "cc" in p.columns else p for p in drop_parts)
+    ]
     dropped = _concat_or_empty(drop_parts, "hierarchy_dropped").sort(
         "input_index", "model", "hcc", "dropped_by", nulls_last=True
     )

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from engine.blend import BlendParameters
+from engine.blend import PARAMETER_SCALE, BlendParameters, round_half_away_from_zero
 from engine.memo import derived
 
 
@@ -107,7 +107,9 @@ ROW_FIELDS: tuple[str, ...] = (
 )
 """The seed's field order for one result row."""
 
-DETAIL_FIELDS: tuple[str, ...] = ("HCCs", "Hierarchy_Dropped", "Interactions", "Dropped_Diagnoses")
+DETAIL_FIELDS: tuple[str, ...] = (
+    "Variables", "HCCs", "Hierarchy_Dropped", "Interactions", "Dropped_Diagnoses", "Blend",
+)
 
 ACTIVE_ROW_ORDER = 1_000  # after every raw row of the member
 
@@ -320,7 +322,7 @@ def build_rows(
     )
     detail: list[str] = []
     if trail:  # the detail trail is attached eagerly, per field
-        attached = _attach_detail(rows.collect(), trail)
+        attached = _attach_detail(rows.collect(), trail, params)
         detail = [f for f in DETAIL_FIELDS if f in attached.columns]
         rows = attached.lazy()
 
@@ -360,14 +362,18 @@ def _detail_value(frame: pl.DataFrame, source: str) -> pl.Expr:
     return pl.col(source)
 
 
-def _attach_detail(rows: pl.DataFrame, trail: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
-    """`?detail=true`: per raw row, the HCCs, hierarchy drops, interactions
-    (per member and model) and the member's dropped diagnoses (per member)."""
+def _attach_detail(
+    rows: pl.DataFrame, trail: Mapping[str, pl.DataFrame], params: BlendParameters
+) -> pl.DataFrame:
+    """`?detail=true`: per raw row, every scored variable, the HCCs, hierarchy drops,
+    interactions (per member and model) and the member's dropped diagnoses (per
+    member); per active row the blend's steps."""
+    rows = _attach_variables(rows, trail)
     per_model = {
         "HCCs": ("hccs", {"HCC": "hcc", "Label": "label", "Coefficient": "coefficient_milli",
                           "DxCodes": "dx_codes"}),
         "Hierarchy_Dropped": ("hierarchy_dropped", {"HCC": "hcc", "Dropped_By": "dropped_by",
-                                                    "Rule": "rule"}),
+                                                    "Rule": "rule", "DxCodes": "dx_codes"}),
         "Interactions": ("interactions", {"Name": "name", "Label": "label",
                                           "Coefficient": "coefficient_milli"}),
     }
@@ -420,4 +426,189 @@ def _attach_detail(rows: pl.DataFrame, trail: Mapping[str, pl.DataFrame]) -> pl.
             )
             .alias("Dropped_Diagnoses")
         )
-    return rows
+    return _attach_blend(rows, trail.get("blend"), params)
+
+
+#: Names `Variables` lines the reference data does not: a row adjustment after the sum.
+ADJUSTMENT_LABEL = "ESRD graft new enrollee: the bucket divided by ActAdj, rounded to 3 decimals"
+
+
+def _attach_variables(rows: pl.DataFrame, trail: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """`Variables` on each raw row: every scored variable (demographic cell, flags, HCCs,
+    interactions, counts) as `{Name, Label, Coefficient, Bucket}`, `Bucket` the response
+    field it adds to, so each `RAF_*` bucket is the sum of its lines.
+
+    A model that changes its summed buckets afterwards (ESRD graft new enrollees are
+    divided by ActAdj, `engine.esrd.adjust_rows`) gets one line per changed bucket,
+    named after the divisor in `RA_Variable`, whose coefficient is the change.
+    """
+    scored = trail.get("variables")
+    if scored is None:
+        return rows
+    bucket_field = pl.col("bucket").replace_strict(
+        dict(BUCKET_FIELDS), default=None, return_dtype=pl.String
+    )
+    lines = scored.select(
+        pl.col("input_index").cast(pl.UInt32),
+        "model",
+        Name=pl.coalesce("display_name", "variable"),
+        Label=pl.col("label"),
+        Coefficient_milli=pl.col("coefficient_milli").cast(pl.Int64),
+        Bucket=bucket_field,
+        _order=pl.col("display_order").cast(pl.Int64),
+    )
+    raw_rows = rows.filter(pl.col("Active_Score") == 0)
+    sums = lines.group_by("input_index", "model", "Bucket").agg(
+        _sum=pl.col("Coefficient_milli").sum()
+    )
+    bucket_milli = raw_rows.select(
+        pl.col("input_index").cast(pl.UInt32),
+        "model",
+        pl.col("RA_Variable").str.extract(r"(ActAdj_\w+)$", 1).alias("_adjustment"),
+        *[
+            (pl.col(f) * 1000).round(0).cast(pl.Int64).alias(f)
+            for b, f in BUCKET_FIELDS.items()
+            if b != "total"
+        ],
+    ).unpivot(
+        index=["input_index", "model", "_adjustment"], variable_name="Bucket", value_name="_row"
+    )
+    adjustments = (
+        bucket_milli.join(sums, on=["input_index", "model", "Bucket"], how="left")
+        .with_columns(Coefficient_milli=pl.col("_row") - pl.col("_sum").fill_null(0))
+        .filter(pl.col("Coefficient_milli") != 0)
+        .select(
+            "input_index",
+            "model",
+            Name=pl.col("_adjustment").fill_null("adjustment"),
+            Label=pl.lit(ADJUSTMENT_LABEL),
+            Coefficient_milli="Coefficient_milli",
+            Bucket="Bucket",
+            _order=pl.lit(DISPLAY_ORDER_LAST, pl.Int64),
+        )
+    )
+    items = (
+        pl.concat([lines, adjustments.cast(lines.schema)])
+        .sort("input_index", "model", "_order", maintain_order=True)
+        .group_by("input_index", "model", maintain_order=True)
+        .agg(
+            Variables=pl.struct(
+                "Name", "Label", scaled_to_float(pl.col("Coefficient_milli"), 3).alias("Coefficient"),
+                "Bucket",
+            )
+        )
+    )
+    rows = rows.with_columns(pl.col("input_index").cast(pl.UInt32)).join(
+        items, on=["input_index", "model"], how="left"
+    )
+    return rows.with_columns(
+        pl.when(pl.col("Active_Score") == 0)
+        .then(pl.col("Variables").fill_null(pl.lit([], dtype=items.schema["Variables"])))
+        .alias("Variables")
+    )
+
+
+DISPLAY_ORDER_LAST = 1 << 40
+"""Sort position of an adjustment line: after every variable of the row."""
+
+BLEND_RULE = (
+    "per model and bucket: adjusted = round6(raw / normalization_factor x (1 - coding_adjustment)); "
+    "active = round6(sum of blend_weight x adjusted); rounding half away from zero, "
+    "each bucket separately (the total is blended from the raw totals)"
+)
+
+
+def decimal_text(value: pl.Expr, decimals: int, *, trim: bool = False) -> pl.Expr:
+    """Text of an integer in 10**-decimals units: 624 (3) -> "0.624"; `trim` drops trailing
+    zeros (670_000 (6) -> "0.67")."""
+    unit = 10**decimals
+    magnitude = value.abs()
+    text = (
+        pl.when(value < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+        + (magnitude // unit).cast(pl.String)
+        + pl.lit(".")
+        + (magnitude % unit).cast(pl.String).str.zfill(decimals)
+    )
+    return text.str.strip_chars_end("0").str.strip_chars_end(".") if trim else text
+
+
+def _parameter(
+    params: BlendParameters, name: str, key: pl.Expr, value_e6: pl.Expr
+) -> pl.Expr:
+    """`app.wire.ParameterValue` of one blend parameter: key, value and its provenance."""
+    known = {k: v for (n, k), v in params.provenance.items() if n == name}
+
+    def looked_up(i: int) -> pl.Expr:
+        return key.replace_strict(
+            {k: v[i] for k, v in known.items()}, default=None, return_dtype=pl.String
+        ).fill_null("")
+
+    return pl.struct(
+        parameter=pl.lit(name),
+        model=key,
+        value=decimal_text(value_e6, 6, trim=True),
+        status=looked_up(0),
+        source=looked_up(1),
+    )
+
+
+def _attach_blend(
+    rows: pl.DataFrame, steps: pl.DataFrame | None, params: BlendParameters
+) -> pl.DataFrame:
+    """`Blend` on each active row: per model the normalization factor, coding adjustment
+    and weight (each with its source and status), the raw and the adjusted (rounded)
+    buckets, and the formulas of the total (`engine.blend.blend_trail`)."""
+    if steps is None:
+        return rows
+    buckets = [b for b in BUCKET_FIELDS]
+    per_model = steps.select(
+        "input_index",
+        _weighted=pl.col("weight_e6") * pl.col("adjusted_total"),
+        _part=decimal_text(pl.col("weight_e6"), 6, trim=True)
+        + pl.lit(" × ")
+        + decimal_text(pl.col("adjusted_total"), 6),
+        _model=pl.struct(
+            Model=pl.col("model"),
+            Normalization_Factor=_parameter(
+                params, "normalization_factor", pl.col("normalization_key"), pl.col("factor_e6")
+            ),
+            Coding_Adjustment=_parameter(
+                params, "coding_adjustment", pl.lit("ALL"), pl.col("coding_e6")
+            ),
+            Weight=_parameter(params, "blend_weight", pl.col("model"), pl.col("weight_e6")),
+            Raw=pl.struct(
+                *[scaled_to_float(pl.col(f"raw_{b}"), 3).alias(BUCKET_FIELDS[b]) for b in buckets]
+            ),
+            Adjusted=pl.struct(
+                *[
+                    scaled_to_float(pl.col(f"adjusted_{b}"), 6).alias(BUCKET_FIELDS[b])
+                    for b in buckets
+                ]
+            ),
+            Formula=decimal_text(pl.col("raw_total"), 3)
+            + pl.lit(" / ")
+            + decimal_text(pl.col("factor_e6"), 6, trim=True)
+            + pl.lit(" × ")
+            + decimal_text(PARAMETER_SCALE - pl.col("coding_e6"), 6, trim=True)
+            + pl.lit(" → ")
+            + decimal_text(pl.col("adjusted_total"), 6),
+        ),
+    )
+    blended = (
+        per_model.group_by("input_index", maintain_order=True)
+        .agg("_model", "_part", _sum=pl.col("_weighted").sum())
+        .select(
+            pl.col("input_index").cast(pl.UInt32),
+            pl.lit(1, pl.Int8).alias("Active_Score"),
+            Blend=pl.struct(
+                Models=pl.col("_model"),
+                Formula=pl.col("_part").list.join(" + ")
+                + pl.lit(" → ")
+                + decimal_text(round_half_away_from_zero(pl.col("_sum"), PARAMETER_SCALE), 6),
+                Rule=pl.lit(BLEND_RULE),
+            ),
+        )
+    )
+    return rows.with_columns(pl.col("input_index").cast(pl.UInt32)).join(
+        blended, on=["input_index", "Active_Score"], how="left"
+    )

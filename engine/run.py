@@ -30,7 +30,13 @@ from typing import Any
 import polars as pl
 
 from engine import score_raw
-from engine.blend import MEMBER_ERROR_SCHEMA, MEMBER_WARNING_SCHEMA, BlendParameters, blend
+from engine.blend import (
+    MEMBER_ERROR_SCHEMA,
+    MEMBER_WARNING_SCHEMA,
+    BlendParameters,
+    blend,
+    blend_trail,
+)
 from engine.finance import (
     FINANCE_FIELDS,
     RateTable,
@@ -123,9 +129,26 @@ def blend_parameters(tables: Any, payment_year: int) -> BlendParameters:
     """The year's blend parameters from the reference tables (`YearTables`)."""
     from reference.parameters import blend_parameters_of
 
-    return derived(
-        tables, f"blend_parameters_{payment_year}", lambda: blend_parameters_of(tables, payment_year)
-    )
+    def build() -> BlendParameters:
+        return replace(blend_parameters_of(tables, payment_year), provenance=_provenance(tables))
+
+    return derived(tables, f"blend_parameters_{payment_year}", build)
+
+
+def _provenance(tables: Any) -> dict[tuple[str, str], tuple[str, str]]:
+    """(parameter, key) -> (status, source) of the year's blend parameters (parameters.csv)."""
+    params = getattr(tables, "parameters", None)
+    named = [
+        *(("blend_weight", k, f) for k, f in getattr(params, "blend_weights", {}).items()),
+        *(("normalization_factor", k, f) for k, f in getattr(params, "normalization", {}).items()),
+    ]
+    coding = getattr(params, "coding_adjustment", None)
+    if coding is not None:
+        named.append(("coding_adjustment", "ALL", coding))
+    return {
+        (name, key): (str(getattr(f, "status", "")), str(getattr(f, "source", "")))
+        for name, key, f in named
+    }
 
 
 #: Members per internal chunk of a large batch (bounded peak memory, see `score_batch`).
@@ -318,6 +341,8 @@ def _score_chunk(
         raw_rows = raw_rows.join(blended.errors.select("input_index"), on="input_index", how="anti")
     if not blended.warnings.is_empty():  # scored raw only: the reason is on their rows
         members = _with_warnings(members, blended.warnings)
+    if detail:
+        trail["blend"] = blend_trail(raw_rows, members, params)
     rows = build_rows(members, raw_rows, blended.active, params, trail or None)
     if pricing is not None:
         rows, lines = apply_payments(
