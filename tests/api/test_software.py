@@ -20,8 +20,10 @@ def _head() -> str:
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
-def test_scores_and_reference_name_the_version_and_commit(client, seed_request):
+def test_scores_and_reference_name_the_version_and_commit(make_client, seed_request):
+    software_module.software.cache_clear()  # read at this app's start-up, not an earlier one's
     expected = {"version": metadata.version("raf-service"), "commit": _head()}
+    client = make_client()
     scored = client.post("/v1/risk-scores", json=seed_request)
     assert scored.status_code == 200, scored.text
     body = scored.json()
