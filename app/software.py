@@ -14,8 +14,11 @@ import subprocess
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
+
+from app.fielddoc import doc
 
 PACKAGE = "raf-service"
 COMMIT_ENV = "RAF_GIT_COMMIT"
@@ -25,8 +28,10 @@ UNKNOWN = "unknown"
 class SoftwareInfo(msgspec.Struct, frozen=True):
     """`software` of every answer: `version` (package metadata) and `commit` (git)."""
 
-    version: str
-    commit: str
+    version: Annotated[str, doc("raf-service package version.", "0.1.0")]
+    commit: Annotated[str, doc(
+        "Git commit the service was built from (`unknown` when not known).",
+        "03a2913e6f1c0a6f0d1a2b3c4d5e6f708192a3b4")]
 
 
 def _version() -> str:

@@ -250,7 +250,10 @@ class BlendDetail(Struct, gc=False):
     Formula: Annotated[str, doc(
         "The total's blend (every bucket is blended the same way).",
         "0.67 × 0.561899 + 0.33 × 0.523141 → 0.549109")]
-    Rule: Annotated[str, doc("The arithmetic and its rounding.")]
+    Rule: Annotated[str, doc(
+        "The arithmetic and its rounding.",
+        "per model and bucket: adjusted = round6(raw / normalization_factor x "
+        "(1 - coding_adjustment)); active = round6(sum of blend_weight x adjusted)")]
 
 
 class InteractionDetail(Struct, gc=False):
