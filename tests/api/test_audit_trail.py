@@ -60,7 +60,7 @@ def _lines_sum_to_buckets(rows: pl.DataFrame) -> None:
     assert (total.to_series() == 0).all()
 
 
-@pytest.mark.parametrize("payment_year", [2024, 2025, 2026])
+@pytest.mark.parametrize("payment_year", [2024, 2025, 2026, 2027])
 def test_variables_sum_to_buckets_on_every_row(store, payment_year):
     population = cms_population(payment_year)
     assert population.members.height == 5000
