@@ -380,7 +380,8 @@ def _records_frame(records: list[dict[str, Any]], fields: tuple[str, ...]) -> pl
 
     A field holding an object or an array cannot be cast to text by polars (ComputeError:
     a 500 found by fuzzing `POST /api/risk-assessment`); only then are the records rebuilt
-    with such values as their JSON text, so that member is judged like any other bad value
+    with such values as their JSON text (and integers, which may not fit Int64, as their
+    digits), so that member is judged like any other bad value
     (a member error naming the field) instead of failing the whole roster."""
     schema = {name: pl.String for name in fields}
     try:
@@ -397,6 +398,8 @@ def _records_frame(records: list[dict[str, Any]], fields: tuple[str, ...]) -> pl
 def _scalar_or_json(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return msgspec.json.encode(value).decode()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # an integer past Int64 (JSON allows any) fails polars' cast too
     return value
 
 

@@ -147,3 +147,16 @@ def test_400_404_and_413_carry_the_request_id(make_client, app_client, seed_requ
     too_large = small.post("/v1/risk-scores", json=seed_request)
     assert too_large.status_code == 413
     assert_request_id(too_large)
+
+
+def test_an_integer_past_int64_in_a_json_roster_is_accepted_not_a_500(
+    app_client, seed_request
+) -> None:
+    """JSON allows any integer; polars cannot cast one past Int64 to text (a 500 found by
+    the fuzz run on `POST /api/risk-assessment`)."""
+    request = {**seed_request, "memberships": [
+        {**seed_request["memberships"][0], "Enrollment_Months": 9223372036854775808},
+        seed_request["memberships"][1],
+    ]}
+    response = app_client.post("/api/risk-assessment", json=request)
+    assert response.status_code == 202, response.text
