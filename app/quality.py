@@ -14,7 +14,7 @@ Each warning is `{"code", "message", "count"}` (`app.wire.DataWarning`):
 |---|---|---|
 | `outside_collection_year` | more than 20% are dated outside the collection year | `RAF_WARN_OUTSIDE_YEAR_PCT` |
 | `invalid_dates` | more than 5% have a FromDOS/ThruDOS that is not a date, or ThruDOS < FromDOS | `RAF_WARN_INVALID_DATES_PCT` |
-| `unknown_code` | more than 20% have a code the year's mappings do not list | `RAF_WARN_UNKNOWN_CODE_PCT` |
+| `unknown_code` | more than 20% have a DxCode that is no ICD-10-CM code (`no_hcc` codes are valid and do not count) | `RAF_WARN_UNKNOWN_CODE_PCT` |
 | `no_diagnosis_used` | members were scored and no diagnosis at all was used (none sent, or none usable) | -- |
 
 Other checks add their own `DataWarning`s to the same list.
@@ -134,8 +134,8 @@ def diagnosis_warnings(
             "unknown_code",
             thresholds.unknown_code_pct,
             (
-                f"have a DxCode the PY{payment_year} mappings do not list (not an ICD-10-CM "
-                "code, or one with no payment HCC); check the DxCode column."
+                "have a DxCode that is no ICD-10-CM code (neither in the bundled code lists "
+                f"nor in the PY{payment_year} mappings); check the DxCode column."
             ),
         ),
     ):
