@@ -45,18 +45,9 @@ from app.quality import WarningThresholds, add_counts, diagnosis_warnings, thru_
 from app.settings import warning_thresholds_from_env
 from app.software import software_dict
 from engine.finance import FINANCE_FIELDS
+from ratype.normalizer import MEMBERSHIP_FIELDS
 
-MEMBER_FIELDS: tuple[str, ...] = (
-    "MemberID",
-    "DOB",
-    "Gender",
-    "RAType",
-    "Hospice",
-    "LTIMCAID",
-    "NEMCAID",
-    "OREC",
-    *FINANCE_FIELDS,  # optional plan-finance fields
-)
+MEMBER_FIELDS: tuple[str, ...] = (*MEMBERSHIP_FIELDS, *FINANCE_FIELDS)  # finance: optional
 DIAGNOSIS_FIELDS: tuple[str, ...] = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
 #: Columns the scoring needs: a file without one of them is one fatal error (CLI exit 1,
 #: job submission 400), not one rejected member or dropped diagnosis per row.

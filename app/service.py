@@ -43,13 +43,11 @@ from app.wire import (
     RiskScoreResponse,
 )
 from engine.finance import FINANCE_FIELDS, RateTable, RateTableError
-from engine.run import DX_SUMMARY_KEYS, reference_info
+from engine.run import DIAGNOSIS_FIELDS, DX_SUMMARY_KEYS, MEMBERSHIP_FIELDS, reference_info
 from reference.store import UnsupportedPaymentYear
 
 ScoreBatch = Callable[..., Any]
 
-MEMBERSHIP_FIELDS = ("MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC")
-DIAGNOSIS_FIELDS = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
 SUCCESS_MESSAGE = "Data processed successfully"
 SUMMARY_ROW_SCHEMA = {
     "Member_Id": pl.String,

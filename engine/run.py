@@ -48,8 +48,8 @@ from engine.memo import derived
 from engine.raw import DX_REASONS as RAW_DX_REASONS
 from engine.rows import build_rows
 from ratype import normalize
+from ratype.normalizer import MEMBERSHIP_FIELDS
 
-MEMBERSHIP_FIELDS = ("MemberID", "DOB", "Gender", "RAType", "Hospice", "LTIMCAID", "NEMCAID", "OREC")
 DIAGNOSIS_FIELDS = ("MemberID", "FromDOS", "ThruDOS", "DxCode")
 
 #: Reason of a diagnosis whose member is in the batch but was rejected (see module docstring).
